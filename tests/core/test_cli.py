@@ -1,0 +1,86 @@
+"""The headless CLI end to end: demo-data, scan, train; and bad flags in one line."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tlstudio.cli import main
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "tlstudio.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+def test_demo_data_scan_train_and_the_model_reloads_in_a_fresh_process(tmp_path):
+    data = tmp_path / "shapes"
+    made = run_cli("demo-data", data, "--per-class", 10, "--size", 48)
+    assert made.returncode == 0, made.stderr
+
+    scanned = run_cli("scan", data, "--json")
+    assert scanned.returncode == 0, scanned.stderr
+    report = json.loads(scanned.stdout)
+    assert report["classes"] == ["circle", "square", "triangle"] and report["images"] == 30
+    assert set(report) >= {"classes", "counts", "images", "skipped", "ignored", "warnings", "errors"}
+
+    out = tmp_path / "runs" / "first"
+    trained = run_cli("train", "--data", data, "--backbone", "mobilenet_v2", "--weights", "none",
+                      "--image-size", 32, "--epochs", 2, "--batch-size", 8, "--lr", 0.01,
+                      "--augment", "flip,rotate", "--out", out, "--save-project", tmp_path / "p.json")
+    assert trained.returncode == 0, trained.stderr
+    assert "validation accuracy" in trained.stdout and str(out) in trained.stdout
+    assert "epoch 2/2" in trained.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+
+    # The validation images, decoded exactly as training decoded them.
+    from tlstudio.config import Project
+    from tlstudio.data import load_images, scan, split_index
+
+    project = Project.load(tmp_path / "p.json")
+    split = split_index(scan(data), project.data.val_split, project.training.seed)
+    images = load_images([item.path for item in split.val], 32, project.data.resize)
+    np.save(tmp_path / "val.npy", images)
+    labels = np.array([item.label for item in split.val])
+
+    # A process that never imports tlstudio: the saved model needs nothing of ours.
+    code = ("import sys, numpy as np, keras;"
+            f"m = keras.saving.load_model({str(out / 'model.keras')!r});"
+            f"p = m.predict(np.load({str(tmp_path / 'val.npy')!r}).astype('float32'), verbose=0);"
+            "print(' '.join(map(str, p.argmax(1)))); assert 'tlstudio' not in sys.modules")
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert fresh.returncode == 0, fresh.stderr
+    predicted = np.array(fresh.stdout.split(), dtype=int)
+    assert len(predicted) == len(labels)
+    assert (predicted == labels).mean() == pytest.approx(metrics["val_accuracy"])
+
+    # The saved project reproduces the run from the file alone.
+    again = run_cli("train", tmp_path / "p.json", "--out", tmp_path / "runs" / "second", "--quiet")
+    assert again.returncode == 0, again.stderr
+    first_history = (out / "history.csv").read_text()
+    assert (tmp_path / "runs" / "second" / "history.csv").read_text() == first_history
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "--data", ".", "--optimizer", "lion"], "--optimizer: invalid choice: 'lion' (choose from sgd,"),
+    (["train", "--data", ".", "--schedule", "linear"], "--schedule: invalid choice: 'linear'"),
+    (["train", "--data", ".", "--lr", "-1"], "--lr -1.0: "),
+    (["train", "--data", ".", "--freeze", "most"], "--freeze most: must be 'all' or a number"),
+    (["train", "--data", ".", "--augment", "blur"], "--augment: unknown augmentation 'blur'; choose from: flip"),
+    (["train"], "no data folder: give --data FOLDER"),
+])
+def test_bad_flag_is_one_line_naming_the_flag(argv, expected, capsys):
+    with pytest.raises(SystemExit) as raised:
+        sys.exit(main(argv))
+    assert raised.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err
+    assert len(err.splitlines()) == 1
+
+
+def test_scan_reports_errors_with_exit_status(tmp_path, capsys):
+    (tmp_path / "one").mkdir()
+    assert main(["scan", str(tmp_path)]) == 1
+    assert "error" in capsys.readouterr().out.lower()

@@ -1,0 +1,160 @@
+"""The Trainer on tiny synthetic data: events, phases, stop, NaN, reproducibility, the run folder."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tlstudio.config import Project
+from tlstudio.train import (
+    BatchEnd,
+    EpochEnd,
+    Observer,
+    PhaseBegin,
+    RecordingObserver,
+    RunStatus,
+    StopToken,
+    TrainBegin,
+    TrainEnd,
+    Trainer,
+)
+
+RUN_FILES = {"config.json", "labels.txt", "history.csv", "steps.csv", "model.keras", "metrics.json"}
+
+
+def tiny_project(folder, **changes) -> Project:
+    settings = {
+        "data.folder": str(folder), "model.backbone": "mobilenet_v2", "model.image_size": 32,
+        "model.weights": "none", "training.epochs": 2, "training.batch_size": 8, "training.seed": 3,
+        "optimizer.learning_rate": 0.01,
+    }
+    settings.update(changes)
+    return Project().copy_with(**settings)
+
+
+def read_csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_run_writes_the_run_folder_and_reports_events_in_order(demo_folder, tmp_path):
+    recorder = RecordingObserver()
+    result = Trainer().run(tiny_project(demo_folder), recorder, run_dir=tmp_path / "run")
+
+    assert result.status is RunStatus.FINISHED, result.message
+    assert {p.name for p in (tmp_path / "run").iterdir()} == RUN_FILES
+    kinds = [type(e) for e in recorder.events if not isinstance(e, str)]
+    core = [k for k in kinds if k in (TrainBegin, PhaseBegin, BatchEnd, EpochEnd, TrainEnd)]
+    assert core[0] is TrainBegin and core[1] is PhaseBegin and core[-1] is TrainEnd
+    begin = recorder.of_type(TrainBegin)[0]
+    batches = recorder.of_type(BatchEnd)
+    assert len(batches) == 2 * begin.steps_per_epoch
+    assert [b.step for b in batches] == list(range(1, len(batches) + 1))
+    assert all(math.isfinite(b.loss) and b.learning_rate > 0 for b in batches)
+    assert [e.epoch for e in recorder.of_type(EpochEnd)] == [1, 2]
+
+    history = read_csv(tmp_path / "run" / "history.csv")
+    assert list(history[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr"]
+    assert [row["epoch"] for row in history] == ["1", "2"]
+    steps = read_csv(tmp_path / "run" / "steps.csv")
+    assert len(steps) == len(batches)
+    # steps.csv holds each batch's own loss; its mean over epoch 1 is Keras's epoch loss.
+    epoch_one = [float(s["loss"]) for s in steps if s["epoch"] == "1"]
+    sizes = [min(8, begin.train_images - 8 * i) for i in range(len(epoch_one))]
+    assert np.average(epoch_one, weights=sizes) == pytest.approx(float(history[0]["loss"]), rel=1e-3)
+
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(metrics["per_class"]) == {"circle", "square", "triangle"}
+    assert np.array(metrics["confusion_matrix"]).sum() == begin.val_images
+    assert (tmp_path / "run" / "labels.txt").read_text().split() == ["circle", "square", "triangle"]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["backbone"] == "mobilenet_v2"
+
+
+def test_two_phase_fine_tuning_continues_epochs_with_smaller_lr(demo_folder, tmp_path):
+    project = tiny_project(demo_folder, **{
+        "training.epochs": 1, "training.fine_tune.epochs": 1, "training.fine_tune.unfreeze": 10,
+        "training.fine_tune.lr_factor": 0.1, "schedule.name": "constant", "model.freeze": 0})
+    recorder = RecordingObserver()
+    result = Trainer().run(project, recorder, run_dir=tmp_path / "run")
+
+    assert result.status is RunStatus.FINISHED, result.message
+    phases = recorder.of_type(PhaseBegin)
+    assert [(p.phase, p.first_epoch) for p in phases] == [(1, 1), (2, 2)]
+    assert phases[1].learning_rate == pytest.approx(0.001)
+    assert phases[1].trainable_parameters > phases[0].trainable_parameters
+    epochs = recorder.of_type(EpochEnd)
+    assert [(e.epoch, e.phase) for e in epochs] == [(1, 1), (2, 2)]
+    batches = recorder.of_type(BatchEnd)
+    assert {b.learning_rate for b in batches if b.phase == 1} == {pytest.approx(0.01)}
+    assert {b.learning_rate for b in batches if b.phase == 2} == {pytest.approx(0.001)}
+    assert batches[-1].step == len(batches)  # steps keep counting across phases
+
+
+class StopAfter(Observer):
+    def __init__(self, token, batches):
+        self.token, self.batches, self.seen = token, batches, 0
+
+    def on_train_batch_end(self, event):
+        self.seen += 1
+        if self.seen == self.batches:
+            self.token.request_stop()
+
+
+def test_stop_after_two_batches_gives_stopped_and_a_loadable_model(demo_folder, tmp_path):
+    import keras
+
+    token = StopToken()
+    observer = StopAfter(token, 2)
+    result = Trainer().run(tiny_project(demo_folder, **{"training.epochs": 5}), observer, token,
+                           run_dir=tmp_path / "run")
+
+    assert result.status is RunStatus.STOPPED
+    assert observer.seen == 2  # stopped within one batch
+    assert result.history == []  # the partial epoch is never recorded
+    assert {p.name for p in (tmp_path / "run").iterdir()} == RUN_FILES
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    assert model.predict(np.zeros((1, 32, 32, 3), np.float32), verbose=0).shape == (1, 3)
+
+
+def test_nan_loss_restores_finite_weights_and_says_what_to_do(demo_folder, tmp_path):
+    import keras
+
+    project = tiny_project(demo_folder, **{"optimizer.name": "sgd", "optimizer.learning_rate": 1e12,
+                                           "schedule.name": "constant", "model.freeze": 0})
+    result = Trainer().run(project, run_dir=tmp_path / "run")
+
+    assert result.status is RunStatus.FAILED
+    assert "loss became NaN at epoch 1 step" in result.message and "lower the learning rate" in result.message
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+def test_same_seed_gives_the_same_history(demo_folder, tmp_path):
+    project = tiny_project(demo_folder, **{"augment.flip": True, "augment.rotate": 10.0})
+    first = Trainer().run(project, run_dir=tmp_path / "a")
+    second = Trainer().run(project, run_dir=tmp_path / "b")
+    assert first.status is second.status is RunStatus.FINISHED
+    assert [row["loss"] for row in first.history] == pytest.approx([row["loss"] for row in second.history],
+                                                                   rel=1e-6)
+    assert (tmp_path / "a" / "steps.csv").read_text() == (tmp_path / "b" / "steps.csv").read_text()
+
+
+def test_bad_data_folder_fails_with_a_message_and_no_crash(tmp_path):
+    (tmp_path / "only_one" / "cats").mkdir(parents=True)
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), "red").save(tmp_path / "only_one" / "cats" / "a.png")
+    result = Trainer().run(tiny_project(tmp_path / "only_one"), run_dir=tmp_path / "run")
+    assert result.status is RunStatus.FAILED
+    assert "class" in result.message.lower()
+
+
+def test_existing_run_folder_is_never_overwritten(demo_folder, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "model.keras").write_text("precious")
+    result = Trainer().run(tiny_project(demo_folder), run_dir=run_dir)
+    assert result.status is RunStatus.FAILED and "already holds files" in result.message
+    assert (run_dir / "model.keras").read_text() == "precious"

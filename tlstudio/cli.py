@@ -1,0 +1,318 @@
+"""Command-line front end: gui | demo-data | scan | train.
+
+Everything the GUI does runs headless from here with the same project file. Flags override
+the project file; every bad value is reported in one line naming the flag and what it takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from tlstudio.config import (
+    AUGMENTATION_NAMES,
+    OPTIMIZER_NAMES,
+    RESIZE_POLICIES,
+    SCHEDULE_NAMES,
+    AugmentSettings,
+    Project,
+    ProjectError,
+)
+from tlstudio.model.registry import BACKBONE_NAMES
+from tlstudio.train.events import Observer, StopToken
+
+# flag -> dotted Project field it writes
+FLAG_FIELDS = {
+    "data": "data.folder",
+    "val_split": "data.val_split",
+    "resize": "data.resize",
+    "backbone": "model.backbone",
+    "weights": "model.weights",
+    "image_size": "model.image_size",
+    "freeze": "model.freeze",
+    "train_batchnorm": "model.train_batchnorm",
+    "dropout": "model.dropout",
+    "l2": "model.l2",
+    "label_smoothing": "model.label_smoothing",
+    "optimizer": "optimizer.name",
+    "lr": "optimizer.learning_rate",
+    "momentum": "optimizer.momentum",
+    "weight_decay": "optimizer.weight_decay",
+    "schedule": "schedule.name",
+    "warmup_epochs": "schedule.warmup_epochs",
+    "epochs": "training.epochs",
+    "batch_size": "training.batch_size",
+    "seed": "training.seed",
+    "early_stopping": "training.early_stopping",
+    "fine_tune_epochs": "training.fine_tune.epochs",
+    "unfreeze": "training.fine_tune.unfreeze",
+    "fine_tune_lr_factor": "training.fine_tune.lr_factor",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line, without the usage block."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's signature
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+def _choices(names) -> str:
+    return ", ".join(names)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tlstudio", description="TL Studio: transfer learning for small image datasets. "
+                     "With no command, the desktop app opens.")
+    parser.add_argument("--version", action="version", version=f"tlstudio {_version()}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    gui = sub.add_parser("gui", help="open the desktop app (default)")
+    gui.add_argument("target", nargs="?", help="a project .json or a data folder to open")
+    gui.add_argument("--demo", action="store_true", help="open on a demo dataset (created on first use)")
+
+    demo = sub.add_parser("demo-data", help="write a synthetic shapes dataset to play with")
+    demo.add_argument("folder", type=Path)
+    demo.add_argument("--per-class", type=int, default=40, help="images per class (default 40)")
+    demo.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
+    demo.add_argument("--seed", type=int, default=0)
+
+    scan = sub.add_parser("scan", help="report what a dataset folder holds, skips and why")
+    scan.add_argument("folder", type=Path)
+    scan.add_argument("--json", action="store_true", help="print the report as JSON")
+    scan.add_argument("--max-megapixels", type=float, default=64.0)
+
+    train = sub.add_parser("train", help="train a model and write a run folder")
+    train.add_argument("project", nargs="?", type=Path, help="a project .json (flags override it)")
+    train.add_argument("--out", type=Path, help="the run folder to create (default runs/<time>-<backbone>)")
+    train.add_argument("--save-project", type=Path, metavar="FILE", help="write the resolved project here")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = train.add_argument_group("data")
+    g.add_argument("--data", help="folder of class sub-folders (or train/ and val/)")
+    g.add_argument("--val-split", type=float, help="share of each class held out (0-1)")
+    g.add_argument("--resize", choices=RESIZE_POLICIES, help=_choices(RESIZE_POLICIES))
+    g = train.add_argument_group("model")
+    g.add_argument("--backbone", choices=BACKBONE_NAMES, metavar="NAME", help=_choices(BACKBONE_NAMES))
+    g.add_argument("--weights", help="imagenet, none, or a weights file")
+    g.add_argument("--image-size", type=int, help="input size in pixels")
+    g.add_argument("--freeze", help="'all', or how many backbone layers (from the input) to freeze")
+    g.add_argument("--train-batchnorm", action="store_true", default=None,
+                   help="let BatchNorm statistics of unfrozen layers update")
+    g.add_argument("--dropout", type=float)
+    g.add_argument("--l2", type=float)
+    g.add_argument("--label-smoothing", type=float)
+    g = train.add_argument_group("optimization")
+    g.add_argument("--optimizer", choices=OPTIMIZER_NAMES, metavar="NAME", help=_choices(OPTIMIZER_NAMES))
+    g.add_argument("--lr", type=float, help="learning rate")
+    g.add_argument("--momentum", type=float, help="momentum (rho) for momentum / nesterov")
+    g.add_argument("--weight-decay", type=float, help="AdamW's weight decay")
+    g.add_argument("--schedule", choices=SCHEDULE_NAMES, metavar="NAME", help=_choices(SCHEDULE_NAMES))
+    g.add_argument("--warmup-epochs", type=float)
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="epochs without improvement; 0 off")
+    g.add_argument("--augment", help=f"comma list of: {_choices(AUGMENTATION_NAMES)} (or none)")
+    g = train.add_argument_group("fine-tuning (phase 2)")
+    g.add_argument("--fine-tune-epochs", type=int, help="epochs of phase 2; 0 trains in one phase")
+    g.add_argument("--unfreeze", type=int, help="backbone layers unfrozen in phase 2, from the top")
+    g.add_argument("--fine-tune-lr-factor", type=float, help="phase 2 LR = LR x factor (default 0.1)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in (None, "gui"):
+        return _gui(getattr(args, "target", None), getattr(args, "demo", False))
+    return {"demo-data": _demo_data, "scan": _scan, "train": _train}[args.command](args)
+
+
+def _gui(target: str | None, demo: bool) -> int:
+    try:
+        from tlstudio.gui.app import run_gui
+    except ImportError as error:
+        print(f"tlstudio: the desktop app cannot start ({error}); use the CLI: tlstudio --help",
+              file=sys.stderr)
+        return 1
+    return run_gui(target, demo=demo)
+
+
+def _demo_data(args) -> int:
+    from tlstudio.data.demo import make_demo_dataset
+
+    if args.per_class < 2 or args.size < 16:
+        print("tlstudio demo-data: --per-class must be at least 2 and --size at least 16.", file=sys.stderr)
+        return 2
+    folder = make_demo_dataset(args.folder, per_class=args.per_class, size=args.size, seed=args.seed)
+    print(f"wrote a demo dataset to {folder}")
+    print(f"train on it: tlstudio train --data {folder} --epochs 3 --image-size 96")
+    return 0
+
+
+def _scan(args) -> int:
+    from tlstudio.data import scan
+
+    index = scan(args.folder, max_megapixels=args.max_megapixels)
+    if args.json:
+        print(json.dumps(index.to_report_dict(), indent=2))
+    else:
+        print(index.format_report())
+    return 0 if index.ok else 1
+
+
+def resolve_project(args) -> Project:
+    """The project file (or defaults) with every given flag written into it, validated."""
+    project = Project.load(args.project) if args.project else Project()
+    for flag, dotted in FLAG_FIELDS.items():
+        value = getattr(args, flag, None)
+        if value is None:
+            continue
+        if flag == "data":
+            value = str(Path(value).expanduser().resolve())
+        try:
+            project = project.copy_with(**{dotted: value})
+        except ProjectError as error:
+            reason = str(error).split(": ", 2)[-1]
+            raise ProjectError(f"--{flag.replace('_', '-')} {value}: {reason}") from None
+    if args.augment is not None:
+        names = [n.strip() for n in args.augment.split(",") if n.strip() and n.strip() != "none"]
+        try:
+            augment = AugmentSettings.from_names(names)
+        except ProjectError as error:
+            raise ProjectError(f"--augment: {error}") from None
+        project = project.model_copy(update={"augment": augment})
+    if project.data.folder is None:
+        raise ProjectError("no data folder: give --data FOLDER or a project file that sets data.folder.")
+    return project
+
+
+def _train(args) -> int:
+    from tlstudio.train.trainer import Trainer
+
+    try:
+        project = resolve_project(args)
+    except ProjectError as error:
+        print(f"tlstudio train: {error}", file=sys.stderr)
+        return 2
+    if args.save_project:
+        project.save(args.save_project)
+        print(f"wrote the resolved project to {args.save_project}")
+    token = StopToken()
+    observer = ConsoleProgress(quiet=args.quiet)
+    try:
+        result = Trainer().run(project, observer, token, run_dir=args.out)
+    except KeyboardInterrupt:  # pragma: no cover - Ctrl+C arrives here only outside fit
+        token.request_stop()
+        return 130
+    observer.close_line()
+    if result.status.value == "FAILED":
+        print(f"tlstudio train: {result.message}", file=sys.stderr)
+        if result.run_dir:
+            print(f"run folder: {result.run_dir}", file=sys.stderr)
+        return 1
+    accuracy = result.metrics.get("val_accuracy")
+    shown = f"{accuracy:.1%}" if accuracy is not None else "n/a"
+    print(f"{result.status.value.lower()}: validation accuracy {shown} "
+          f"(best epoch {result.metrics.get('best_epoch')}), {result.metrics.get('seconds', 0):.0f} s")
+    print(f"run folder: {result.run_dir}")
+    return 0 if result.status.value == "FINISHED" else 3
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("tlstudio")
+    except Exception:  # not installed, running from a checkout
+        return "dev"
+
+
+class ConsoleProgress(Observer):
+    """A per-epoch progress bar on stderr with ETA and images/second; epoch summaries on stdout."""
+
+    def __init__(self, quiet: bool = False, stream=None) -> None:
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self._last_draw = 0.0
+        self._open_line = False
+
+    def on_prepare(self, event) -> None:
+        if self.quiet or not event.total:
+            return
+        self._draw(f"{event.stage}: {event.done}/{event.total}", force=event.done == event.total)
+
+    def on_train_begin(self, event) -> None:
+        self.close_line()
+        print(f"training {event.backbone} at {event.image_size} px on {event.device}: "
+              f"{event.train_images} training / {event.val_images} validation images, "
+              f"{len(event.classes)} classes, {event.epochs} epochs x {event.steps_per_epoch} steps")
+        print(f"run folder: {event.run_dir}")
+
+    def on_phase_begin(self, event) -> None:
+        self.close_line()
+        print(f"phase {event.phase} from epoch {event.first_epoch}: {event.description} "
+              f"(LR {event.learning_rate:g}, {event.trainable_parameters:,} trainable parameters)")
+
+    def on_train_batch_end(self, event) -> None:
+        if self.quiet:
+            return
+        width = 24
+        filled = int(width * event.batch / max(event.steps_in_epoch, 1))
+        bar = "=" * filled + ">" * (filled < width) + " " * (width - filled - 1)
+        self._draw(f"epoch {event.epoch} [{bar[:width]}] {event.batch}/{event.steps_in_epoch} "
+                   f"loss {event.loss:.4f} lr {event.learning_rate:.2e} "
+                   f"{event.images_per_second:.0f} img/s ETA {_duration(event.eta_seconds)}",
+                   force=event.batch == event.steps_in_epoch)
+
+    def on_epoch_end(self, event) -> None:
+        self.close_line()
+        best = " *best*" if event.is_best else ""
+        print(f"epoch {event.epoch}/{event.epochs}: loss {event.loss:.4f} acc {event.accuracy:.3f} "
+              f"val_loss {event.val_loss:.4f} val_acc {event.val_accuracy:.3f} lr {event.learning_rate:.2e} "
+              f"({event.seconds:.1f} s, {event.images_per_second:.0f} img/s){best}", flush=True)
+
+    def on_train_end(self, event) -> None:
+        self.close_line()
+
+    def on_log(self, message: str) -> None:
+        if message.startswith("warning:") or "NaN" in message:
+            self.close_line()
+            print(message, file=self.stream)
+
+    def _draw(self, text: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        columns = _terminal_width()
+        self.stream.write("\r" + text[: columns - 1].ljust(min(columns - 1, len(text) + 8)))
+        self.stream.flush()
+        self._open_line = True
+
+    def close_line(self) -> None:
+        if self._open_line:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open_line = False
+
+
+def _terminal_width() -> int:
+    try:
+        return os.get_terminal_size().columns
+    except OSError:
+        return 120
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds}s"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""The Project: every setting a run needs, validated, saved as JSON.
+
+The GUI's widgets and the CLI's flags both write into one `Project`; nothing else holds
+settings. Bad values are rejected with a message that names the field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tlstudio.model.registry import BACKBONE_NAMES, get_backbone
+
+SCHEMA_VERSION = 1
+
+OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
+ScheduleName = Literal["constant", "step", "exponential", "cosine", "cosine-restarts", "plateau"]
+ResizePolicy = Literal["stretch", "center-crop", "pad"]
+AUGMENTATION_NAMES = ("flip", "vflip", "rotate", "zoom", "translate", "contrast", "brightness")
+OPTIMIZER_NAMES: tuple[str, ...] = OptimizerName.__args__
+SCHEDULE_NAMES: tuple[str, ...] = ScheduleName.__args__
+RESIZE_POLICIES: tuple[str, ...] = ResizePolicy.__args__
+
+Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+
+
+class ProjectError(ValueError):
+    """A project file or setting the user must fix; the message is one sentence naming it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSettings(_Section):
+    folder: str | None = Field(None, description="Folder of class sub-folders (or train/ and val/).")
+    val_split: float = Field(0.2, gt=0.0, lt=1.0, description="Share of each class held out for validation.")
+    resize: ResizePolicy = Field("center-crop", description="How images are fitted to the square input.")
+    max_megapixels: float = Field(64.0, gt=0.0, description="Images larger than this are refused from the header.")
+
+
+class ModelSettings(_Section):
+    backbone: str = "mobilenet_v2"
+    image_size: int | None = Field(None, description="Input size in pixels; empty means the backbone's default.")
+    weights: str = Field("imagenet", description="'imagenet', 'none', or the path of a weights file.")
+    freeze: Union[Literal["all"], int] = Field(
+        "all", description="'all', or the number of backbone layers (from the input) that are frozen.")
+    train_batchnorm: bool = Field(False, description="Let BatchNorm layers of unfrozen blocks update.")
+    dropout: Fraction = 0.2
+    l2: float = Field(0.0, ge=0.0)
+    label_smoothing: Fraction = 0.0
+
+    @field_validator("backbone")
+    @classmethod
+    def _known_backbone(cls, value: str) -> str:
+        if value not in BACKBONE_NAMES:
+            raise ValueError(f"unknown backbone {value!r}; choose one of: {', '.join(BACKBONE_NAMES)}")
+        return value
+
+    @field_validator("freeze", mode="before")
+    @classmethod
+    def _freeze_policy(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        if value == "all" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            return value
+        raise ValueError(f"must be 'all' or a number of layers (0 or more), not {value!r}")
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_source(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be 'imagenet', 'none' or the path of a weights file")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _size_fits_backbone(self) -> ModelSettings:
+        spec = get_backbone(self.backbone)
+        if self.image_size is not None and self.image_size < spec.min_size:
+            raise ValueError(
+                f"image_size {self.image_size} is below {spec.label}'s minimum of {spec.min_size} px")
+        return self
+
+    @property
+    def resolved_image_size(self) -> int:
+        return self.image_size or get_backbone(self.backbone).default_size
+
+
+class OptimizerSettings(_Section):
+    name: OptimizerName = "adam"
+    learning_rate: Positive = 1e-3
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="Velocity decay rho of SGD+momentum / Nesterov.")
+    rho: float = Field(0.9, gt=0.0, lt=1.0, description="RMSProp's decay rate of the squared-gradient average.")
+    beta_1: float = Field(0.9, ge=0.0, lt=1.0, description="Adam's first-moment decay.")
+    beta_2: float = Field(0.999, ge=0.0, lt=1.0, description="Adam's second-moment decay.")
+    epsilon: Positive = Field(1e-8, description="Added to the denominator of adaptive methods.")
+    weight_decay: float = Field(1e-4, ge=0.0, description="AdamW's decoupled weight decay.")
+    initial_accumulator: float = Field(0.1, ge=0.0, description="AdaGrad's starting sum of squares.")
+    clipnorm: float | None = Field(None, gt=0.0, description="Clip each gradient to this norm.")
+
+
+class ScheduleSettings(_Section):
+    name: ScheduleName = "cosine"
+    warmup_epochs: float = Field(0.0, ge=0.0, description="Linear warm-up from 0 before the schedule.")
+    step_epochs: int = Field(10, ge=1, description="Step decay: multiply by gamma every k epochs.")
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="Step decay factor.")
+    decay_rate: float = Field(0.9, gt=0.0, le=1.0, description="Exponential: LR factor per epoch.")
+    min_lr_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="Cosine floor as a fraction of the LR.")
+    restart_epochs: float = Field(5.0, gt=0.0, description="Cosine restarts: length of the first period.")
+    period_multiplier: float = Field(2.0, ge=1.0, description="Cosine restarts: each period is this much longer.")
+    amplitude_multiplier: float = Field(1.0, gt=0.0, le=1.0, description="Cosine restarts: peak LR factor per restart.")
+    plateau_factor: float = Field(0.5, gt=0.0, lt=1.0, description="Plateau: LR factor when val loss stalls.")
+    plateau_patience: int = Field(2, ge=1, description="Plateau: epochs without improvement before reducing.")
+    plateau_min_lr: float = Field(1e-6, ge=0.0)
+
+
+class AugmentSettings(_Section):
+    """Strengths; 0 (or False) switches an augmentation off."""
+
+    flip: bool = False
+    vflip: bool = False
+    rotate: float = Field(0.0, ge=0.0, le=180.0, description="Maximum rotation in degrees.")
+    zoom: float = Field(0.0, ge=0.0, lt=1.0, description="Maximum zoom in or out, as a fraction.")
+    translate: float = Field(0.0, ge=0.0, lt=1.0, description="Maximum shift as a fraction of the size.")
+    contrast: float = Field(0.0, ge=0.0, lt=1.0, description="Maximum contrast change, as a fraction.")
+    brightness: float = Field(0.0, ge=0.0, lt=1.0, description="Maximum brightness change, as a fraction.")
+
+    # Strength a name switches on when given without one (CLI --augment flip,rotate).
+    DEFAULT_STRENGTH: ClassVar[dict[str, Any]] = {
+        "flip": True, "vflip": True, "rotate": 15.0, "zoom": 0.1, "translate": 0.1,
+        "contrast": 0.2, "brightness": 0.2,
+    }
+
+    @property
+    def enabled(self) -> list[str]:
+        return [name for name in AUGMENTATION_NAMES if getattr(self, name)]
+
+    @classmethod
+    def from_names(cls, names: list[str]) -> AugmentSettings:
+        unknown = [n for n in names if n not in AUGMENTATION_NAMES]
+        if unknown:
+            raise ProjectError(
+                f"unknown augmentation {unknown[0]!r}; choose from: {', '.join(AUGMENTATION_NAMES)}")
+        return cls(**{n: cls.DEFAULT_STRENGTH[n] for n in names})
+
+
+class FineTuneSettings(_Section):
+    """Phase 2 of the textbook recipe: unfreeze the top layers, continue with a smaller LR."""
+
+    epochs: int = Field(0, ge=0, description="Epochs of phase 2; 0 trains in one phase.")
+    unfreeze: int = Field(20, ge=1, description="Backbone layers (from the top) unfrozen in phase 2.")
+    lr_factor: float = Field(0.1, gt=0.0, le=1.0, description="Phase 2 LR = phase 1 LR x this factor.")
+
+    @property
+    def enabled(self) -> bool:
+        return self.epochs > 0
+
+
+class TrainingSettings(_Section):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1, le=4096)
+    seed: int = Field(42, ge=0)
+    early_stopping: int = Field(0, ge=0, description="Patience in epochs; 0 switches early stopping off.")
+    fine_tune: FineTuneSettings = Field(default_factory=FineTuneSettings)
+
+
+class Project(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    schema_version: int = SCHEMA_VERSION
+    name: str = "Untitled"
+    data: DataSettings = Field(default_factory=DataSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    augment: AugmentSettings = Field(default_factory=AugmentSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _supported_version(cls, value: int) -> int:
+        if value > SCHEMA_VERSION:
+            raise ValueError(f"version {value} is newer than this TL Studio understands ({SCHEMA_VERSION}); "
+                             "update TL Studio")
+        return value
+
+    # -- JSON ---------------------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "project") -> Project:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise ProjectError(describe_validation_error(error, source)) from None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Project:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ProjectError(f"{path}: no such project file; check the path.") from None
+        except OSError as error:
+            raise ProjectError(f"{path}: cannot be read ({error.strerror}); check its permissions.") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ProjectError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: "
+                               f"{error.msg}); fix the file or save the project again.") from None
+        if not isinstance(data, dict):
+            raise ProjectError(f"{path}: a project file must hold a JSON object; save the project again.")
+        project = cls.from_dict(data, source=str(path))
+        # A relative data folder is relative to the project file, so a project travels with its data.
+        if project.data.folder and not Path(project.data.folder).expanduser().is_absolute():
+            project.data.folder = str((path.parent / project.data.folder).resolve())
+        return project
+
+    def save(self, path: str | os.PathLike) -> None:
+        write_text_atomic(Path(path), self.to_json() + "\n")
+
+    def copy_with(self, **changes: Any) -> Project:
+        """A validated copy with dotted-path changes, e.g. copy_with(**{"optimizer.learning_rate": 0.01})."""
+        data = self.to_dict()
+        for dotted, value in changes.items():
+            target = data
+            *parents, leaf = dotted.split(".")
+            for part in parents:
+                target = target[part]
+            target[leaf] = value
+        return Project.from_dict(data, source="settings")
+
+
+def describe_validation_error(error: ValidationError, source: str) -> str:
+    """One sentence naming the first bad field, e.g. `p.json: optimizer.learning_rate: ...`."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-after"))
+    message = first["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    if first["type"] == "extra_forbidden":
+        message = "is not a setting TL Studio knows; remove it or check its spelling"
+    where = f"{source}: field '{field}'" if field else source
+    more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
+    return f"{where}: {message}{more}."
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename, so a crash never leaves half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

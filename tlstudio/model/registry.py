@@ -1,0 +1,82 @@
+"""The one table of pretrained backbones: the GUI's list, the CLI's choices and the builder read it.
+
+Pure data, no TensorFlow import, so the GUI can show it before TensorFlow has loaded.
+Figures (parameters with the ImageNet top, top-1 accuracy, download size) are the ones
+the Keras applications documentation gives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# How raw 0-255 RGB becomes what the backbone was trained on:
+#   tf      x / 127.5 - 1                       (Inception style)
+#   torch   (x / 255 - mean) / std              (DenseNet)
+#   caffe   RGB -> BGR, minus the ImageNet mean (VGG, ResNet v1)
+#   builtin the Keras constructor has its own preprocessing layers (include_preprocessing)
+PreprocessingMode = Literal["tf", "torch", "caffe", "builtin"]
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    label: str
+    constructor: str  # attribute of keras.applications
+    default_size: int
+    min_size: int
+    parameters_millions: float
+    imagenet_top1: float
+    preprocessing: PreprocessingMode
+    weights_mb: float
+    description: str
+    family: str
+
+    @property
+    def keras_constructor(self):
+        import keras
+
+        return getattr(keras.applications, self.constructor)
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    spec.name: spec
+    for spec in [
+        BackboneSpec("mobilenet_v2", "MobileNetV2", "MobileNetV2", 224, 32, 3.5, 71.3, "tf", 9.4,
+                     "Small and fast; a good first choice on a laptop CPU.", "MobileNet"),
+        BackboneSpec("mobilenet_v3_small", "MobileNetV3 Small", "MobileNetV3Small", 224, 32, 2.9, 68.1,
+                     "builtin", 4.3, "The smallest and fastest; for phones and quick experiments.",
+                     "MobileNet"),
+        BackboneSpec("mobilenet_v3_large", "MobileNetV3 Large", "MobileNetV3Large", 224, 32, 5.4, 75.6,
+                     "builtin", 12.0, "Fast, more accurate than V2 at a similar cost.", "MobileNet"),
+        BackboneSpec("efficientnet_b0", "EfficientNetB0", "EfficientNetB0", 224, 32, 5.3, 77.1,
+                     "builtin", 16.0, "Accurate for its size; slower than MobileNet on CPU.",
+                     "EfficientNet"),
+        BackboneSpec("efficientnet_b3", "EfficientNetB3", "EfficientNetB3", 300, 32, 12.3, 81.6,
+                     "builtin", 41.0, "Higher accuracy at 300 px; wants a GPU.", "EfficientNet"),
+        BackboneSpec("efficientnetv2_b0", "EfficientNetV2B0", "EfficientNetV2B0", 224, 32, 7.2, 78.7,
+                     "builtin", 23.0, "EfficientNet's faster-training second generation.",
+                     "EfficientNet"),
+        BackboneSpec("resnet50_v2", "ResNet50V2", "ResNet50V2", 224, 32, 25.6, 76.0, "tf", 91.0,
+                     "The classic residual network; robust, mid-sized.", "ResNet"),
+        BackboneSpec("densenet121", "DenseNet121", "DenseNet121", 224, 32, 8.1, 75.0, "torch", 28.0,
+                     "Densely connected; strong features for its parameter count.", "DenseNet"),
+        BackboneSpec("inception_v3", "InceptionV3", "InceptionV3", 299, 75, 23.9, 77.9, "tf", 84.0,
+                     "Multi-scale Inception blocks at 299 px.", "Inception"),
+        BackboneSpec("xception", "Xception", "Xception", 299, 71, 22.9, 79.0, "tf", 80.0,
+                     "Depthwise-separable Inception successor at 299 px.", "Inception"),
+        BackboneSpec("convnext_tiny", "ConvNeXt Tiny", "ConvNeXtTiny", 224, 32, 28.6, 81.3, "builtin",
+                     106.0, "A modern convnet; the most accurate here, and heavy on CPU.", "ConvNeXt"),
+        BackboneSpec("vgg16", "VGG16", "VGG16", 224, 32, 138.4, 71.3, "caffe", 56.0,
+                     "The textbook network; large and slow, for comparison.", "VGG"),
+    ]
+}
+
+BACKBONE_NAMES: tuple[str, ...] = tuple(BACKBONES)
+
+
+def get_backbone(name: str) -> BackboneSpec:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise KeyError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONE_NAMES)}") from None

@@ -1,0 +1,20 @@
+"""Training: the Trainer, its events and the run folder. Importing this does not import TensorFlow."""
+
+from tlstudio.train.events import (
+    BatchEnd,
+    EpochEnd,
+    Observer,
+    PhaseBegin,
+    PrepareProgress,
+    RecordingObserver,
+    RunStatus,
+    StopToken,
+    TrainBegin,
+    TrainEnd,
+)
+from tlstudio.train.trainer import RunResult, Trainer
+
+__all__ = [
+    "BatchEnd", "EpochEnd", "Observer", "PhaseBegin", "PrepareProgress", "RecordingObserver", "RunResult",
+    "RunStatus", "StopToken", "TrainBegin", "TrainEnd", "Trainer",
+]

@@ -1,0 +1,458 @@
+"""Trainer: one training run from a Project to a complete run folder.
+
+`Trainer().run(project, observer, stop_token)` is synchronous and never raises for what a user
+can cause: it returns a RunResult with status FINISHED, STOPPED or FAILED and a one-sentence
+message, and the run folder is complete in every case (the best model so far is kept).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tlstudio.config import Project, ProjectError
+from tlstudio.evaluate import classification_metrics
+from tlstudio.train.events import (
+    BatchEnd,
+    EpochEnd,
+    Observer,
+    PhaseBegin,
+    PrepareProgress,
+    RunStatus,
+    StopToken,
+    TrainBegin,
+    TrainEnd,
+)
+from tlstudio.train.runs import RunFolderError, RunFolderWriter, new_run_dir
+
+_EVAL_BATCH = 64
+
+
+@dataclass
+class RunResult:
+    status: RunStatus
+    message: str
+    run_dir: Path | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Phase:
+    number: int
+    first_epoch: int  # 0-based, as Keras's initial_epoch
+    end_epoch: int  # exclusive
+    base_lr: float
+    description: str
+
+
+class _Failure(Exception):
+    """Ends a run with status FAILED and this message."""
+
+
+class Trainer:
+    """Runs one training run; see `run`."""
+
+    def run(self, project: Project, observer: Observer | None = None, stop_token: StopToken | None = None,
+            run_dir: str | Path | None = None, runs_root: str | Path = "runs") -> RunResult:
+        """Train `project` and write its run folder.
+
+        Args:
+            project: the settings; copied, so later edits do not reach the run.
+            observer: receives events on this thread (Keras's hook names).
+            stop_token: `request_stop()` from any thread stops within one batch.
+            run_dir: the run folder to create (must be new or empty); default
+                `runs_root/<timestamp>-<backbone>`.
+        """
+        run = _Run(project.model_copy(deep=True), observer or Observer(), stop_token or StopToken())
+        return run.execute(run_dir, runs_root)
+
+
+class _Run:
+    def __init__(self, project: Project, observer: Observer, stop_token: StopToken) -> None:
+        self.project = project
+        self.observer = observer
+        self.stop_token = stop_token
+        self.started = time.perf_counter()
+        self.writer: RunFolderWriter | None = None
+        self.model = None
+        self.best_weights: list | None = None
+        self.best_val_loss = math.inf
+        self.best_epoch: int | None = None
+        self.history: list[dict[str, float]] = []
+        self.epochs_completed = 0
+        self.global_step = 0
+        self.stopped = False
+        self.nan_message: str | None = None
+
+    # -- the whole run ---------------------------------------------------------------------
+
+    def execute(self, run_dir, runs_root) -> RunResult:
+        status, message, metrics = RunStatus.FAILED, "", {}
+        try:
+            self._prepare(run_dir, runs_root)
+            self._train()
+            metrics = self._finish()
+            if self.nan_message:
+                status, message = RunStatus.FAILED, self.nan_message
+            elif self.stopped:
+                status, message = RunStatus.STOPPED, (
+                    f"stopped after {self.epochs_completed} complete epoch(s); the best model is kept.")
+            else:
+                status, message = RunStatus.FINISHED, (
+                    f"finished {self.epochs_completed} epochs; validation accuracy "
+                    f"{metrics.get('val_accuracy', float('nan')):.1%}.")
+        except _Failure as failure:
+            message = str(failure)
+            metrics = self._salvage()
+        except (ProjectError, RunFolderError, ValueError, OSError) as error:
+            message = _sentence(str(error))
+            metrics = self._salvage()
+        except Exception as error:  # a crash must still leave a usable app and the best model
+            message = _describe_unexpected(error)
+            self.observer.on_log(traceback.format_exc())
+            metrics = self._salvage()
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+        run_path = self.writer.path if self.writer else None
+        val = metrics.get("val_accuracy") if metrics else None
+        self.observer.on_train_end(TrainEnd(
+            status=status, message=message, run_dir=str(run_path) if run_path else "",
+            epochs_completed=self.epochs_completed, best_epoch=self.best_epoch,
+            val_accuracy=val, val_loss=metrics.get("val_loss") if metrics else None,
+            seconds=time.perf_counter() - self.started))
+        return RunResult(status, message, run_path, metrics, self.history)
+
+    # -- before the first step -------------------------------------------------------------
+
+    def _prepare(self, run_dir, runs_root) -> None:
+        from tlstudio.data import load_images, scan, split_index
+
+        project = self.project
+        if not project.data.folder:
+            raise _Failure("no data folder is set; choose a folder of class sub-folders (data.folder).")
+        self.observer.on_prepare(PrepareProgress("scanning images", 0, 0))
+        index = scan(project.data.folder, max_megapixels=project.data.max_megapixels,
+                     progress=lambda done, total: self.observer.on_prepare(
+                         PrepareProgress("scanning images", done, total)))
+        if index.errors:
+            raise _Failure(index.errors[0])
+        for warning in index.warnings:
+            self.observer.on_log(f"warning: {warning}")
+        split = split_index(index, project.data.val_split, project.training.seed)
+        self.classes = list(index.classes)
+        self.image_size = project.model.resolved_image_size
+
+        self.writer = RunFolderWriter(run_dir or new_run_dir(runs_root, project.model.backbone))
+        self.writer.write_config(project)
+        self.writer.write_labels(self.classes)
+
+        items = split.train + split.val
+        total = len(items)
+
+        def progress(done, _total):
+            if self.stop_token.stop_requested:
+                raise _Failure("stopped before training began; nothing was trained.")
+            self.observer.on_prepare(PrepareProgress("decoding images", done, total))
+
+        images = load_images([item.path for item in items], self.image_size, project.data.resize,
+                             max_megapixels=project.data.max_megapixels, progress=progress)
+        self.x_train, self.x_val = images[: len(split.train)], images[len(split.train):]
+        self.y_train = np.array([item.label for item in split.train], dtype=np.int32)
+        self.y_val = np.array([item.label for item in split.val], dtype=np.int32)
+
+        self.observer.on_prepare(PrepareProgress("building the model", 0, 1))
+        import keras
+        import tensorflow as tf
+
+        from tlstudio.model.build import build_model
+        from tlstudio.train.device import describe_device
+
+        keras.utils.set_random_seed(project.training.seed)
+        try:
+            tf.config.experimental.enable_op_determinism()
+        except (RuntimeError, ValueError):  # already set in this process
+            pass
+        settings = project.model
+        if project.training.fine_tune.enabled:
+            settings = settings.model_copy(update={"freeze": "all"})  # phase 1 trains the head only
+        self.built = build_model(settings, len(self.classes), seed=project.training.seed)
+        self.model = self.built.model
+        self.device = describe_device()
+        self.observer.on_prepare(PrepareProgress("building the model", 1, 1))
+
+    # -- the phases ------------------------------------------------------------------------
+
+    def _phases(self) -> list[_Phase]:
+        training = self.project.training
+        lr = self.project.optimizer.learning_rate
+        phases = [_Phase(1, 0, training.epochs, lr, "training the head, backbone frozen"
+                         if training.fine_tune.enabled else "training")]
+        if training.fine_tune.enabled:
+            phases.append(_Phase(2, training.epochs, training.epochs + training.fine_tune.epochs,
+                                 lr * training.fine_tune.lr_factor,
+                                 f"fine-tuning the top {training.fine_tune.unfreeze} backbone layers"))
+        return phases
+
+    def _train(self) -> None:
+        from tlstudio.data.pipeline import evaluation_dataset, steps_per_epoch, training_dataset
+        from tlstudio.model.augment import make_augmenter
+        from tlstudio.model.build import count_parameters, unfreeze_top
+
+        project = self.project
+        batch_size = project.training.batch_size
+        augmenter = make_augmenter(project.augment, seed=project.training.seed)
+        num_classes = len(self.classes)
+        train_ds = training_dataset(self.x_train, self.y_train, num_classes, batch_size,
+                                    seed=project.training.seed, augment=augmenter)
+        val_ds = evaluation_dataset(self.x_val, self.y_val, num_classes, batch_size)
+        self.steps_per_epoch = steps_per_epoch(len(self.x_train), batch_size)
+        phases = self._phases()
+        total_epochs = phases[-1].end_epoch
+        self.total_steps = total_epochs * self.steps_per_epoch
+        self.observer.on_train_begin(TrainBegin(
+            run_dir=str(self.writer.path), classes=tuple(self.classes), train_images=len(self.x_train),
+            val_images=len(self.x_val), epochs=total_epochs, steps_per_epoch=self.steps_per_epoch,
+            total_steps=self.total_steps, batch_size=batch_size, device=self.device,
+            image_size=self.image_size, backbone=project.model.backbone))
+        self.observer.on_log(f"{len(self.x_train)} training and {len(self.x_val)} validation images, "
+                             f"{num_classes} classes, {self.image_size} px, on {self.device}")
+        self.last_finite_weights = self.model.get_weights()
+
+        for phase in phases:
+            if self.stopped or self.nan_message:
+                break
+            if phase.number == 2:
+                unfreeze_top(self.built.backbone, project.training.fine_tune.unfreeze,
+                             project.model.train_batchnorm)
+            trainable, frozen = count_parameters(self.model)
+            self.observer.on_phase_begin(PhaseBegin(
+                phase=phase.number, first_epoch=phase.first_epoch + 1, first_step=self.global_step + 1,
+                learning_rate=phase.base_lr, trainable_parameters=trainable, frozen_parameters=frozen,
+                description=phase.description))
+            self.observer.on_log(f"phase {phase.number}: {phase.description}; LR {phase.base_lr:g}, "
+                                 f"{trainable:,} trainable and {frozen:,} frozen parameters")
+            callbacks = self._compile(phase)
+            bridge = _event_bridge_class()(self, phase, total_epochs)
+            self.model.fit(train_ds, epochs=phase.end_epoch, initial_epoch=phase.first_epoch,
+                           steps_per_epoch=self.steps_per_epoch, validation_data=val_ds,
+                           callbacks=[bridge, *callbacks], verbose=0)
+            if bridge.early_stopped:
+                self.observer.on_log(f"early stopping: no val_loss improvement for "
+                                     f"{project.training.early_stopping} epochs; phase {phase.number} ends")
+
+    def _compile(self, phase: _Phase) -> list:
+        import keras
+
+        from tlstudio.model.optimizers import make_optimizer
+        from tlstudio.model.schedules import PlateauReducer, make_keras_schedule
+
+        project = self.project
+        phase_steps = (phase.end_epoch - phase.first_epoch) * self.steps_per_epoch
+        self.schedule = make_keras_schedule(project.schedule, phase.base_lr, self.steps_per_epoch,
+                                            phase_steps)
+        optimizer = make_optimizer(project.optimizer, self.schedule)
+        # Recompile after every change to `trainable` (TRAPS #1); a fresh optimizer per phase.
+        self.model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=project.model.label_smoothing),
+            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        )
+        callbacks = []
+        if project.schedule.name == "plateau":
+            callbacks.append(PlateauReducer(self.schedule, factor=project.schedule.plateau_factor,
+                                            patience=project.schedule.plateau_patience,
+                                            min_lr=project.schedule.plateau_min_lr))
+        if project.training.early_stopping:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=project.training.early_stopping, restore_best_weights=False))
+        return callbacks
+
+    # -- after the last step ---------------------------------------------------------------
+
+    def _finish(self) -> dict[str, Any]:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+        else:
+            # No complete epoch (stopped or NaN in the first one): keep the last finite weights.
+            self.model.set_weights(self.last_finite_weights)
+            self._save_model()
+        return self._write_metrics()
+
+    def _salvage(self) -> dict[str, Any]:
+        """After a failure: make sure the best model so far is on disk, with its metrics."""
+        if self.model is None or self.writer is None:
+            return {}
+        try:
+            return self._finish()
+        except Exception as error:  # the original failure is what the user needs to read
+            self.observer.on_log(f"could not save the model after the failure: {error}")
+            return {}
+
+    def _save_model(self) -> None:
+        import keras
+
+        # A fresh functional model over the same layers: no optimizer, no compile state, so
+        # model.keras loads with plain keras.saving.load_model anywhere.
+        inference = keras.Model(self.model.inputs, self.model.outputs, name=self.model.name)
+        self.writer.save_model(inference)
+
+    def _write_metrics(self) -> dict[str, Any]:
+        probabilities = self.predict(self.x_val)
+        metrics = classification_metrics(self.y_val, probabilities, self.classes)
+        metrics.update({
+            "best_epoch": self.best_epoch,
+            "epochs_completed": self.epochs_completed,
+            "train_images": int(len(self.x_train)),
+            "val_images": int(len(self.x_val)),
+            "image_size": self.image_size,
+            "resize": self.project.data.resize,
+            "backbone": self.project.model.backbone,
+            "seconds": round(time.perf_counter() - self.started, 2),
+        })
+        self.writer.write_metrics(metrics)
+        return metrics
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        infer = tf.function(lambda x: self.model(x, training=False))
+        out = [infer(tf.cast(images[i:i + _EVAL_BATCH], tf.float32)).numpy()
+               for i in range(0, len(images), _EVAL_BATCH)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
+
+    # -- called by the bridge ---------------------------------------------------------------
+
+    def epoch_completed(self, row: dict[str, float]) -> bool:
+        """Record a complete epoch; returns whether it is the best so far (saved to disk)."""
+        self.history.append(row)
+        self.writer.add_epoch(row)
+        self.epochs_completed += 1
+        self.last_finite_weights = self.model.get_weights()
+        val_loss = row["val_loss"]
+        if math.isfinite(val_loss) and val_loss < self.best_val_loss:
+            self.best_val_loss = val_loss
+            self.best_epoch = int(row["epoch"])
+            self.best_weights = self.last_finite_weights
+            self._save_model()
+            return True
+        return False
+
+
+@functools.cache
+def _event_bridge_class():
+    """Built on first use so importing the trainer does not import Keras."""
+    import keras
+
+    class EventBridge(keras.callbacks.Callback):
+        """Turns Keras's logs into plain events, checks the stop token and guards against NaN."""
+
+        def __init__(self, run: _Run, phase: _Phase, total_epochs: int) -> None:
+            super().__init__()
+            self.run, self.phase, self.total_epochs = run, phase, total_epochs
+            self.early_stopped = False
+            self._interrupted = False
+            self._batch_size = run.project.training.batch_size
+            self._n_train = len(run.x_train)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+            self._epoch_start = self._last_batch_time = time.perf_counter()
+            self._seen = 0
+            self._previous_mean = 0.0
+            self._recent_rate = None
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._lr = float(self.model.optimizer.learning_rate)
+
+        def on_train_batch_end(self, batch, logs=None):
+            run = self.run
+            now = time.perf_counter()
+            size = min(self._batch_size, self._n_train - batch * self._batch_size)
+            mean = float(logs["loss"])
+            # Keras reports the epoch's running mean, weighted by batch size; recover this batch.
+            loss = (mean * (self._seen + size) - self._previous_mean * self._seen) / size
+            self._seen += size
+            self._previous_mean = mean
+            run.global_step += 1
+            epoch = self._epoch + 1
+            run.writer.add_step(run.global_step, epoch, loss, self._lr)
+            rate = size / max(now - self._last_batch_time, 1e-9)
+            self._recent_rate = rate if self._recent_rate is None else 0.8 * self._recent_rate + 0.2 * rate
+            self._last_batch_time = now
+            remaining = run.total_steps - run.global_step
+            eta = remaining * self._batch_size / max(self._recent_rate, 1e-9)
+            if not (math.isfinite(mean) and math.isfinite(loss)):
+                run.nan_message = (f"loss became NaN at epoch {epoch} step {batch + 1}; lower the learning "
+                                   "rate (the last finite weights were kept).")
+                self.model.set_weights(run.last_finite_weights)
+                self._halt()
+                run.observer.on_log(run.nan_message)
+                return
+            run.observer.on_train_batch_end(BatchEnd(
+                step=run.global_step, epoch=epoch, batch=batch + 1, steps_in_epoch=run.steps_per_epoch,
+                loss=loss, accuracy=float(logs.get("accuracy", float("nan"))), learning_rate=self._lr,
+                images_per_second=self._seen / max(now - self._epoch_start, 1e-9), phase=self.phase.number,
+                eta_seconds=eta))
+            if run.stop_token.stop_requested:
+                run.stopped = True
+                self._halt()
+
+        def on_test_batch_end(self, batch, logs=None):
+            if self.run.stop_token.stop_requested:
+                self.run.stopped = True
+                self._halt()
+
+        def _halt(self):
+            self._interrupted = True
+            self.model.stop_training = True
+            self.model.stop_evaluating = True  # skip the rest of this epoch's validation (TRAPS #4)
+
+        def on_epoch_end(self, epoch, logs=None):
+            run = self.run
+            if self._interrupted or run.stopped or run.nan_message:
+                return  # a partial epoch is never recorded, and never "best"
+            logs = logs or {}
+            seconds = time.perf_counter() - self._epoch_start
+            row = {
+                "epoch": epoch + 1,
+                "loss": float(logs.get("loss", float("nan"))),
+                "accuracy": float(logs.get("accuracy", float("nan"))),
+                "val_loss": float(logs.get("val_loss", float("nan"))),
+                "val_accuracy": float(logs.get("val_accuracy", float("nan"))),
+                "lr": self._lr,
+            }
+            is_best = run.epoch_completed(row)
+            done = epoch + 1
+            eta = seconds * (self.total_epochs - done)
+            run.observer.on_epoch_end(EpochEnd(
+                epoch=done, epochs=self.total_epochs, loss=row["loss"], accuracy=row["accuracy"],
+                val_loss=row["val_loss"], val_accuracy=row["val_accuracy"], learning_rate=row["lr"],
+                seconds=seconds, images_per_second=self._n_train / max(seconds, 1e-9), is_best=is_best,
+                phase=self.phase.number, eta_seconds=eta))
+
+        def on_train_end(self, logs=None):
+            self.early_stopped = bool(self.model.stop_training and not self._interrupted)
+
+    return EventBridge
+
+
+def _describe_unexpected(error: Exception) -> str:
+    name = type(error).__name__
+    if name == "ResourceExhaustedError" or isinstance(error, MemoryError):
+        return "out of memory; lower the batch size or the image size and train again."
+    text = str(error).strip().splitlines()[0] if str(error).strip() else name
+    return f"training failed: {name}: {text[:300]} (details in the log)."
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
