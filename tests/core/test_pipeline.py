@@ -1,0 +1,108 @@
+"""tf.data pipelines: batch shapes and dtypes, one-hot labels, whole reshuffled epochs, seeded order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from tlstudio.data.pipeline import evaluation_dataset, steps_per_epoch, training_dataset  # noqa: E402
+
+N, SIZE, CLASSES, BATCH = 10, 8, 3, 4
+
+
+def _data(n: int = N) -> tuple[np.ndarray, np.ndarray]:
+    """Image i is filled with the value i, so every batch says which images it holds."""
+    images = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, SIZE, SIZE, 3)).copy()
+    labels = np.arange(n) % CLASSES
+    return images, labels
+
+
+def _ids(batch_images: tf.Tensor) -> list[int]:
+    return [int(v) for v in batch_images.numpy()[:, 0, 0, 0]]
+
+
+def _epochs(dataset: tf.data.Dataset, epochs: int) -> list[list[int]]:
+    steps = steps_per_epoch(N, BATCH)
+    batches = [_ids(x) for x, _ in dataset.take(steps * epochs)]
+    return [sum(batches[e * steps:(e + 1) * steps], []) for e in range(epochs)]
+
+
+def test_steps_per_epoch_counts_the_partial_batch() -> None:
+    assert steps_per_epoch(10, 4) == 3
+    assert steps_per_epoch(8, 4) == 2
+    assert steps_per_epoch(0, 4) == 0
+
+
+def test_training_batches_have_shapes_dtypes_and_one_hot_labels() -> None:
+    images, labels = _data()
+    dataset = training_dataset(images, labels, CLASSES, BATCH, seed=0)
+    batches = list(dataset.take(steps_per_epoch(N, BATCH)))
+    assert [int(x.shape[0]) for x, _ in batches] == [4, 4, 2]  # the last partial batch is kept
+    for x, y in batches:
+        assert x.dtype == tf.float32 and x.shape[1:] == (SIZE, SIZE, 3)
+        assert y.dtype == tf.float32 and y.shape[1:] == (CLASSES,)
+        ids = _ids(x)
+        assert np.array_equal(y.numpy(), np.eye(CLASSES, dtype=np.float32)[labels[ids]])
+    # Raw 0–255 pixel values: no scaling here, the backbone's preprocessing does that.
+    assert float(tf.reduce_max(tf.concat([x for x, _ in batches], 0))) == N - 1
+
+
+def test_training_dataset_is_endless_so_keras_keeps_one_iterator() -> None:
+    dataset = training_dataset(*_data(), CLASSES, BATCH, seed=0)
+    assert dataset.cardinality() == tf.data.INFINITE_CARDINALITY
+
+
+def test_each_epoch_shows_every_image_once_in_a_new_order() -> None:
+    epochs = _epochs(training_dataset(*_data(), CLASSES, BATCH, seed=3), 3)
+    for order in epochs:
+        assert sorted(order) == list(range(N))
+    assert len({tuple(order) for order in epochs}) > 1  # reshuffled each epoch
+    assert epochs[0] != list(range(N))  # shuffled at all
+
+
+def test_same_seed_same_order_other_seed_different() -> None:
+    first = _epochs(training_dataset(*_data(), CLASSES, BATCH, seed=11), 2)
+    again = _epochs(training_dataset(*_data(), CLASSES, BATCH, seed=11), 2)
+    other = _epochs(training_dataset(*_data(), CLASSES, BATCH, seed=12), 2)
+    assert first == again
+    assert first != other
+
+
+def test_augment_runs_on_float_batches() -> None:
+    seen: list[tf.DType] = []
+
+    def augment(x: tf.Tensor) -> tf.Tensor:
+        seen.append(x.dtype)
+        return x + 100.0
+
+    x, _ = next(iter(training_dataset(*_data(), CLASSES, BATCH, seed=0, augment=augment)))
+    assert seen and seen[0] == tf.float32
+    assert float(tf.reduce_min(x)) >= 100.0  # beyond uint8: the cast happened before augment
+
+
+def test_evaluation_dataset_is_one_ordered_pass() -> None:
+    images, labels = _data()
+    dataset = evaluation_dataset(images, labels, CLASSES, BATCH)
+    batches = list(dataset)
+    assert len(batches) == steps_per_epoch(N, BATCH)
+    assert sum((_ids(x) for x, _ in batches), []) == list(range(N))
+    assert all(x.dtype == tf.float32 and y.shape[1:] == (CLASSES,) for x, y in batches)
+
+
+def test_bad_inputs_are_refused() -> None:
+    images, labels = _data()
+    with pytest.raises(ValueError, match="uint8"):
+        training_dataset(images.astype(np.float32), labels, CLASSES, BATCH, seed=0)
+    with pytest.raises(ValueError, match="labels"):
+        training_dataset(images, labels + CLASSES, CLASSES, BATCH, seed=0)
+    with pytest.raises(ValueError, match="empty"):
+        training_dataset(images[:0], labels[:0], CLASSES, BATCH, seed=0)
+
+
+def test_pipeline_names_are_exported_lazily_from_the_package() -> None:
+    import tlstudio.data as data
+
+    assert data.training_dataset is training_dataset
+    assert data.evaluation_dataset is evaluation_dataset and data.steps_per_epoch is steps_per_epoch

@@ -1,0 +1,90 @@
+"""tf.data pipelines over decoded uint8 image arrays.
+
+Images stay uint8 in memory (a quarter of float32) and are cast per batch. The training set is
+shuffled by index, not by image, so the shuffle buffer holds integers instead of a second copy of
+the pixels. It is repeated on purpose: the trainer passes ``steps_per_epoch`` so Keras keeps one
+iterator instead of rebuilding it (and stalling) every epoch (TRAPS.md #5).
+
+Batches carry raw 0–255 float32 pixels; each backbone's own preprocessing lives in the model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Batches in one pass over ``n`` images, the last partial batch included."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    return math.ceil(n / batch_size)
+
+
+def _checked_arrays(images_uint8: np.ndarray, labels_int: np.ndarray, num_classes: int,
+                    batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    images = np.asarray(images_uint8)
+    labels = np.asarray(labels_int)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be a uint8 array of shape (N, H, W, 3), got {images.dtype} {images.shape}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(f"labels must be a 1-D array with one label per image, got shape {labels.shape} "
+                         f"for {len(images)} images")
+    if not np.issubdtype(labels.dtype, np.integer) and len(labels):
+        raise ValueError(f"labels must be integers, got {labels.dtype}")
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must lie in 0..{num_classes - 1}, got {labels.min()}..{labels.max()}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    return images, labels.astype(np.int32)
+
+
+def _batches(indices: tf.data.Dataset, images: np.ndarray, labels: np.ndarray,
+             num_classes: int) -> tf.data.Dataset:
+    """Maps batches of indices to (float32 images, one-hot float32 labels); casts per batch only."""
+    images_t = tf.constant(images)
+    labels_t = tf.constant(labels)
+
+    def gather(batch_indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x = tf.cast(tf.gather(images_t, batch_indices), tf.float32)
+        y = tf.one_hot(tf.gather(labels_t, batch_indices), num_classes, dtype=tf.float32)
+        return x, y
+
+    return indices.map(gather, num_parallel_calls=AUTOTUNE)
+
+
+def training_dataset(images_uint8: np.ndarray, labels_int: np.ndarray, num_classes: int, batch_size: int,
+                     seed: int, augment: Callable[[tf.Tensor], tf.Tensor] | None = None) -> tf.data.Dataset:
+    """An endless, seeded, reshuffled-each-epoch stream of (float32 0–255 images, one-hot labels) batches.
+
+    Epochs are kept whole: each pass of ``steps_per_epoch(n, batch_size)`` batches shows every image
+    exactly once (the last batch may be partial). ``augment`` runs on float32 batches after batching.
+    """
+    images, labels = _checked_arrays(images_uint8, labels_int, num_classes, batch_size)
+    n = len(images)
+    if n == 0:
+        # A repeated empty dataset would make fit() wait forever for its first batch.
+        raise ValueError("the training set is empty")
+    indices = (tf.data.Dataset.range(n)
+               .shuffle(n, seed=seed, reshuffle_each_iteration=True)
+               .batch(batch_size, drop_remainder=False))
+    dataset = _batches(indices, images, labels, num_classes)
+    if augment is not None:
+        dataset = dataset.map(lambda x, y: (tf.cast(augment(x), tf.float32), y), num_parallel_calls=AUTOTUNE)
+    # Shuffle and batch come before repeat, so every epoch is a whole, freshly shuffled pass.
+    return dataset.repeat().prefetch(AUTOTUNE)
+
+
+def evaluation_dataset(images_uint8: np.ndarray, labels_int: np.ndarray, num_classes: int,
+                       batch_size: int) -> tf.data.Dataset:
+    """One ordered pass of (float32 0–255 images, one-hot labels) batches: no shuffle, no repeat."""
+    images, labels = _checked_arrays(images_uint8, labels_int, num_classes, batch_size)
+    indices = tf.data.Dataset.range(len(images)).batch(batch_size, drop_remainder=False)
+    return _batches(indices, images, labels, num_classes).prefetch(AUTOTUNE)

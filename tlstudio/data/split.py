@@ -1,0 +1,60 @@
+"""Split a scanned dataset into train / validation (/ test) image lists.
+
+The automatic split is stratified (every class keeps the same share in validation) and depends
+only on the seed and the set of files, not on the order the file system lists them in, so the
+same folder and seed always give the same split on any machine.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tlstudio.data.images import DataError
+from tlstudio.data.scan import DatasetIndex, ImageItem
+
+
+@dataclass
+class Split:
+    """The images of each split; ``test`` is empty unless the folder gave a test/ split."""
+
+    train: list[ImageItem] = field(default_factory=list)
+    val: list[ImageItem] = field(default_factory=list)
+    test: list[ImageItem] = field(default_factory=list)
+
+
+def split_index(index: DatasetIndex, val_split: float = 0.2, seed: int = 42) -> Split:
+    """Splits ``index``: the given train/val/test folders if it has them, else a seeded stratified split.
+
+    Auto mode holds out ``max(1, round(val_split * n))`` images of each class, keeping at least one
+    for training. Raises ``DataError`` when the index has blocking errors or a class has < 2 images.
+    """
+    if not index.ok:
+        raise DataError(index.errors[0])
+    if index.split_mode == "given":
+        given = Split()
+        for item in sorted(index.items, key=lambda it: (it.label, str(it.path))):
+            getattr(given, item.split or "train").append(item)
+        return given
+    if not 0.0 < val_split < 1.0:
+        raise ValueError(f"val_split must be between 0 and 1 (exclusive), got {val_split}")
+
+    by_class: dict[int, list[ImageItem]] = defaultdict(list)
+    for item in index.items:
+        by_class[item.label].append(item)
+    rng = np.random.default_rng(seed)
+    result = Split()
+    # Classes in label order and paths sorted: the random draws then depend only on the seed.
+    for label, name in enumerate(index.classes):
+        items = sorted(by_class[label], key=lambda it: str(it.path))
+        n = len(items)
+        if n < 2:
+            raise DataError(f"class '{name}' has only {n} image{'s' if n != 1 else ''}: a validation split "
+                            "needs at least 2 per class; add images or use train/ and val/ folders")
+        n_val = min(max(1, round(val_split * n)), n - 1)
+        held_out = set(rng.permutation(n)[:n_val].tolist())
+        for i, item in enumerate(items):
+            (result.val if i in held_out else result.train).append(item)
+    return result
