@@ -1,0 +1,131 @@
+"""Build the classifier: raw RGB -> backbone preprocessing -> backbone -> pooled head.
+
+Also the freezing policy. In Keras 3.15 `training=False` alone does not keep BatchNorm
+statistics fixed once its layers are trainable (TRAPS #1), so BatchNormalization layers
+are frozen one by one unless the user asks to train them. Recompile after any change
+to `trainable`. Augmentation is never part of this model (TRAPS #2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from tlstudio.config import ModelSettings
+from tlstudio.model.preprocessing import preprocessing_layers
+from tlstudio.model.registry import BackboneSpec, get_backbone
+from tlstudio.model.weights import build_backbone
+
+if TYPE_CHECKING:
+    import keras
+
+
+@dataclass
+class BuiltModel:
+    model: keras.Model  # the whole classifier: raw 0-255 RGB in, class probabilities out
+    backbone: keras.Model  # the pretrained part, nested in `model` as one layer
+    spec: BackboneSpec
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One backbone layer as the GUI's layer table shows it."""
+
+    index: int
+    name: str
+    type: str
+    parameters: int
+    trainable: bool
+
+
+def build_model(model_settings: ModelSettings, num_classes: int, *, seed: int | None = None) -> BuiltModel:
+    """The classifier for `model_settings`, uncompiled, with the freezing policy applied.
+
+    Input: float32 (s, s, 3) raw 0-255 RGB. `seed` (when given) seeds Keras's global
+    random state first, so random initialisation and dropout repeat. Raises
+    `WeightsError` when the weights cannot be had.
+    """
+    import keras
+
+    if num_classes < 2:
+        raise ValueError(f"a classifier needs at least 2 classes, not {num_classes}")
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    spec = get_backbone(model_settings.backbone)
+    size = model_settings.resolved_image_size
+    backbone = build_backbone(spec, size, model_settings.weights)
+
+    inputs = keras.Input(shape=(size, size, 3), dtype="float32", name="image")
+    x = inputs
+    for layer in preprocessing_layers(spec.preprocessing):
+        x = layer(x)
+    if model_settings.train_batchnorm:
+        x = backbone(x)
+    else:
+        # Keep BatchNorm in inference mode even in unfrozen blocks (the keras-io recipe).
+        x = backbone(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = keras.layers.Dropout(model_settings.dropout, seed=seed, name="dropout")(x)
+    regularizer = keras.regularizers.L2(model_settings.l2) if model_settings.l2 > 0 else None
+    outputs = keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer,
+                                 name="predictions")(x)
+    model = keras.Model(inputs, outputs, name=f"tlstudio_{spec.name}")
+    freeze_backbone(backbone, model_settings.freeze, model_settings.train_batchnorm)
+    return BuiltModel(model=model, backbone=backbone, spec=spec)
+
+
+def backbone_layers(backbone: keras.Model) -> list[keras.layers.Layer]:
+    """The backbone's layers in order, without its InputLayer: what freeze counts index."""
+    import keras
+
+    return [layer for layer in backbone.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def freeze_backbone(backbone: keras.Model, freeze: int | Literal["all"],
+                    train_batchnorm: bool = False) -> None:
+    """Freeze the first `freeze` backbone layers ("all": every one), make the rest trainable.
+
+    BatchNormalization layers stay frozen unless `train_batchnorm`. The backbone model itself
+    stays trainable: `backbone.trainable = False` would override every per-layer flag.
+    """
+    import keras
+
+    layers = backbone_layers(backbone)
+    frozen = len(layers) if freeze == "all" else min(int(freeze), len(layers))
+    if frozen < 0:
+        raise ValueError(f"freeze must be 'all' or 0 or more layers, not {freeze!r}")
+    backbone.trainable = True
+    for index, layer in enumerate(layers):
+        layer.trainable = index >= frozen
+        if isinstance(layer, keras.layers.BatchNormalization) and not train_batchnorm:
+            layer.trainable = False
+
+
+def unfreeze_top(backbone: keras.Model, k: int, train_batchnorm: bool = False) -> None:
+    """Make the top `k` backbone layers trainable and freeze the rest (fine-tuning phase 2)."""
+    if k < 0:
+        raise ValueError(f"cannot unfreeze {k} layers")
+    freeze_backbone(backbone, max(len(backbone_layers(backbone)) - k, 0), train_batchnorm)
+
+
+def count_parameters(model: keras.Model) -> tuple[int, int]:
+    """(trainable, frozen) parameter counts; BatchNorm moving statistics count as frozen."""
+    trainable = sum(_size(w.shape) for w in model.trainable_weights)
+    frozen = sum(_size(w.shape) for w in model.non_trainable_weights)
+    return trainable, frozen
+
+
+def layer_rows(backbone: keras.Model) -> list[LayerRow]:
+    """One row per backbone layer (index as freeze counts it) for the GUI's layer table."""
+    return [
+        LayerRow(index=i, name=layer.name, type=type(layer).__name__,
+                 parameters=sum(_size(w.shape) for w in layer.weights), trainable=bool(layer.trainable))
+        for i, layer in enumerate(backbone_layers(backbone))
+    ]
+
+
+def _size(shape: tuple) -> int:
+    count = 1
+    for dim in shape:
+        count *= int(dim)
+    return count

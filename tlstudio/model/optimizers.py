@@ -1,0 +1,83 @@
+"""Keras optimizers from `OptimizerSettings`, plus the help texts the GUI shows beside them.
+
+The tables import nothing heavy, so the GUI can lay out its optimizer form before
+TensorFlow has loaded; Keras is imported when an optimizer is made.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tlstudio.config import OptimizerSettings
+
+if TYPE_CHECKING:
+    import keras
+
+# Which OptimizerSettings fields apply to each optimizer, in the order the GUI shows them.
+OPTIMIZER_PARAMETERS: dict[str, list[str]] = {
+    "sgd": ["learning_rate", "clipnorm"],
+    "momentum": ["learning_rate", "momentum", "clipnorm"],
+    "nesterov": ["learning_rate", "momentum", "clipnorm"],
+    "adagrad": ["learning_rate", "initial_accumulator", "epsilon", "clipnorm"],
+    "rmsprop": ["learning_rate", "rho", "epsilon", "clipnorm"],
+    "adam": ["learning_rate", "beta_1", "beta_2", "epsilon", "clipnorm"],
+    "adamw": ["learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon", "clipnorm"],
+}
+
+OPTIMIZER_DESCRIPTIONS: dict[str, str] = {
+    "sgd": "Plain gradient descent: w -= lr * gradient.",
+    "momentum": "SGD with a velocity that accumulates past gradients (heavy ball).",
+    "nesterov": "SGD with Nesterov momentum: looks ahead along the velocity before stepping.",
+    "adagrad": "Per-weight step sizes that shrink with the sum of past squared gradients.",
+    "rmsprop": "Per-weight step sizes from a moving average of squared gradients.",
+    "adam": "Momentum plus RMSProp-style scaling, with bias correction; a robust default.",
+    "adamw": "Adam with decoupled weight decay; often better generalisation when fine-tuning.",
+}
+
+_PARAMETER_HELP: dict[str, str] = {
+    "learning_rate": "Step size at the start of the schedule; fine-tuning wants it small (1e-3 to 1e-5).",
+    "clipnorm": "Rescale each gradient whose norm exceeds this; empty means no clipping.",
+    "epsilon": "Added to the denominator so tiny squared-gradient averages cannot blow the step up.",
+    "momentum": "Velocity decay: the fraction of the previous step kept (0.9 typical).",
+    "initial_accumulator": "Starting value of each weight's sum of squared gradients.",
+    "rho": "Decay of the squared-gradient moving average (0.9 typical).",
+    "beta_1": "Decay of the gradient moving average (first moment, 0.9 typical).",
+    "beta_2": "Decay of the squared-gradient moving average (second moment, 0.999 typical).",
+    "weight_decay": "Decoupled decay: each step shrinks weights by lr x this, apart from the gradient.",
+}
+
+# One tooltip per parameter that applies, keyed like OPTIMIZER_PARAMETERS.
+OPTIMIZER_HELP: dict[str, dict[str, str]] = {
+    name: {parameter: _PARAMETER_HELP[parameter] for parameter in parameters}
+    for name, parameters in OPTIMIZER_PARAMETERS.items()
+}
+
+
+def make_optimizer(settings: OptimizerSettings, learning_rate) -> keras.optimizers.Optimizer:
+    """The Keras optimizer for `settings`; `learning_rate` is a float or a LearningRateSchedule.
+
+    The rate is passed separately because the schedule (built from ScheduleSettings and the
+    run's step counts) replaces `settings.learning_rate` as what the optimizer reads.
+    """
+    import keras
+
+    common: dict = {"learning_rate": learning_rate}
+    if settings.clipnorm is not None:
+        common["clipnorm"] = settings.clipnorm
+    name = settings.name
+    if name == "sgd":
+        return keras.optimizers.SGD(momentum=0.0, **common)
+    if name in ("momentum", "nesterov"):
+        return keras.optimizers.SGD(momentum=settings.momentum, nesterov=name == "nesterov", **common)
+    if name == "adagrad":
+        return keras.optimizers.Adagrad(initial_accumulator_value=settings.initial_accumulator,
+                                        epsilon=settings.epsilon, **common)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(rho=settings.rho, momentum=0.0, epsilon=settings.epsilon, **common)
+    if name == "adam":
+        return keras.optimizers.Adam(beta_1=settings.beta_1, beta_2=settings.beta_2,
+                                     epsilon=settings.epsilon, **common)
+    if name == "adamw":
+        return keras.optimizers.AdamW(weight_decay=settings.weight_decay, beta_1=settings.beta_1,
+                                      beta_2=settings.beta_2, epsilon=settings.epsilon, **common)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZER_PARAMETERS)}")
