@@ -87,8 +87,9 @@ def test_two_phase_fine_tuning_continues_epochs_with_smaller_lr(demo_folder, tmp
     epochs = recorder.of_type(EpochEnd)
     assert [(e.epoch, e.phase) for e in epochs] == [(1, 1), (2, 2)]
     batches = recorder.of_type(BatchEnd)
-    assert {b.learning_rate for b in batches if b.phase == 1} == {pytest.approx(0.01)}
-    assert {b.learning_rate for b in batches if b.phase == 2} == {pytest.approx(0.001)}
+    for phase, lr in ((1, 0.01), (2, 0.001)):
+        rates = [b.learning_rate for b in batches if b.phase == phase]
+        assert rates and rates == pytest.approx([lr] * len(rates))
     assert batches[-1].step == len(batches)  # steps keep counting across phases
 
 
@@ -121,7 +122,7 @@ def test_stop_after_two_batches_gives_stopped_and_a_loadable_model(demo_folder, 
 def test_nan_loss_restores_finite_weights_and_says_what_to_do(demo_folder, tmp_path):
     import keras
 
-    project = tiny_project(demo_folder, **{"optimizer.name": "sgd", "optimizer.learning_rate": 1e12,
+    project = tiny_project(demo_folder, **{"optimizer.name": "sgd", "optimizer.learning_rate": 1e38,
                                            "schedule.name": "constant", "model.freeze": 0})
     result = Trainer().run(project, run_dir=tmp_path / "run")
 

@@ -244,7 +244,7 @@ class _Run:
             bridge = _event_bridge_class()(self, phase, total_epochs)
             self.model.fit(train_ds, epochs=phase.end_epoch, initial_epoch=phase.first_epoch,
                            steps_per_epoch=self.steps_per_epoch, validation_data=val_ds,
-                           callbacks=[bridge, *callbacks], verbose=0)
+                           callbacks=[bridge, *callbacks], shuffle=False, verbose=0)
             if bridge.early_stopped:
                 self.observer.on_log(f"early stopping: no val_loss improvement for "
                                      f"{project.training.early_stopping} epochs; phase {phase.number} ends")
