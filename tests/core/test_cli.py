@@ -64,7 +64,8 @@ def test_demo_data_scan_train_and_the_model_reloads_in_a_fresh_process(tmp_path)
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["train", "--data", ".", "--optimizer", "lion"], "--optimizer: invalid choice: 'lion' (choose from 'sgd', 'momentum'"),
+    (["train", "--data", ".", "--optimizer", "lion"],
+     "--optimizer: invalid choice: 'lion' (choose from 'sgd', 'momentum'"),
     (["train", "--data", ".", "--schedule", "linear"], "--schedule: invalid choice: 'linear'"),
     (["train", "--data", ".", "--lr", "-1"], "--lr -1.0: "),
     (["train", "--data", ".", "--freeze", "most"], "--freeze most: must be 'all' or a number"),
