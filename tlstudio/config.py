@@ -168,6 +168,17 @@ class TrainingSettings(_Section):
     seed: int = Field(42, ge=0)
     early_stopping: int = Field(0, ge=0, description="Patience in epochs; 0 switches early stopping off.")
     fine_tune: FineTuneSettings = Field(default_factory=FineTuneSettings)
+    # Speed. None of these changes what is learned beyond floating-point rounding.
+    feature_cache: bool = Field(True, description=(
+        "With the whole backbone frozen, run it once per image and train the head on the cached features."))
+    augmented_copies: int = Field(0, ge=0, le=64, description=(
+        "With augmentation on, cache this many augmented copies of each image's features (0: no cache)."))
+    image_cache: bool = Field(True, description="Keep decoded images in the user cache folder between runs.")
+    mixed_precision: Literal["auto", "off", "float16", "bfloat16"] = Field("auto", description=(
+        "Compute in 16-bit on a GPU (auto: bfloat16 on Ampere or newer, float16 on Volta/Turing, off on CPU)."))
+    xla: Literal["auto", "on", "off"] = Field("auto", description="XLA compilation (auto: on a GPU only).")
+    deterministic: Literal["auto", "on", "off"] = Field("auto", description=(
+        "Bit-identical runs for a seed (auto: on the CPU; off on a GPU, where it costs speed and XLA)."))
 
 
 class Project(BaseModel):

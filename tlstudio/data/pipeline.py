@@ -88,3 +88,31 @@ def evaluation_dataset(images_uint8: np.ndarray, labels_int: np.ndarray, num_cla
     images, labels = _checked_arrays(images_uint8, labels_int, num_classes, batch_size)
     indices = tf.data.Dataset.range(len(images)).batch(batch_size, drop_remainder=False)
     return _batches(indices, images, labels, num_classes).prefetch(AUTOTUNE)
+
+
+def feature_training_dataset(features: np.ndarray, labels_int: np.ndarray, num_classes: int, batch_size: int,
+                             seed: int, copies: int = 1) -> tf.data.Dataset:
+    """Endless, seeded batches of cached backbone features (float32, (N, D)) and one-hot labels.
+
+    With one copy per image every epoch is a whole pass, exactly like `training_dataset`. With
+    `copies` augmented copies per image the stream runs over all of them in full batches, and an
+    epoch (`steps_per_epoch(N / copies)` batches) sees a fresh random subset.
+    """
+    features = np.asarray(features, dtype=np.float32)
+    labels = np.asarray(labels_int, dtype=np.int32)
+    if features.ndim != 2 or len(features) != len(labels) or not len(features):
+        raise ValueError(f"features must be a non-empty (N, D) array with one label each, got {features.shape}")
+    n = len(features)
+    indices = (tf.data.Dataset.range(n)
+               .shuffle(n, seed=seed, reshuffle_each_iteration=True)
+               .batch(batch_size, drop_remainder=copies > 1 and n >= batch_size))
+    return _batches(indices, features, labels, num_classes).repeat().prefetch(AUTOTUNE)
+
+
+def feature_evaluation_dataset(features: np.ndarray, labels_int: np.ndarray, num_classes: int,
+                               batch_size: int) -> tf.data.Dataset:
+    """One ordered pass over cached validation features."""
+    features = np.asarray(features, dtype=np.float32)
+    labels = np.asarray(labels_int, dtype=np.int32)
+    indices = tf.data.Dataset.range(len(features)).batch(batch_size, drop_remainder=False)
+    return _batches(indices, features, labels, num_classes).prefetch(AUTOTUNE)

@@ -67,8 +67,9 @@ def build_model(model_settings: ModelSettings, num_classes: int, *, seed: int | 
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = keras.layers.Dropout(model_settings.dropout, seed=seed, name="dropout")(x)
     regularizer = keras.regularizers.L2(model_settings.l2) if model_settings.l2 > 0 else None
+    # float32 output even under a mixed-precision policy: a 16-bit softmax loses small probabilities.
     outputs = keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer,
-                                 name="predictions")(x)
+                                 dtype="float32", name="predictions")(x)
     model = keras.Model(inputs, outputs, name=f"tlstudio_{spec.name}")
     freeze_backbone(backbone, model_settings.freeze, model_settings.train_batchnorm)
     return BuiltModel(model=model, backbone=backbone, spec=spec)

@@ -51,6 +51,8 @@ class PhaseBegin:
     trainable_parameters: int
     frozen_parameters: int
     description: str
+    feature_cache: bool = False  # the head trains on cached backbone features
+    feature_cache_note: str = ""  # why the cache is (not) in use
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,11 @@ from tlstudio.train.events import (
     TrainBegin,
     TrainEnd,
 )
+from tlstudio.train.features import FeatureHead, feature_cache_decision
 from tlstudio.train.runs import RunFolderError, RunFolderWriter, new_run_dir
 
 _EVAL_BATCH = 64
+SAVE_INTERVAL = 30.0  # seconds between writes of a new best model during a run
 
 
 @dataclass
@@ -91,6 +93,8 @@ class _Run:
         self.global_step = 0
         self.stopped = False
         self.nan_message: str | None = None
+        self.last_save = -math.inf
+        self.best_unsaved = False
 
     # -- the whole run ---------------------------------------------------------------------
 
@@ -134,7 +138,8 @@ class _Run:
     # -- before the first step -------------------------------------------------------------
 
     def _prepare(self, run_dir, runs_root) -> None:
-        from tlstudio.data import load_images, scan, split_index
+        from tlstudio.data import scan, split_index
+        from tlstudio.data.cache import load_images_cached
 
         project = self.project
         if not project.data.folder:
@@ -163,30 +168,31 @@ class _Run:
                 raise _Failure("stopped before training began; nothing was trained.")
             self.observer.on_prepare(PrepareProgress("decoding images", done, total))
 
-        images = load_images([item.path for item in items], self.image_size, project.data.resize,
-                             max_megapixels=project.data.max_megapixels, progress=progress)
+        images, from_cache = load_images_cached(
+            [item.path for item in items], self.image_size, project.data.resize,
+            max_megapixels=project.data.max_megapixels, progress=progress, use_cache=project.training.image_cache)
+        if from_cache:
+            self.observer.on_log(f"{total} decoded images reused from the image cache")
         self.x_train, self.x_val = images[: len(split.train)], images[len(split.train):]
         self.y_train = np.array([item.label for item in split.train], dtype=np.int32)
         self.y_val = np.array([item.label for item in split.val], dtype=np.int32)
 
         self.observer.on_prepare(PrepareProgress("building the model", 0, 1))
         import keras
-        import tensorflow as tf
 
         from tlstudio.model.build import build_model
-        from tlstudio.train.device import describe_device
+        from tlstudio.train.compute import apply_determinism, plan_compute, precision_policy
 
+        self.compute = plan_compute(project.training)
+        apply_determinism(self.compute)
         keras.utils.set_random_seed(project.training.seed)
-        try:
-            tf.config.experimental.enable_op_determinism()
-        except (RuntimeError, ValueError):  # already set in this process
-            pass
         settings = project.model
         if project.training.fine_tune.enabled:
             settings = settings.model_copy(update={"freeze": "all"})  # phase 1 trains the head only
-        self.built = build_model(settings, len(self.classes), seed=project.training.seed)
+        with precision_policy(self.compute):
+            self.built = build_model(settings, len(self.classes), seed=project.training.seed)
         self.model = self.built.model
-        self.device = describe_device()
+        self.device = self.compute.describe()
         self.observer.on_prepare(PrepareProgress("building the model", 1, 1))
 
     # -- the phases ------------------------------------------------------------------------
@@ -203,17 +209,13 @@ class _Run:
         return phases
 
     def _train(self) -> None:
-        from tlstudio.data.pipeline import evaluation_dataset, steps_per_epoch, training_dataset
+        from tlstudio.data.pipeline import steps_per_epoch
         from tlstudio.model.augment import make_augmenter
         from tlstudio.model.build import count_parameters, unfreeze_top
 
         project = self.project
         batch_size = project.training.batch_size
-        augmenter = make_augmenter(project.augment, seed=project.training.seed)
-        num_classes = len(self.classes)
-        train_ds = training_dataset(self.x_train, self.y_train, num_classes, batch_size,
-                                    seed=project.training.seed, augment=augmenter)
-        val_ds = evaluation_dataset(self.x_val, self.y_val, num_classes, batch_size)
+        self.augmenter = make_augmenter(project.augment, seed=project.training.seed)
         self.steps_per_epoch = steps_per_epoch(len(self.x_train), batch_size)
         phases = self._phases()
         total_epochs = phases[-1].end_epoch
@@ -224,7 +226,7 @@ class _Run:
             total_steps=self.total_steps, batch_size=batch_size, device=self.device,
             image_size=self.image_size, backbone=project.model.backbone))
         self.observer.on_log(f"{len(self.x_train)} training and {len(self.x_val)} validation images, "
-                             f"{num_classes} classes, {self.image_size} px, on {self.device}")
+                             f"{len(self.classes)} classes, {self.image_size} px, on {self.device}")
         self.last_finite_weights = self.model.get_weights()
 
         for phase in phases:
@@ -233,23 +235,79 @@ class _Run:
             if phase.number == 2:
                 unfreeze_top(self.built.backbone, project.training.fine_tune.unfreeze,
                              project.model.train_batchnorm)
+            use_cache, cache_note = feature_cache_decision(project, self.built.backbone, phase.number)
             trainable, frozen = count_parameters(self.model)
             self.observer.on_phase_begin(PhaseBegin(
                 phase=phase.number, first_epoch=phase.first_epoch + 1, first_step=self.global_step + 1,
                 learning_rate=phase.base_lr, trainable_parameters=trainable, frozen_parameters=frozen,
-                description=phase.description))
+                description=phase.description, feature_cache=use_cache, feature_cache_note=cache_note))
             self.observer.on_log(f"phase {phase.number}: {phase.description}; LR {phase.base_lr:g}, "
                                  f"{trainable:,} trainable and {frozen:,} frozen parameters")
-            callbacks = self._compile(phase)
+            self.observer.on_log(f"feature cache {'in use' if use_cache else 'not used'}: {cache_note}")
+            fit_model, train_ds, val_ds = (self._cached_feature_data() if use_cache else self._image_data())
+            self.fit_samples = self._samples_per_batch(use_cache)
+            callbacks = self._compile(phase, fit_model)
             bridge = _event_bridge_class()(self, phase, total_epochs)
-            self.model.fit(train_ds, epochs=phase.end_epoch, initial_epoch=phase.first_epoch,
-                           steps_per_epoch=self.steps_per_epoch, validation_data=val_ds,
-                           callbacks=[bridge, *callbacks], shuffle=False, verbose=0)
+            fit_model.fit(train_ds, epochs=phase.end_epoch, initial_epoch=phase.first_epoch,
+                          steps_per_epoch=self.steps_per_epoch, validation_data=val_ds,
+                          callbacks=[bridge, *callbacks], shuffle=False, verbose=0)
             if bridge.early_stopped:
                 self.observer.on_log(f"early stopping: no val_loss improvement for "
                                      f"{project.training.early_stopping} epochs; phase {phase.number} ends")
 
-    def _compile(self, phase: _Phase) -> list:
+    def _image_data(self):
+        from tlstudio.data.pipeline import evaluation_dataset, training_dataset
+
+        training = self.project.training
+        num_classes = len(self.classes)
+        train_ds = training_dataset(self.x_train, self.y_train, num_classes, training.batch_size,
+                                    seed=training.seed, augment=self.augmenter)
+        val_ds = evaluation_dataset(self.x_val, self.y_val, num_classes, training.batch_size)
+        return self.model, train_ds, val_ds
+
+    def _cached_feature_data(self):
+        """Backbone features of every image, computed once; the head trains on them."""
+        from tlstudio.data.pipeline import feature_evaluation_dataset, feature_training_dataset
+
+        training = self.project.training
+        split = FeatureHead.split(self.model)
+        copies = max(1, training.augmented_copies) if self.augmenter is not None else 1
+        total = len(self.x_train) * copies + len(self.x_val)
+        done = [0]
+
+        def progress(count, _of):
+            self.observer.on_prepare(PrepareProgress("computing backbone features", done[0] + count, total))
+
+        def extract(images, augment=None):
+            try:
+                features = split.extract(images, max(training.batch_size, 64), augment, progress,
+                                         should_stop=lambda: self.stop_token.stop_requested)
+            except InterruptedError:
+                raise _Failure("stopped while computing backbone features; nothing was trained.") from None
+            done[0] += len(images)
+            return features
+
+        started = time.perf_counter()
+        train_features = np.concatenate([extract(self.x_train, self.augmenter) for _ in range(copies)])
+        val_features = extract(self.x_val)
+        self.observer.on_log(f"backbone features of {total} images computed in "
+                             f"{time.perf_counter() - started:.1f} s")
+        labels = np.tile(self.y_train, copies)
+        num_classes = len(self.classes)
+        train_ds = feature_training_dataset(train_features, labels, num_classes, training.batch_size,
+                                            seed=training.seed, copies=copies)
+        val_ds = feature_evaluation_dataset(val_features, self.y_val, num_classes, training.batch_size)
+        return split.head, train_ds, val_ds
+
+    def _samples_per_batch(self, use_cache: bool):
+        """Images in each batch of an epoch: full batches, then whatever is left (or always full)."""
+        batch_size, n = self.project.training.batch_size, len(self.x_train)
+        always_full = use_cache and self.augmenter is not None and self.project.training.augmented_copies > 1
+        if always_full and n * self.project.training.augmented_copies >= batch_size:
+            return lambda batch: batch_size
+        return lambda batch: max(1, min(batch_size, n - batch * batch_size))
+
+    def _compile(self, phase: _Phase, fit_model) -> list:
         import keras
 
         from tlstudio.model.optimizers import make_optimizer
@@ -261,8 +319,9 @@ class _Run:
                                             phase_steps)
         optimizer = make_optimizer(project.optimizer, self.schedule)
         # Recompile after every change to `trainable` (TRAPS #1); a fresh optimizer per phase.
-        self.model.compile(
+        fit_model.compile(
             optimizer=optimizer,
+            jit_compile=self.compute.jit_compile,
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=project.model.label_smoothing),
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         )
@@ -281,6 +340,8 @@ class _Run:
     def _finish(self) -> dict[str, Any]:
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
+            if self.best_unsaved:
+                self._save_model()
         else:
             # No complete epoch (stopped or NaN in the first one): keep the last finite weights.
             self.model.set_weights(self.last_finite_weights)
@@ -304,6 +365,8 @@ class _Run:
         # model.keras loads with plain keras.saving.load_model anywhere.
         inference = keras.Model(self.model.inputs, self.model.outputs, name=self.model.name)
         self.writer.save_model(inference)
+        self.last_save = time.perf_counter()
+        self.best_unsaved = False
 
     def _write_metrics(self) -> dict[str, Any]:
         probabilities = self.predict(self.x_val)
@@ -342,7 +405,12 @@ class _Run:
             self.best_val_loss = val_loss
             self.best_epoch = int(row["epoch"])
             self.best_weights = self.last_finite_weights
-            self._save_model()
+            # Written as soon as it is best, but at most every SAVE_INTERVAL seconds: on a cached head an
+            # epoch takes milliseconds and a save a good fraction of a second. The rest is written at the end.
+            if time.perf_counter() - self.last_save >= SAVE_INTERVAL:
+                self._save_model()
+            else:
+                self.best_unsaved = True
             return True
         return False
 
@@ -376,7 +444,7 @@ def _event_bridge_class():
         def on_train_batch_end(self, batch, logs=None):
             run = self.run
             now = time.perf_counter()
-            size = min(self._batch_size, self._n_train - batch * self._batch_size)
+            size = run.fit_samples(batch)
             mean = float(logs["loss"])
             # Keras reports the epoch's running mean, weighted by batch size; recover this batch.
             loss = (mean * (self._seen + size) - self._previous_mean * self._seen) / size
@@ -393,7 +461,7 @@ def _event_bridge_class():
             if not (math.isfinite(mean) and math.isfinite(loss)):
                 run.nan_message = (f"loss became NaN at epoch {epoch} step {batch + 1}; lower the learning "
                                    "rate (the last finite weights were kept).")
-                self.model.set_weights(run.last_finite_weights)
+                run.model.set_weights(run.last_finite_weights)
                 self._halt()
                 run.observer.on_log(run.nan_message)
                 return

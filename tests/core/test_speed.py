@@ -1,0 +1,100 @@
+"""Speed features that must not change results: frozen-feature cache, decoded-image cache, compute plan."""
+
+import numpy as np
+import pytest
+
+from tlstudio.config import Project
+from tlstudio.train import PhaseBegin, RecordingObserver, RunStatus, Trainer
+
+
+def project_for(folder, **changes) -> Project:
+    settings = {
+        "data.folder": str(folder), "model.image_size": 32, "model.weights": "none", "model.freeze": "all",
+        "model.dropout": 0.0, "training.epochs": 3, "training.batch_size": 8, "training.seed": 5,
+        "optimizer.learning_rate": 0.05, "schedule.name": "constant",
+    }
+    settings.update(changes)
+    return Project().copy_with(**settings)
+
+
+def phase_events(recorder):
+    return recorder.of_type(PhaseBegin)
+
+
+def val_images(run_dir, folder):
+    from tlstudio.data import load_images, scan, split_index
+
+    project = Project.load(run_dir / "config.json")
+    split = split_index(scan(folder), project.data.val_split, project.training.seed)
+    return load_images([item.path for item in split.val], 32, project.data.resize).astype(np.float32)
+
+
+def test_cached_head_learns_the_same_model_as_full_passes(demo_folder, tmp_path):
+    import keras
+
+    cached, full = RecordingObserver(), RecordingObserver()
+    with_cache = Trainer().run(project_for(demo_folder), cached, run_dir=tmp_path / "cached")
+    without = Trainer().run(project_for(demo_folder, **{"training.feature_cache": False}), full,
+                            run_dir=tmp_path / "full")
+
+    assert with_cache.status is without.status is RunStatus.FINISHED
+    assert phase_events(cached)[0].feature_cache is True
+    assert "features computed once" in phase_events(cached)[0].feature_cache_note
+    assert phase_events(full)[0].feature_cache is False
+    assert "off in the settings" in phase_events(full)[0].feature_cache_note
+    # Same seed, same maths: the histories agree to float32 rounding.
+    for a, b in zip(with_cache.history, without.history, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-3, abs=1e-5)
+        assert a["val_accuracy"] == pytest.approx(b["val_accuracy"])
+    # The saved model is a whole image classifier either way, and both answer alike.
+    images = val_images(tmp_path / "cached", demo_folder)
+    p_cached = keras.saving.load_model(tmp_path / "cached" / "model.keras").predict(images, verbose=0)
+    p_full = keras.saving.load_model(tmp_path / "full" / "model.keras").predict(images, verbose=0)
+    assert p_cached.shape == (len(images), 3)
+    np.testing.assert_allclose(p_cached, p_full, atol=1e-3)
+
+
+@pytest.mark.parametrize("changes, used, note", [
+    ({"augment.flip": True}, False, "augmentation is on"),
+    ({"augment.flip": True, "training.augmented_copies": 2}, True, "2 augmented copies"),
+    ({"model.freeze": 10}, False, "trainable"),
+])
+def test_cache_says_whether_it_is_used_and_why(demo_folder, tmp_path, changes, used, note):
+    recorder = RecordingObserver()
+    project = project_for(demo_folder, **{"training.epochs": 1, **changes})
+    result = Trainer().run(project, recorder, run_dir=tmp_path / "run")
+    assert result.status is RunStatus.FINISHED, result.message
+    phase = phase_events(recorder)[0]
+    assert phase.feature_cache is used and note in phase.feature_cache_note
+    assert any(f"feature cache {'in use' if used else 'not used'}" in e for e in recorder.events
+               if isinstance(e, str))
+
+
+def test_second_run_reuses_decoded_images_until_a_file_changes(demo_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
+    project = project_for(demo_folder, **{"training.epochs": 1})
+
+    def reused(name):
+        recorder = RecordingObserver()
+        Trainer().run(project, recorder, run_dir=tmp_path / name)
+        return any("reused from the image cache" in e for e in recorder.events if isinstance(e, str))
+
+    assert not reused("first")
+    assert list((tmp_path / "cache" / "images").glob("*.npy"))
+    assert reused("second")
+    import os
+
+    some_file = next(demo_folder.rglob("*.png"))
+    os.utime(some_file, ns=(some_file.stat().st_atime_ns, some_file.stat().st_mtime_ns + 10**9))
+    assert not reused("third")
+
+
+def test_compute_plan_on_cpu_is_plain_float32_and_deterministic():
+    from tlstudio.config import TrainingSettings
+    from tlstudio.train.compute import plan_compute
+
+    plan = plan_compute(TrainingSettings())
+    assert not plan.gpu and plan.mixed_precision == "off" and plan.jit_compile is False and plan.deterministic
+    forced = plan_compute(TrainingSettings(mixed_precision="float16", xla="on"))
+    assert forced.mixed_precision == "off"  # 16-bit on a CPU would only be slower
+    assert forced.jit_compile is True

@@ -1,0 +1,75 @@
+"""Decoded images kept on disk between runs, so the second run of a project decodes nothing.
+
+The key is a hash of the file list (paths, sizes, modification times), the image size, the
+resize policy and the pixel limit: change any file or setting and the entry no longer matches.
+Entries are uint8 .npy files in the user cache folder (platformdirs), written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tlstudio.data.images import load_images
+
+CACHE_FORMAT = 1
+
+
+def cache_dir() -> Path:
+    """`$TLSTUDIO_CACHE_DIR`, else the platform's user cache folder for tlstudio."""
+    override = os.environ.get("TLSTUDIO_CACHE_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("tlstudio", appauthor=False))
+
+
+def image_cache_key(paths: Sequence[Path], size: int, resize: str, max_megapixels: float) -> str:
+    files = []
+    for path in paths:
+        stat = Path(path).stat()
+        files.append((str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns))
+    blob = json.dumps([CACHE_FORMAT, size, resize, max_megapixels, files]).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def load_images_cached(paths: Sequence[Path], size: int, resize: str = "center-crop", *,
+                       max_megapixels: float = 64.0, progress: Callable[[int, int], None] | None = None,
+                       use_cache: bool = True) -> tuple[np.ndarray, bool]:
+    """`load_images`, through the on-disk cache. Returns (images, whether the cache had them).
+
+    A cache that cannot be read or written is only a missed speed-up, never an error.
+    """
+    if not use_cache:
+        return load_images(paths, size, resize, max_megapixels=max_megapixels, progress=progress), False
+    try:
+        key = image_cache_key(paths, size, resize, max_megapixels)
+    except OSError:  # a file vanished since the scan: let load_images name it
+        return load_images(paths, size, resize, max_megapixels=max_megapixels, progress=progress), False
+    entry = cache_dir() / "images" / f"{key}.npy"
+    if entry.is_file():
+        try:
+            images = np.load(entry, allow_pickle=False)
+            if images.dtype == np.uint8 and images.shape == (len(paths), size, size, 3):
+                if progress:
+                    progress(len(paths), len(paths))
+                return images, True
+        except (OSError, ValueError):
+            pass
+    images = load_images(paths, size, resize, max_megapixels=max_megapixels, progress=progress)
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".npy", dir=entry.parent)
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, images, allow_pickle=False)
+        os.replace(tmp, entry)
+    except OSError:
+        pass
+    return images, False

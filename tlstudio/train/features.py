@@ -1,0 +1,84 @@
+"""Frozen-feature cache: with the whole backbone frozen, run it once per image, train the head on the result.
+
+A frozen backbone gives the same pooled features for an image every epoch, so ten epochs of
+full forward passes do the same backbone work ten times. The head model built here shares its
+Dropout and Dense layers with the full model, so what it learns is already in the model that
+is saved: the saved model is the same kind of model as without the cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tlstudio.config import Project
+
+HEAD_LAYERS = ("dropout", "predictions")
+FEATURE_LAYER = "avg_pool"
+
+
+def feature_cache_decision(project: Project, backbone, phase: int) -> tuple[bool, str]:
+    """(use the cache?, why, in words for the log and the GUI)."""
+    training = project.training
+    if not training.feature_cache:
+        return False, "feature cache off in the settings"
+    if phase == 2:
+        return False, "fine-tuning updates the backbone, so its features change every step"
+    if project.model.train_batchnorm:
+        return False, "BatchNorm layers run in training mode, so features change every step"
+    if any(layer.trainable and layer.weights for layer in backbone.layers):
+        return False, "some backbone layers are trainable (freeze is not 'all')"
+    if project.augment.enabled and training.augmented_copies == 0:
+        return False, ("augmentation is on; set 'cached augmented copies' to cache augmented features "
+                       "instead")
+    if project.augment.enabled:
+        return True, (f"backbone frozen: features of {training.augmented_copies} augmented copies per image "
+                      "computed once")
+    return True, "backbone frozen and no augmentation: features computed once"
+
+
+@dataclass
+class FeatureHead:
+    """The full model split at the pooled features: `extractor` (image -> features), `head` (features -> probs)."""
+
+    extractor: object
+    head: object
+
+    @classmethod
+    def split(cls, model) -> FeatureHead:
+        import keras
+
+        pooled = model.get_layer(FEATURE_LAYER).output
+        extractor = keras.Model(model.inputs, pooled, name="feature_extractor")
+        features = keras.Input(shape=(pooled.shape[-1],), dtype="float32", name="features")
+        x = features
+        for name in HEAD_LAYERS:
+            x = model.get_layer(name)(x)
+        return cls(extractor, keras.Model(features, x, name="head"))
+
+    def extract(self, images: np.ndarray, batch_size: int, augment: Callable | None = None,
+                progress: Callable[[int, int], None] | None = None, should_stop: Callable[[], bool] | None = None
+                ) -> np.ndarray:
+        """Pooled features of uint8 images, batched through one traced function."""
+        import tensorflow as tf
+
+        extractor = self.extractor
+
+        @tf.function(reduce_retracing=True)
+        def run(batch):
+            x = tf.cast(batch, tf.float32)
+            if augment is not None:
+                x = tf.cast(augment(x), tf.float32)
+            return tf.cast(extractor(x, training=False), tf.float32)
+
+        chunks, total = [], len(images)
+        for start in range(0, total, batch_size):
+            if should_stop and should_stop():
+                raise InterruptedError
+            chunks.append(run(images[start:start + batch_size]).numpy())
+            if progress:
+                progress(min(start + batch_size, total), total)
+        width = extractor.output.shape[-1]
+        return np.concatenate(chunks) if chunks else np.zeros((0, width), np.float32)
