@@ -193,6 +193,9 @@ class _Run:
             self.built = build_model(settings, len(self.classes), seed=project.training.seed)
         self.model = self.built.model
         self.device = self.compute.describe()
+        if settings.weights == "none" and settings.freeze == "all":
+            self.observer.on_log("warning: weights 'none' leaves the backbone random, and frozen it only gives the "
+                                 "head random features to learn from; unfreeze it (freeze 0) or use ImageNet weights.")
         self.observer.on_prepare(PrepareProgress("building the model", 1, 1))
 
     # -- the phases ------------------------------------------------------------------------
