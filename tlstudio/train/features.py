@@ -66,7 +66,8 @@ class FeatureHead:
 
         extractor = self.extractor
 
-        @tf.function(reduce_retracing=True)
+        # One trace for every batch size, the last partial batch included.
+        @tf.function(input_signature=[tf.TensorSpec((None, *images.shape[1:]), tf.uint8)])
         def run(batch):
             x = tf.cast(batch, tf.float32)
             if augment is not None:

@@ -8,7 +8,10 @@ message, and the run folder is complete in every case (the best model so far is 
 from __future__ import annotations
 
 import functools
+import importlib
 import math
+import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -94,6 +97,8 @@ class _Run:
         self.stopped = False
         self.nan_message: str | None = None
         self.last_save = -math.inf
+        self.val_features = None  # (head model, cached validation features) while they are valid
+        self.tf_import: threading.Thread | None = None
         self.best_unsaved = False
 
     # -- the whole run ---------------------------------------------------------------------
@@ -126,6 +131,8 @@ class _Run:
         finally:
             if self.writer is not None:
                 self.writer.close()
+            if self.tf_import is not None and self.tf_import.is_alive():
+                self.tf_import.join()  # never leave a half-imported TensorFlow to the caller
         run_path = self.writer.path if self.writer else None
         val = metrics.get("val_accuracy") if metrics else None
         self.observer.on_train_end(TrainEnd(
@@ -141,6 +148,13 @@ class _Run:
         from tlstudio.data import scan, split_index
         from tlstudio.data.cache import load_images_cached
 
+        # TensorFlow takes seconds to import; let it load while the images are checked and decoded.
+        # Joined before this thread imports anything of TensorFlow's: two threads importing its
+        # package tree at once can deadlock in its circular imports.
+        tf_import = self.tf_import = threading.Thread(
+            target=importlib.import_module, args=("tensorflow",), daemon=True, name="tlstudio-import-tensorflow")
+        if "tensorflow" not in sys.modules:
+            tf_import.start()
         project = self.project
         if not project.data.folder:
             raise _Failure("no data folder is set; choose a folder of class sub-folders (data.folder).")
@@ -178,6 +192,8 @@ class _Run:
         self.y_val = np.array([item.label for item in split.val], dtype=np.int32)
 
         self.observer.on_prepare(PrepareProgress("building the model", 0, 1))
+        if tf_import.is_alive():
+            tf_import.join()
         import keras
 
         from tlstudio.model.build import build_model
@@ -248,6 +264,8 @@ class _Run:
                                  f"{trainable:,} trainable and {frozen:,} frozen parameters")
             self.observer.on_log(f"feature cache {'in use' if use_cache else 'not used'}: {cache_note}")
             fit_model, train_ds, val_ds = (self._cached_feature_data() if use_cache else self._image_data())
+            # The head's view of the validation set stays valid only while the backbone is unchanged.
+            self.val_features = self.val_features if use_cache else None
             self.fit_samples = self._samples_per_batch(use_cache)
             callbacks = self._compile(phase, fit_model)
             bridge = _event_bridge_class()(self, phase, total_epochs)
@@ -293,6 +311,7 @@ class _Run:
         started = time.perf_counter()
         train_features = np.concatenate([extract(self.x_train, self.augmenter) for _ in range(copies)])
         val_features = extract(self.x_val)
+        self.val_features = (split.head, val_features)
         self.observer.on_log(f"backbone features of {total} images computed in "
                              f"{time.perf_counter() - started:.1f} s")
         labels = np.tile(self.y_train, copies)
@@ -372,7 +391,7 @@ class _Run:
         self.best_unsaved = False
 
     def _write_metrics(self) -> dict[str, Any]:
-        probabilities = self.predict(self.x_val)
+        probabilities = self._validation_probabilities()
         metrics = classification_metrics(self.y_val, probabilities, self.classes)
         metrics.update({
             "best_epoch": self.best_epoch,
@@ -387,12 +406,18 @@ class _Run:
         self.writer.write_metrics(metrics)
         return metrics
 
-    def predict(self, images: np.ndarray) -> np.ndarray:
+    def _validation_probabilities(self) -> np.ndarray:
+        """The restored model's answers on the validation images; from cached features when it has them."""
         import tensorflow as tf
 
-        infer = tf.function(lambda x: self.model(x, training=False))
-        out = [infer(tf.cast(images[i:i + _EVAL_BATCH], tf.float32)).numpy()
-               for i in range(0, len(images), _EVAL_BATCH)]
+        if self.val_features is not None:
+            model, inputs = self.val_features
+        else:
+            model, inputs = self.model, self.x_val
+        # One trace for every batch size, the last partial batch included.
+        infer = tf.function(lambda x: model(tf.cast(x, tf.float32), training=False),
+                            input_signature=[tf.TensorSpec((None, *inputs.shape[1:]), inputs.dtype)])
+        out = [infer(inputs[i:i + _EVAL_BATCH]).numpy() for i in range(0, len(inputs), _EVAL_BATCH)]
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
 
     # -- called by the bridge ---------------------------------------------------------------
