@@ -1,4 +1,4 @@
-"""Command-line front end: gui | demo-data | scan | train.
+"""Command-line front end: gui | demo-data | scan | train | export | predict.
 
 Everything the GUI does runs headless from here with the same project file. Flags override
 the project file; every bad value is reported in one line naming the flag and what it takes.
@@ -24,6 +24,10 @@ from tlstudio.config import (
 )
 from tlstudio.model.registry import BACKBONE_NAMES
 from tlstudio.train.events import Observer, StopToken
+
+# Kept here (not imported from tlstudio.export) so `tlstudio --help` does not load the exporter.
+EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "onnx")
+EXPORT_QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 
 # flag -> dotted Project field it writes
 FLAG_FIELDS = {
@@ -121,16 +125,36 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fine-tune-epochs", type=int, help="epochs of phase 2; 0 trains in one phase")
     g.add_argument("--unfreeze", type=int, help="backbone layers unfrozen in phase 2, from the top")
     g.add_argument("--fine-tune-lr-factor", type=float, help="phase 2 LR = LR x factor (default 0.1)")
+
+    export = sub.add_parser("export", help="export a run's model (.keras, SavedModel, TFLite, ONNX), verified")
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder made by train")
+    export.add_argument("--format", default=",".join(EXPORT_FORMATS),
+                        help=f"comma list of: {_choices(EXPORT_FORMATS)} (default: all)")
+    export.add_argument("--quantize", choices=EXPORT_QUANTIZATIONS, default="none",
+                        help=f"TFLite precision: {_choices(EXPORT_QUANTIZATIONS)} (default none)")
+    export.add_argument("--out", type=Path, required=True, help="the folder to write the exported files to")
+    export.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    predict = sub.add_parser("predict", help="run an exported model (any format) on images")
+    predict.add_argument("model", type=Path, metavar="MODEL_PATH",
+                         help="a .keras, .tflite or .onnx file, a SavedModel folder, or a run folder")
+    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE_OR_FOLDER")
+    predict.add_argument("--top", type=int, default=3, help="how many classes to show per image (default 3)")
+    predict.add_argument("--json", action="store_true", help="print a JSON list, one entry per image")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # TensorFlow's C++ start-up chatter (no CUDA driver, oneDNN notes) is not for users; real
+    # failures still reach them as Python exceptions turned into one-line messages.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in (None, "gui"):
         return _gui(getattr(args, "target", None), getattr(args, "demo", False))
-    return {"demo-data": _demo_data, "scan": _scan, "train": _train}[args.command](args)
+    handlers = {"demo-data": _demo_data, "scan": _scan, "train": _train, "export": _export, "predict": _predict}
+    return handlers[args.command](args)
 
 
 def _gui(target: str | None, demo: bool) -> int:
@@ -224,6 +248,64 @@ def _train(args) -> int:
     return 0 if result.status.value == "FINISHED" else 3
 
 
+def _export(args) -> int:
+    from tlstudio.export import ExportError, export_run, parse_formats
+
+    try:
+        formats = parse_formats(args.format)
+    except ValueError as error:
+        print(f"tlstudio export: --format {args.format}: {error}.", file=sys.stderr)
+        return 2
+
+    def show(step) -> None:
+        if not args.quiet and step.result is None:
+            print(f"[{step.step}/{step.total}] {step.message}", file=sys.stderr, flush=True)
+
+    try:
+        report = export_run(args.run_dir, formats, args.out, args.quantize, progress=show)
+    except ExportError as error:
+        print(f"tlstudio export: {error}", file=sys.stderr)
+        return 1
+    print(report.format_table())
+    print(f"verified on {report.verified_on}")
+    failed = [r for r in report.results if not r.ok]
+    for result in failed:
+        print(f"{result.label} FAILED: {result.reason}", file=sys.stderr)
+    print(f"wrote {len(report.results) - len(failed)} format(s), labels.txt and model_card.md/.json to "
+          f"{report.out_dir}")
+    return 1 if failed else 0
+
+
+def _predict(args) -> int:
+    from tlstudio.inference import PredictorError, image_files, load_predictor
+
+    if args.top < 1:
+        print("tlstudio predict: --top must be 1 or more.", file=sys.stderr)
+        return 2
+    model_path = args.model
+    if model_path.is_dir() and (model_path / "model.keras").is_file() and (model_path / "config.json").is_file():
+        model_path = model_path / "model.keras"  # a run folder: its model
+    try:
+        predictor = load_predictor(model_path)
+    except PredictorError as error:
+        print(f"tlstudio predict: {error}", file=sys.stderr)
+        return 1
+    for warning in predictor.info.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    paths = [path for target in args.images for path in image_files(target)]
+    results = predictor.predict_paths(paths, top=args.top)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for entry in results:
+            if "error" in entry:
+                print(f"{entry['image']}: error: {entry['error']}")
+            else:
+                shown = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in entry["top"])
+                print(f"{entry['image']}: {shown}")
+    return 1 if any("error" in entry for entry in results) or not results else 0
+
+
 def _version() -> str:
     try:
         from importlib.metadata import version
@@ -237,8 +319,9 @@ class ConsoleProgress(Observer):
     """A per-epoch progress bar on stderr with ETA and images/second; epoch summaries on stdout."""
 
     def __init__(self, quiet: bool = False, stream=None) -> None:
-        self.quiet = quiet
         self.stream = stream or sys.stderr
+        # A bar redrawn with carriage returns is for a terminal; a log file gets the epoch lines only.
+        self.quiet = quiet or not getattr(self.stream, "isatty", lambda: False)()
         self._last_draw = 0.0
         self._open_line = False
 
@@ -258,6 +341,7 @@ class ConsoleProgress(Observer):
         self.close_line()
         print(f"phase {event.phase} from epoch {event.first_epoch}: {event.description} "
               f"(LR {event.learning_rate:g}, {event.trainable_parameters:,} trainable parameters)")
+        print(f"feature cache {'in use' if event.feature_cache else 'not used'}: {event.feature_cache_note}")
 
     def on_train_batch_end(self, event) -> None:
         if self.quiet:

@@ -276,6 +276,7 @@ def write_text_atomic(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; the user's files get their usual mode
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -283,3 +284,10 @@ def write_text_atomic(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def default_file_mode() -> int:
+    """0666 less the process umask: the mode a plain open() would give a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask

@@ -1,10 +1,17 @@
-"""Classification metrics from predicted probabilities: accuracy, per-class P/R/F1, confusion matrix.
+"""Classification metrics from predicted probabilities: accuracy, per-class P/R/F1, confusion matrix;
+and ``evaluate_run``: a run's model on its validation (and test) split, with a record per image.
 
-Plain numpy, so the CLI, the GUI and the tests read the same numbers as metrics.json.
+The metrics are plain numpy, so the CLI, the GUI and the tests read the same numbers as metrics.json.
+Importing this module does not import TensorFlow; ``evaluate_run`` does.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,3 +56,209 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, classe
         "macro_f1": float(f1.mean()) if num_classes else 0.0,
         "confusion_matrix": matrix.tolist(),
     }
+
+
+# -- evaluating a run folder ----------------------------------------------------------------------------
+# The validation split is rebuilt exactly as the Trainer built it (same scan, val_split and seed),
+# and predicted with the saved model.keras, so the numbers match the run's metrics.json.
+
+LOW_CONFIDENCE = 0.5  # correct predictions below this confidence join the "biggest mistakes"
+_PREDICT_BATCH = 64
+
+
+class EvaluationError(ValueError):
+    """A run that cannot be evaluated; the message is one sentence naming the folder and the fix."""
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One evaluated image: what it is, what the model said, and its cross-entropy loss."""
+
+    path: Path
+    true: int
+    predicted: int
+    probabilities: tuple[float, ...]
+    loss: float
+
+    @property
+    def correct(self) -> bool:
+        return self.true == self.predicted
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities[self.predicted]
+
+    def top(self, classes: list[str], k: int = 3) -> list[dict[str, Any]]:
+        """The k most probable classes as ``{"label", "probability"}``, most probable first."""
+        order = np.argsort(-np.asarray(self.probabilities), kind="stable")[: max(1, min(k, len(classes)))]
+        return [{"label": classes[j], "probability": self.probabilities[j]} for j in order]
+
+
+@dataclass
+class SplitEvaluation:
+    """The metrics of one split (``val`` or ``test``) and a record per image."""
+
+    name: str
+    classes: list[str]
+    records: list[ImageRecord]
+    metrics: dict[str, Any]  # classification_metrics' dict, "val_" keys renamed to this split's prefix
+
+    @property
+    def accuracy(self) -> float:
+        return self.metrics[f"{self.name}_accuracy"]
+
+    @property
+    def loss(self) -> float:
+        return self.metrics[f"{self.name}_loss"]
+
+    @property
+    def top_k_accuracy(self) -> tuple[int, float]:
+        """(k, accuracy) of the top-k metric (k = 3, or the number of classes when fewer)."""
+        key = next(k for k in self.metrics if k.startswith(f"{self.name}_top") and k.endswith("_accuracy"))
+        return int(key[len(self.name) + 4:-len("_accuracy")]), self.metrics[key]
+
+    @property
+    def per_class(self) -> dict[str, dict[str, float]]:
+        return self.metrics[f"{self.name}_per_class"]
+
+    @property
+    def confusion_matrix(self) -> np.ndarray:
+        return np.asarray(self.metrics[f"{self.name}_confusion_matrix"], dtype=np.int64)
+
+    def cell(self, true: int, predicted: int) -> list[ImageRecord]:
+        """The images of one confusion-matrix cell, most confident first."""
+        found = [r for r in self.records if r.true == true and r.predicted == predicted]
+        return sorted(found, key=lambda r: -r.confidence)
+
+    def mistakes(self, low_confidence: float = LOW_CONFIDENCE, limit: int | None = None) -> list[ImageRecord]:
+        """Misclassified images and correct ones below ``low_confidence``, highest loss first."""
+        found = [r for r in self.records if not r.correct or r.confidence < low_confidence]
+        return sorted(found, key=lambda r: -r.loss)[:limit]
+
+
+@dataclass
+class Evaluation:
+    run_dir: Path
+    classes: list[str]
+    splits: dict[str, SplitEvaluation]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def val(self) -> SplitEvaluation:
+        return self.splits["val"]
+
+    @property
+    def test(self) -> SplitEvaluation | None:
+        return self.splits.get("test")
+
+
+def split_metrics(name: str, y_true: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    """classification_metrics with its keys prefixed by the split name (``test_accuracy``, ...)."""
+    metrics = classification_metrics(y_true, probabilities, classes)
+    renamed = {}
+    for key, value in metrics.items():
+        if key == "classes":
+            continue
+        base = key[len("val_"):] if key.startswith("val_") else key
+        renamed[f"{name}_{base}"] = value
+    renamed[f"{name}_images"] = int(len(y_true))
+    return renamed
+
+
+def dataset_split(project):
+    """The run's data split, rebuilt as the Trainer built it. Raises DataError naming the problem."""
+    from tlstudio.data import DataError, scan, split_index
+
+    if not project.data.folder:
+        raise DataError("the run names no data folder (data.folder); set it in config.json.")
+    index = scan(project.data.folder, max_megapixels=project.data.max_megapixels)
+    if index.errors:
+        raise DataError(index.errors[0])
+    return split_index(index, project.data.val_split, project.training.seed)
+
+
+def evaluate_run(run_dir: str | os.PathLike, *, progress: Callable[[Any], None] | None = None,
+                 update_metrics: bool = True) -> Evaluation:
+    """Evaluate a run's model.keras on its validation split (and its test split, when the dataset
+    has train/val/test folders). With a test split, its metrics are added to metrics.json.
+
+    ``progress`` receives ``PrepareProgress(stage, done, total)`` events. Raises EvaluationError.
+    """
+    from tlstudio.config import Project, ProjectError, write_text_atomic
+    from tlstudio.data import DataError, load_images
+    from tlstudio.train.events import PrepareProgress
+    from tlstudio.train.runs import RunFolderError, read_run
+
+    def report(stage: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(PrepareProgress(stage, done, total))
+
+    try:
+        run = read_run(run_dir)
+        project = Project.from_dict(run.config, source=str(run.run_dir / "config.json"))
+    except (RunFolderError, ProjectError, OSError, ValueError) as error:
+        raise EvaluationError(str(error)) from None
+    if not run.model_path.is_file():
+        raise EvaluationError(f"{run.run_dir} has no model.keras; train the run to the end of one epoch first.")
+    report("scanning images", 0, 0)
+    try:
+        split = dataset_split(project)
+    except DataError as error:
+        raise EvaluationError(f"cannot evaluate {run.run_dir}: {error}") from None
+    chosen = {"val": split.val, **({"test": split.test} if split.test else {})}
+    size = project.model.resolved_image_size
+    total = sum(len(items) for items in chosen.values())
+    decoded: dict[str, np.ndarray] = {}
+    done = 0
+    for name, items in chosen.items():
+        def decode_progress(count: int, _total: int, offset: int = done) -> None:
+            report("decoding images", offset + count, total)
+
+        try:
+            decoded[name] = load_images([item.path for item in items], size, project.data.resize,
+                                        max_megapixels=project.data.max_megapixels, progress=decode_progress)
+        except DataError as error:
+            raise EvaluationError(f"cannot evaluate {run.run_dir}: {error}") from None
+        done += len(items)
+
+    from tlstudio.inference import KerasRuntime
+
+    report("loading the model", 0, 1)
+    runtime = KerasRuntime(run.model_path)
+    classes = run.classes or [str(i) for i in range(runtime.num_classes or 0)]
+    splits, done = {}, 0
+    for name, items in chosen.items():
+        images = decoded[name]
+        outputs = []
+        for start in range(0, len(images), _PREDICT_BATCH):
+            outputs.append(runtime(images[start:start + _PREDICT_BATCH].astype(np.float32)))
+            report("predicting", done + min(start + _PREDICT_BATCH, len(images)), total)
+        done += len(images)
+        probabilities = np.concatenate(outputs) if outputs else np.zeros((0, len(classes)), np.float32)
+        y_true = np.array([item.label for item in items], dtype=int)
+        splits[name] = SplitEvaluation(name, classes, _records(items, y_true, probabilities),
+                                       split_metrics(name, y_true, probabilities, classes))
+
+    evaluation = Evaluation(run.run_dir, classes, splits, _warnings(run.metrics, splits))
+    if update_metrics and evaluation.test is not None and run.metrics is not None:
+        metrics = {**run.metrics, **evaluation.test.metrics}
+        write_text_atomic(run.run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    return evaluation
+
+
+def _records(items, y_true: np.ndarray, probabilities: np.ndarray) -> list[ImageRecord]:
+    predicted = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, int)
+    picked = probabilities[np.arange(len(y_true)), y_true] if len(y_true) else np.zeros(0)
+    losses = -np.log(np.clip(picked.astype(np.float64), 1e-12, 1.0))
+    return [ImageRecord(Path(item.path), int(t), int(p), tuple(float(v) for v in row), float(loss))
+            for item, t, p, row, loss in zip(items, y_true, predicted, probabilities, losses, strict=True)]
+
+
+def _warnings(metrics: dict[str, Any] | None, splits: dict[str, SplitEvaluation]) -> list[str]:
+    if not metrics or "val_images" not in metrics:
+        return []
+    now = len(splits["val"].records)
+    if now != metrics["val_images"]:
+        return [f"the validation split now has {now} images, the run had {metrics['val_images']}: the data "
+                "folder changed since training, so these numbers differ from metrics.json"]
+    return []

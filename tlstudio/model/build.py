@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
 from tlstudio.config import ModelSettings
 from tlstudio.model.preprocessing import preprocessing_layers
 from tlstudio.model.registry import BackboneSpec, get_backbone
@@ -130,3 +132,33 @@ def _size(shape: tuple) -> int:
     for dim in shape:
         count *= int(dim)
     return count
+
+
+def calibrate_batchnorm(model: keras.Model, backbone: keras.Model, images: np.ndarray) -> int:
+    """Set every backbone BatchNorm's moving statistics from `images` (raw 0-255), in one pass.
+
+    For a backbone without pretrained weights: its BatchNorm layers start at mean 0 and variance 1,
+    which in inference mode lets activations shrink layer by layer until the features are ~1e-12
+    and nothing can learn from them. One forward pass in training mode with momentum 0 makes
+    each layer's moving statistics those of its real input (a data-dependent initialisation).
+    Returns the number of BatchNorm layers set.
+    """
+    import keras
+
+    norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [(layer.trainable, layer.momentum) for layer in norms]
+    x = keras.ops.convert_to_tensor(np.asarray(images, dtype=np.float32))
+    for layer in model.layers[1:]:
+        if layer is backbone:
+            break
+        x = layer(x)  # the backbone's own preprocessing, as inside the model
+    try:
+        for layer in norms:
+            layer.trainable = True  # a frozen BatchNorm always runs in inference mode
+            layer.momentum = 0.0
+        backbone(x, training=True)
+    finally:
+        for layer, (trainable, momentum) in zip(norms, saved, strict=True):
+            layer.trainable = trainable
+            layer.momentum = momentum
+    return len(norms)

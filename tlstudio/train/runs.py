@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tlstudio.config import Project, write_text_atomic
+from tlstudio.config import Project, default_file_mode, write_text_atomic
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
 STEP_COLUMNS = ("step", "epoch", "loss", "lr")
@@ -97,6 +97,7 @@ def save_model_atomic(model, path: str | os.PathLike) -> None:
     os.close(fd)
     try:
         model.save(tmp)
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:

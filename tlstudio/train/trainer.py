@@ -209,6 +209,14 @@ class _Run:
             self.built = build_model(settings, len(self.classes), seed=project.training.seed)
         self.model = self.built.model
         self.device = self.compute.describe()
+        if settings.weights == "none":
+            from tlstudio.model.build import calibrate_batchnorm
+
+            sample = self.x_train[np.linspace(0, len(self.x_train) - 1, min(len(self.x_train), 64)).astype(int)]
+            count = calibrate_batchnorm(self.model, self.built.backbone, sample)
+            if count:
+                self.observer.on_log(f"weights 'none': the statistics of {count} BatchNorm layers were set from "
+                                     f"{len(sample)} training images (there are no pretrained ones to keep)")
         if settings.weights == "none" and settings.freeze == "all":
             self.observer.on_log("warning: weights 'none' leaves the backbone random, and frozen it only gives the "
                                  "head random features to learn from; unfreeze it (freeze 0) or use ImageNet weights.")

@@ -1,0 +1,381 @@
+"""Export round trips: each format reloads in its own runtime and answers as the Keras model does.
+
+Tolerances: float32 formats (keras, savedmodel, tflite, onnx) within 1e-4 of Keras's probabilities;
+float16 TFLite within 0.02; dynamic-range and int8 TFLite by top-1 agreement.
+"""
+
+import errno
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tlstudio.cli import main
+from tlstudio.config import Project
+from tlstudio.evaluate import classification_metrics, dataset_split
+from tlstudio.export import (
+    FORMATS,
+    MAX_FLOAT_DIFF,
+    ExportError,
+    artefact_name,
+    export_run,
+    find_augmentation,
+    strip_augmentation,
+)
+from tlstudio.inference import open_runtime
+
+FLOAT16_TOLERANCE = 0.02
+
+
+# -- fixtures: one trained run with the real backbone, one tiny CNN run for the quick tests -------------
+
+
+def calibrated_backbone_weights(folder: Path, target: Path) -> Path:
+    """MobileNetV2 (random init) with BatchNorm statistics taken from the data: without them its
+    features vanish (~1e-13) and every image gets the same prediction."""
+    import keras
+
+    from tlstudio.data import load_images, scan
+    from tlstudio.model.registry import get_backbone
+    from tlstudio.model.weights import build_backbone
+
+    backbone = build_backbone(get_backbone("mobilenet_v2"), 32, "none")
+    images = load_images([item.path for item in scan(folder).items], 32, "center-crop")
+    norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in norms:
+        layer.trainable, layer.momentum = True, 0.0
+    backbone(images.astype("float32") / 127.5 - 1, training=True)
+    backbone.save_weights(target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A real Trainer run: demo shapes, MobileNetV2 at 32 px, head trained for 2 epochs."""
+    from tlstudio.data import make_demo_dataset
+    from tlstudio.train import RunStatus, Trainer
+
+    root = tmp_path_factory.mktemp("export-run")
+    folder = make_demo_dataset(root / "shapes", per_class=8, size=40, seed=0)
+    weights = calibrated_backbone_weights(folder, root / "backbone.weights.h5")
+    project = Project().copy_with(**{
+        "data.folder": str(folder), "model.image_size": 32, "model.weights": str(weights),
+        "training.epochs": 2, "training.batch_size": 8, "optimizer.learning_rate": 0.01,
+        "schedule.name": "constant"})
+    result = Trainer().run(project, run_dir=root / "run")
+    assert result.status is RunStatus.FINISHED, result.message
+    return root / "run"
+
+
+def colour_images(folder: Path, per_class: int, seed: int = 0) -> Path:
+    """Noisy red / green / blue squares: a dataset even a tiny CNN learns with confident answers."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for name, rgb in {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}.items():
+        (folder / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.clip(rng.normal(rgb, 40, (40, 40, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / name / f"{i}.png")
+    return folder
+
+
+def tiny_cnn_run(root: Path) -> Path:
+    """A run folder holding a two-layer CNN trained on colour squares (fast to convert)."""
+    import keras
+
+    from tlstudio.data import load_images
+
+    data = colour_images(root / "colours", per_class=10)
+    project = Project().copy_with(**{"data.folder": str(data), "model.image_size": 32, "model.weights": "none"})
+    split = dataset_split(project)
+    x_train = load_images([i.path for i in split.train], 32).astype("float32")
+    y_train = np.array([i.label for i in split.train])
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    model.fit(x_train, y_train, epochs=30, batch_size=8, verbose=0)
+    run = root / "run"
+    run.mkdir()
+    project.save(run / "config.json")
+    (run / "labels.txt").write_text("blue\ngreen\nred\n")
+    model.save(run / "model.keras")
+    x_val = load_images([i.path for i in split.val], 32).astype("float32")
+    metrics = classification_metrics([i.label for i in split.val], model.predict(x_val, verbose=0),
+                                     ["blue", "green", "red"])
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    return run
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    return tiny_cnn_run(tmp_path_factory.mktemp("small-run"))
+
+
+@pytest.fixture(scope="module")
+def exported(run, tmp_path_factory):
+    steps = []
+    report = export_run(run, list(FORMATS), tmp_path_factory.mktemp("export") / "out", progress=steps.append)
+    return report, steps
+
+
+def validation_images(run: Path):
+    from tlstudio.data import load_images
+
+    project = Project.load(run / "config.json")
+    paths = [item.path for item in dataset_split(project).val]
+    return paths, load_images(paths, 32, project.data.resize)
+
+
+def keras_probabilities(run: Path, images: np.ndarray) -> np.ndarray:
+    import keras
+
+    model = keras.saving.load_model(run / "model.keras")
+    with warnings.catch_warnings():  # Keras 3.15's "structure of `inputs`" notice
+        warnings.simplefilter("ignore", UserWarning)
+        return np.asarray(model(images.astype("float32"), training=False))
+
+
+# -- the four formats -------------------------------------------------------------------------------------
+
+
+def test_every_format_is_exported_verified_and_reported(exported, run):
+    report, steps = exported
+    paths, _ = validation_images(run)
+    assert report.ok and [r.format for r in report.results] == list(FORMATS)
+    for result in report.results:
+        assert result.ok, result.reason
+        assert result.path == report.out_dir / artefact_name(result.format) and result.path.exists()
+        assert result.top1_agreement == 1.0 and result.max_abs_diff <= MAX_FLOAT_DIFF
+        assert result.deterministic and result.images == len(paths)
+        assert result.size_bytes > 100_000 and result.latency_ms > 0
+    names = {p.name for p in report.out_dir.iterdir()}
+    assert names == {"model.keras", "savedmodel", "model.tflite", "model.onnx", "labels.txt", "model_card.json",
+                     "model_card.md"}
+    assert not [p for p in report.out_dir.parent.iterdir() if p.name.startswith(".")]  # staging removed
+    # Progress: steps never go back, end at the total, and each format's result is announced.
+    assert [s.step for s in steps] == sorted(s.step for s in steps) and steps[-1].step == steps[-1].total
+    assert [s.result.format for s in steps if s.result] == list(FORMATS)
+    assert "keras" in report.format_table() and "100.0%" in report.format_table()
+
+
+def test_each_runtime_reloads_its_file_and_matches_keras(exported, run):
+    report, _ = exported
+    _, images = validation_images(run)
+    expected = keras_probabilities(run, images)
+    for result in report.results:
+        runtime = open_runtime(result.path)
+        got = runtime(images.astype("float32"))
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() <= MAX_FLOAT_DIFF, result.format
+        assert (got.argmax(1) == expected.argmax(1)).all()
+
+
+def test_savedmodel_serving_signature_takes_raw_rgb_of_the_trained_size(exported, run):
+    import tensorflow as tf
+
+    report, _ = exported
+    loaded = tf.saved_model.load(str(report.out_dir / "savedmodel"))
+    signature = loaded.signatures["serving_default"]
+    (name, spec), = signature.structured_input_signature[1].items()
+    assert name == "image" and spec.dtype == tf.float32 and spec.shape.as_list() == [None, 32, 32, 3]
+    assert list(signature.structured_outputs) == ["probabilities"]
+    _, images = validation_images(run)
+    out = signature(image=tf.constant(images.astype("float32")))["probabilities"].numpy()
+    assert np.abs(out - keras_probabilities(run, images)).max() <= MAX_FLOAT_DIFF
+    # The SavedModel folder carries its labels and card, so it can be copied alone.
+    assert (report.out_dir / "savedmodel" / "assets.extra" / "labels.txt").is_file()
+
+
+def test_no_augmentation_in_any_exported_graph(exported):
+    report, _ = exported
+    for result in report.results:
+        assert find_augmentation(result.path) == [], result.format
+
+
+def test_the_augmentation_scan_finds_random_layers_and_strip_removes_them(tmp_path):
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.RandomFlip("horizontal", name="random_flip")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    model.save(tmp_path / "aug.keras")
+    model.export(tmp_path / "aug_savedmodel", verbose=False)  # Keras's export keeps the flip (TRAPS #2)
+    assert any("RandomFlip" in found for found in find_augmentation(tmp_path / "aug.keras"))
+    assert find_augmentation(tmp_path / "aug_savedmodel")
+
+    stripped = strip_augmentation(model)
+    assert not [layer for layer in stripped.layers if type(layer).__name__.startswith("Random")]
+    image = np.random.default_rng(0).uniform(0, 255, (1, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(stripped(image), model(image, training=False), atol=1e-6)
+
+
+def test_labels_and_model_card_hold_the_same_facts(exported, run):
+    report, _ = exported
+    out = report.out_dir
+    config = json.loads((run / "config.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert (out / "labels.txt").read_text() == (run / "labels.txt").read_text()
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["classes"] == ["circle", "square", "triangle"]
+    assert card["input"]["image_size"] == 32 and card["input"]["resize"] == "center-crop"
+    assert card["input"]["range"] == [0, 255] and card["input"]["color"] == "RGB"
+    assert card["backbone"]["name"] == "mobilenet_v2" and card["backbone"]["weights"] == config["model"]["weights"]
+    assert card["training"] == config and card["validation_metrics"] == metrics
+    assert [r["format"] for r in card["verification"]["results"]] == list(FORMATS)
+    assert all(r["ok"] for r in card["verification"]["results"])
+    assert {"tensorflow", "keras", "onnxruntime", "tf2onnx"} <= set(card["versions"]) and card["created"]
+    markdown = (out / "model_card.md").read_text()
+    for fact in ("circle", "triangle", "32×32", "center-crop", "MobileNetV2", "0–255", "savedmodel", "onnx",
+                 card["versions"]["tensorflow"]):
+        assert fact in markdown
+
+
+def test_predict_gives_the_keras_top1_for_each_format(exported, run, capsys):
+    report, _ = exported
+    paths, images = validation_images(run)
+    classes = (run / "labels.txt").read_text().split()
+    expected = [classes[i] for i in keras_probabilities(run, images).argmax(1)]
+    for result in report.results:
+        assert main(["predict", str(result.path), *map(str, paths), "--json", "--top", "2"]) == 0
+        entries = json.loads(capsys.readouterr().out)
+        assert [e["image"] for e in entries] == [str(p) for p in paths]
+        assert all(len(e["top"]) == 2 and set(e["top"][0]) == {"label", "probability"} for e in entries)
+        assert [e["top"][0]["label"] for e in entries] == expected, result.format
+
+
+# -- quantized TFLite (on the tiny CNN: seconds to convert) -----------------------------------------------
+
+
+@pytest.mark.parametrize("quantize", ["float16", "dynamic", "int8"])
+def test_quantized_tflite_round_trip(small_run, tmp_path, quantize):
+    report = export_run(small_run, ["tflite"], tmp_path / "out", quantize)
+    (result,) = report.results
+    assert result.ok, result.reason
+    assert result.path.name == f"model_{quantize}.tflite" and result.quantize == quantize
+    _, images = validation_images(small_run)
+    expected = keras_probabilities(small_run, images)
+    got = open_runtime(result.path)(images.astype("float32"))
+    assert (got.argmax(1) == expected.argmax(1)).all()
+    if quantize == "float16":
+        assert np.abs(got - expected).max() <= FLOAT16_TOLERANCE
+    if quantize == "int8":
+        from tlstudio.inference import tflite_interpreter_class
+
+        interpreter = tflite_interpreter_class()[0](model_path=str(result.path))
+        detail = interpreter.get_input_details()[0]
+        # Full integer with the raw pixels as input: uint8, scale 1, zero point 0.
+        assert detail["dtype"] == np.uint8 and detail["quantization"] == (1.0, 0)
+
+
+def test_a_format_that_fails_verification_is_reported_and_not_exported(small_run, tmp_path, monkeypatch):
+    import tlstudio.export as export
+
+    real_open = export.open_runtime
+
+    class Swapped:  # a broken conversion: the classes come out in reverse order
+        def __init__(self, runtime):
+            self.runtime, self.engine = runtime, runtime.engine
+
+        def __call__(self, batch):
+            return self.runtime(batch)[:, ::-1]
+
+    def reversed_tflite(path, fmt=None):
+        runtime = real_open(path, fmt)
+        return Swapped(runtime) if fmt == "tflite" else runtime
+
+    monkeypatch.setattr(export, "open_runtime", reversed_tflite)
+    out = tmp_path / "out"
+    report = export_run(small_run, ["keras", "tflite"], out)
+    keras_result, tflite_result = report.results
+    assert keras_result.ok and not tflite_result.ok and not report.ok
+    assert tflite_result.path is None and "differ from Keras" in tflite_result.reason
+    assert not (out / "model.tflite").exists() and (out / "model.keras").exists()
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["files"] == {"keras": "model.keras"}
+    assert [r["ok"] for r in card["verification"]["results"]] == [True, False]
+
+
+def test_exporting_again_replaces_the_files_and_keeps_the_others(small_run, tmp_path):
+    out = tmp_path / "out"
+    export_run(small_run, ["keras", "savedmodel"], out)
+    first = (out / "savedmodel" / "saved_model.pb").stat().st_mtime_ns
+    report = export_run(small_run, ["savedmodel"], out)
+    assert report.ok and (out / "savedmodel" / "saved_model.pb").stat().st_mtime_ns != first
+    assert (out / "model.keras").is_file()  # not part of this export, left alone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging or old copies left
+    # The card still describes every verified file of this run in the folder.
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["files"] == {"keras": "model.keras", "savedmodel": "savedmodel"}
+
+
+# -- bad destinations --------------------------------------------------------------------------------------
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*"))
+
+
+def test_a_read_only_destination_gives_one_clear_error_and_no_files(small_run, tmp_path, monkeypatch, capsys):
+    import tlstudio.export as export
+
+    def refuse(parent, name):  # what mkdtemp raises in a read-only folder (chmod means nothing to root)
+        raise PermissionError(errno.EACCES, "Permission denied", str(parent))
+
+    monkeypatch.setattr(export, "_make_staging_dir", refuse)
+    out = tmp_path / "dest" / "out"
+    with pytest.raises(ExportError, match="read-only") as caught:
+        export_run(small_run, ["keras"], out)
+    assert str(out) in str(caught.value) and "\n" not in str(caught.value)
+    assert not out.exists() and leftovers(tmp_path / "dest") == []
+
+    assert main(["export", str(small_run), "--format", "keras", "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "read-only" in err and str(out) in err
+
+
+def test_a_full_disk_leaves_no_half_written_file(small_run, tmp_path, monkeypatch):
+    import tlstudio.export as export
+
+    def half_written(model, path):
+        Path(path).write_bytes(b"PK\x03\x04 half a zip")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export, "_save_keras", half_written)
+    out = tmp_path / "dest" / "out"
+    with pytest.raises(ExportError, match="disk is full") as caught:
+        export_run(small_run, ["onnx", "keras"], out)
+    assert str(out) in str(caught.value)
+    assert leftovers(tmp_path / "dest") == []
+
+
+def test_a_destination_that_is_a_file_or_a_bad_run_folder_is_refused(small_run, tmp_path):
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(ExportError, match="is a file"):
+        export_run(small_run, ["keras"], tmp_path / "taken")
+    with pytest.raises(ExportError, match="not a TL Studio run folder"):
+        export_run(tmp_path, ["keras"], tmp_path / "out")
+
+
+def test_cli_export_prints_the_verification_table_and_rejects_bad_flags(small_run, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["export", str(small_run), "--format", "keras,onnx", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "top-1 agree" in printed and "max |Δp|" in printed and "ms/image" in printed
+    assert "model.keras" in printed and "model.onnx" in printed and str(out) in printed
+
+    assert main(["export", str(small_run), "--format", "keras,coreml", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--format" in err and "keras, savedmodel, tflite, onnx" in err
+    with pytest.raises(SystemExit) as caught:
+        main(["export", str(small_run), "--quantize", "int4", "--out", str(out)])
+    assert caught.value.code == 2
+    assert "--quantize" in capsys.readouterr().err
