@@ -1,0 +1,146 @@
+"""GUI test fixtures: isolated QSettings, a main-window factory, and a check for leftover threads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QCoreApplication, QSettings, QThread  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
+
+# The offscreen platform plugin warns about things it cannot do; they say nothing about the app.
+OFFSCREEN_NOISE = ("This plugin does not support",)
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.qt_log_ignore(*OFFSCREEN_NOISE))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_qsettings(tmp_path_factory):
+    """Nothing a test does may reach the user's own settings."""
+    folder = tmp_path_factory.mktemp("qsettings")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+        QSettings.setPath(QSettings.Format.IniFormat, scope, str(folder))
+    QCoreApplication.setOrganizationName("tlstudio-tests")
+    QCoreApplication.setApplicationName("tlstudio-tests")
+    yield folder
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_running(monkeypatch):
+    """Fail a test that leaves a QThread (or a pool thread of the app) running."""
+    from tlstudio.gui.background import running_task_threads
+
+    started: list[QThread] = []
+    original_start = QThread.start
+
+    def tracking_start(self, *args):
+        started.append(self)
+        return original_start(self, *args)
+
+    monkeypatch.setattr(QThread, "start", tracking_start)
+    yield
+    import shiboken6
+
+    running = [t for t in started if shiboken6.isValid(t) and t.isRunning()]
+    busy = running_task_threads()
+    for thread in running:  # don't let one leak take the rest of the session down
+        thread.quit()
+        thread.wait(10000)
+    if running or busy:
+        pytest.fail(f"test left {len(running)} QThread(s) and {busy} pool thread(s) running")
+
+
+@pytest.fixture
+def app_settings(tmp_path):
+    from tlstudio.gui.app_settings import AppSettings
+
+    return AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path, app_settings):
+    """Build MainWindows with a fake trainer (by default), temporary settings and data folders."""
+    from gui_fakes import FakeTrainer
+
+    from tlstudio.gui.main_window import MainWindow
+    from tlstudio.gui.style import apply_style
+
+    apply_style(QCoreApplication.instance())
+    windows = []
+
+    def make(trainer_factory=FakeTrainer, tensorflow: str = "fake"):
+        window = MainWindow(app_settings=app_settings, app_data_dir=tmp_path / "appdata",
+                            trainer_factory=trainer_factory)
+        window.ask_unsaved = lambda: QMessageBox.StandardButton.Discard
+        qtbot.addWidget(window)
+        window.resize(1280, 820)
+        window.show()
+        if tensorflow == "fake":
+            # Most tests never need TensorFlow itself: only that the app believes it has loaded.
+            window.tensorflow._on_loaded("CPU (test)")
+        elif tensorflow == "real":
+            with qtbot.waitSignal(window.tensorflow.loaded, timeout=120_000):
+                window.start_loading_tensorflow()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        dispose(window)
+    windows.clear()
+
+
+def dispose(window) -> None:
+    """Close and delete a window now, while its Python wrappers are alive. Left to the garbage
+    collector, pyqtgraph items can lose their attributes before Qt stops asking them for sizes."""
+    import shiboken6
+    from PySide6.QtCore import QEvent
+
+    if not shiboken6.isValid(window):
+        return
+    window.shutdown()
+    window.close()
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+@pytest.fixture
+def window(make_window):
+    return make_window()
+
+
+def wait_for_scan(qtbot, window, timeout=20_000):
+    """Wait until the data folder's scan (and split) is done."""
+    qtbot.waitUntil(lambda: not window.dataset.scanning and window.dataset.index is not None, timeout=timeout)
+
+
+@pytest.fixture
+def scanned(qtbot):
+    return lambda window: wait_for_scan(qtbot, window)
+
+
+@pytest.fixture(autouse=True)
+def fresh_fake_trainer():
+    from gui_fakes import configure_fake
+
+    configure_fake()
+    yield
+
+
+@pytest.fixture
+def ready_window(window, demo_folder, qtbot):
+    """A window on the 3-class demo data, scanned, with TensorFlow 'loaded': Train is enabled."""
+    window.open_folder(demo_folder)
+    wait_for_scan(qtbot, window)
+    assert window.train_action.isEnabled(), window.train_blocker()
+    return window

@@ -1,0 +1,121 @@
+"""A fake Trainer that replays a run's events (and writes a small run folder) without TensorFlow."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tlstudio.config import Project
+from tlstudio.train.events import (
+    BatchEnd,
+    EpochEnd,
+    Observer,
+    PhaseBegin,
+    PrepareProgress,
+    RunStatus,
+    StopToken,
+    TrainBegin,
+    TrainEnd,
+)
+
+
+@dataclass
+class FakeResult:
+    status: RunStatus
+    message: str
+    run_dir: Path | None
+    metrics: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+
+
+class FakeTrainer:
+    """Replays `epochs` x `steps` batches. Class attributes configure what the next run does."""
+
+    epochs = 3
+    steps = 5
+    batch_delay = 0.0
+    fail_with: str | None = None  # return FAILED with this message after the first epoch
+    raise_error: Exception | None = None  # raise this from run() (a bug in the trainer)
+    wait_for_stop = False  # keep stepping (slowly) until Stop is pressed
+    phase_two_epochs = 0
+    runs: list[Project] = []
+
+    def run(self, project: Project, observer: Observer | None = None, stop_token: StopToken | None = None,
+            run_dir: Path | None = None) -> FakeResult:
+        type(self).runs.append(project)
+        observer = observer or Observer()
+        stop_token = stop_token or StopToken()
+        if self.raise_error is not None:
+            raise self.raise_error
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(project.to_json())
+        (run_dir / "labels.txt").write_text("circle\nsquare\ntriangle\n")
+        for done in range(0, 11, 5):
+            observer.on_prepare(PrepareProgress("decoding images", done, 10))
+        epochs = self.epochs + self.phase_two_epochs
+        total_steps = epochs * self.steps
+        observer.on_train_begin(TrainBegin(str(run_dir), ("circle", "square", "triangle"), 30, 6, epochs,
+                                           self.steps, total_steps, 8, "CPU (fake)", 48, project.model.backbone))
+        observer.on_phase_begin(PhaseBegin(1, 1, 1, 1e-3, 3843, 2_200_000, "training the head"))
+        observer.on_log("fake run started")
+        history, steps_rows = [], []
+        status, message = RunStatus.FINISHED, f"finished {epochs} epochs; validation accuracy 90.0%."
+        step = 0
+        epoch = 0
+        while epoch < epochs or (self.wait_for_stop and not stop_token.stop_requested):
+            epoch += 1
+            phase = 2 if epoch > self.epochs else 1
+            if phase == 2 and epoch == self.epochs + 1:
+                observer.on_phase_begin(PhaseBegin(2, epoch, step + 1, 1e-4, 400_000, 1_800_000, "fine-tuning"))
+            for batch in range(1, self.steps + 1):
+                step += 1
+                loss = 1.5 / (1 + 0.3 * step)
+                lr = 1e-3 * (0.9 ** step)
+                observer.on_train_batch_end(BatchEnd(step, epoch, batch, self.steps, loss, 0.5, lr, 120.0, phase,
+                                                     eta_seconds=float(total_steps - step)))
+                steps_rows.append({"step": step, "epoch": epoch, "loss": loss, "lr": lr})
+                if self.batch_delay:
+                    time.sleep(self.batch_delay)
+                if stop_token.stop_requested:
+                    break
+            if stop_token.stop_requested:
+                status, message = RunStatus.STOPPED, f"stopped after {epoch - 1} complete epoch(s)."
+                break
+            row = {"epoch": epoch, "loss": 1.0 / epoch, "accuracy": 0.5 + 0.1 * epoch, "val_loss": 1.1 / epoch,
+                   "val_accuracy": 0.45 + 0.1 * epoch, "lr": 1e-3}
+            history.append(row)
+            observer.on_epoch_end(EpochEnd(epoch, max(epochs, epoch), row["loss"], row["accuracy"], row["val_loss"],
+                                           row["val_accuracy"], 1e-3, 0.5, 100.0, True, phase, 1.0))
+            if self.fail_with and epoch == 1:
+                status, message = RunStatus.FAILED, self.fail_with
+                break
+        self._write(run_dir, history, steps_rows)
+        metrics = {"val_accuracy": 0.9, "val_loss": 0.3, "best_epoch": len(history), "seconds": 1.0}
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+        observer.on_train_end(TrainEnd(status, message, str(run_dir), len(history), len(history), 0.9, 0.3, 1.0))
+        return FakeResult(status, message, run_dir, metrics, history)
+
+    @staticmethod
+    def _write(run_dir: Path, history: list[dict], steps: list[dict]) -> None:
+        for name, rows, columns in (("history.csv", history, ["epoch", "loss", "accuracy", "val_loss",
+                                                                "val_accuracy", "lr"]),
+                                    ("steps.csv", steps, ["step", "epoch", "loss", "lr"])):
+            with open(run_dir / name, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, columns)
+                writer.writeheader()
+                writer.writerows(rows)
+        (run_dir / "model.keras").write_bytes(b"fake model")
+
+
+def configure_fake(**settings) -> None:
+    """Reset FakeTrainer's class attributes, then apply `settings`."""
+    defaults = {"epochs": 3, "steps": 5, "batch_delay": 0.0, "fail_with": None, "raise_error": None,
+                "wait_for_stop": False, "phase_two_epochs": 0}
+    defaults.update(settings)
+    for key, value in defaults.items():
+        setattr(FakeTrainer, key, value)
+    FakeTrainer.runs = []

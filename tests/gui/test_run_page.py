@@ -1,0 +1,160 @@
+"""Run page with a fake trainer that replays events: progress, plots, results, Stop, failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gui_fakes import FakeTrainer, configure_fake
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
+
+from tlstudio.train.events import RunStatus
+
+
+def train(qtbot, window, timeout=10_000):
+    with qtbot.waitSignal(window.training_finished, timeout=timeout) as blocker:
+        assert window.start_training()
+    return blocker.args[0]
+
+
+def test_a_finished_run_fills_plots_progress_and_result(qtbot, ready_window):
+    window = ready_window
+    outcome = train(qtbot, window)
+    page = window.run_page
+    assert outcome.status == RunStatus.FINISHED
+    assert window.current_page_name == "run"
+    counts = page.plots.point_counts()
+    assert counts == {"loss": 15, "val_loss": 3, "accuracy": 3, "val_accuracy": 3, "learning_rate": 15}
+    assert page.progress.value() == page.progress.maximum() == 15
+    assert "Epoch 3/3" in page.progress_label.text()
+    assert "images/s" in page.progress_label.text() and "ETA" in page.progress_label.text()
+    assert "Finished" in page.result_label.text()
+    assert page.metric_labels["val_accuracy"].text() == "90.0%"
+    assert Path(page.run_folder_label.text()).is_dir()
+    assert page.open_folder_button.isEnabled()
+    assert "epoch 3/3" in page.log_view.toPlainText()
+    assert window.train_action.isEnabled() and not window.stop_action.isEnabled()
+    assert window.message_bar.isVisible() and window.message_bar.level == "info"
+    # The trainer got a snapshot, not the live Project.
+    assert FakeTrainer.runs[0] is not window.project.project
+    assert FakeTrainer.runs[0] == window.project.project
+
+
+def test_run_is_listed_and_overlaid_and_exportable(qtbot, ready_window, tmp_path):
+    window = ready_window
+    train(qtbot, window)
+    train(qtbot, window)
+    runs = window.run_page.runs_list
+    assert runs.count() == 2
+    runs.item(1).setCheckState(Qt.CheckState.Checked)
+    assert len(window.run_page.plots.overlay_keys) == 1
+    overlay = window.run_page.plots._overlays[window.run_page.plots.overlay_keys[0]]
+    assert len(overlay[0].xData) == 15
+    runs.item(1).setCheckState(Qt.CheckState.Unchecked)
+    assert window.run_page.plots.overlay_keys == []
+
+    export = window.export_page
+    assert export.run_combo.count() == 2 and export.save_button.isEnabled()
+    target = tmp_path / "exported" / "my_model"
+    target.parent.mkdir()
+    with qtbot.waitSignal(export.save_model(target).finished, timeout=5000):
+        pass
+    assert (tmp_path / "exported" / "my_model.keras").read_bytes() == b"fake model"
+    assert "Saved to" in export.copy_status_label.text()
+    assert [p.name for p in target.parent.iterdir()] == ["my_model.keras"]  # no temporary file left
+
+
+def test_export_failure_is_one_clear_message(qtbot, ready_window, tmp_path):
+    window = ready_window
+    train(qtbot, window)
+    task = window.export_page.save_model(tmp_path / "missing-folder" / "model.keras")
+    with qtbot.waitSignal(task.finished, timeout=5000):
+        pass
+    assert "Could not save the model" in window.export_page.copy_status_label.text()
+    assert window.export_page.save_button.isEnabled()
+
+
+def test_stop_ends_the_run_as_stopped(qtbot, ready_window):
+    configure_fake(wait_for_stop=True, batch_delay=0.01)
+    window = ready_window
+    with qtbot.waitSignal(window.training_finished, timeout=10_000) as finished:
+        with qtbot.waitSignal(window.session.epoch_ended, timeout=5000):
+            window.start_training()
+        assert window.stop_action.isEnabled() and not window.train_action.isEnabled()
+        window.stop_action.trigger()
+        assert not window.stop_action.isEnabled()  # one request is enough
+    assert finished.args[0].status == RunStatus.STOPPED
+    assert "Stopped" in window.run_page.result_label.text()
+    assert window.train_action.isEnabled()
+
+
+def test_failed_run_shows_one_message_and_app_stays_usable(qtbot, ready_window):
+    configure_fake(fail_with="loss became NaN at epoch 1 step 5; lower the learning rate.")
+    window = ready_window
+    outcome = train(qtbot, window)
+    assert outcome.status == RunStatus.FAILED
+    assert window.message_bar.isVisible() and window.message_bar.level == "error"
+    assert "NaN" in window.message_bar.text
+    assert "Failed" in window.run_page.result_label.text()
+    configure_fake()
+    assert train(qtbot, window).status == RunStatus.FINISHED  # still usable
+
+
+def test_a_crashing_trainer_becomes_a_failed_run(qtbot, ready_window):
+    configure_fake(raise_error=RuntimeError("boom"))
+    window = ready_window
+    outcome = train(qtbot, window)
+    assert outcome.status == RunStatus.FAILED
+    assert "RuntimeError: boom" in outcome.message
+    assert window.train_action.isEnabled()
+
+
+def test_batch_events_are_coalesced_but_none_is_lost(qtbot, ready_window):
+    configure_fake(epochs=2, steps=400)
+    window = ready_window
+    groups = []
+    window.session.batches_ended.connect(lambda events: groups.append(len(events)))
+    train(qtbot, window)
+    assert sum(groups) == 800
+    assert len(groups) < 100  # ~20 a second at most, plus one flush per epoch
+    assert window.run_page.plots.point_counts()["loss"] == 800
+
+
+def test_phase_two_marker(qtbot, ready_window):
+    configure_fake(epochs=2, phase_two_epochs=2)
+    window = ready_window
+    train(qtbot, window)
+    markers = window.run_page.plots.phase_markers
+    assert all(marker.isVisible() for marker in markers)
+    assert markers[0].value() == 2
+
+
+def test_train_waits_for_tensorflow(make_window, demo_folder, qtbot):
+    window = make_window(tensorflow="none")
+    window.open_folder(demo_folder)
+    qtbot.waitUntil(lambda: window.dataset.index is not None, timeout=10_000)
+    assert not window.train_action.isEnabled()
+    assert window.run_page.readiness_label.text() == "loading TensorFlow…"
+    assert not window.start_training()
+    window.tensorflow._on_loaded("CPU (test)")
+    assert window.train_action.isEnabled()
+    assert "Ready" in window.run_page.readiness_label.text()
+    assert window.run_page.device_label.text() == "Device: CPU (test)"
+
+
+def test_shortcuts(window):
+    assert window.train_action.shortcut() == QKeySequence("Ctrl+Return")
+    assert window.stop_action.shortcut() == QKeySequence("Esc")
+    assert window.open_action.shortcut() == QKeySequence("Ctrl+O")
+    assert window.save_action.shortcut() == QKeySequence("Ctrl+S")
+
+
+def test_keyboard_train_and_stop(qtbot, ready_window):
+    configure_fake(wait_for_stop=True, batch_delay=0.01)
+    window = ready_window
+    window.activateWindow()
+    with qtbot.waitSignal(window.training_finished, timeout=10_000) as finished:
+        with qtbot.waitSignal(window.session.batches_ended, timeout=5000):
+            qtbot.keyClick(window.step_list, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+        qtbot.keyClick(window.step_list, Qt.Key.Key_Escape)
+    assert finished.args[0].status == RunStatus.STOPPED

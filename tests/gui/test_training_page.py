@@ -1,0 +1,150 @@
+"""Training page: optimizer and schedule parameters, loop settings, the LR preview, augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tlstudio.config import Project
+from tlstudio.model.optimizers import OPTIMIZER_HELP, OPTIMIZER_PARAMETERS
+
+
+def _select(combo, value):
+    combo.setCurrentIndex(combo.findData(value))
+
+
+def test_only_the_optimizers_own_parameters_are_shown(window):
+    page = window.training_page
+    for name, parameters in OPTIMIZER_PARAMETERS.items():
+        _select(page.optimizer_combo, name)
+        assert window.project.project.optimizer.name == name
+        shown = {field for field, spin in page.optimizer_spins.items() if page.optimizer_form.isRowVisible(spin)}
+        assert shown == set(parameters), name
+        for field in parameters:
+            assert page.optimizer_spins[field].toolTip() == OPTIMIZER_HELP[name][field]
+
+
+def test_widgets_write_the_project(window):
+    page = window.training_page
+    _select(page.optimizer_combo, "adamw")
+    page.optimizer_spins["learning_rate"].setValue(3e-4)
+    page.optimizer_spins["weight_decay"].setValue(0.01)
+    page.optimizer_spins["clipnorm"].setValue(1.0)
+    _select(page.schedule_combo, "step")
+    page.schedule_spins["step_epochs"].setValue(3)
+    page.schedule_spins["gamma"].setValue(0.5)
+    page.schedule_spins["warmup_epochs"].setValue(1.0)
+    page.epochs_spin.setValue(7)
+    page.batch_spin.setValue(16)
+    page.early_stopping_spin.setValue(3)
+    page.seed_spin.setValue(5)
+    page.feature_cache_check.setChecked(False)
+    _select(page.speed_combos["xla"], "off")
+    project = window.project.project
+    assert project.optimizer.name == "adamw" and project.optimizer.learning_rate == 3e-4
+    assert project.optimizer.weight_decay == 0.01 and project.optimizer.clipnorm == 1.0
+    assert (project.schedule.name, project.schedule.step_epochs, project.schedule.gamma) == ("step", 3, 0.5)
+    assert project.schedule.warmup_epochs == 1.0
+    assert (project.training.epochs, project.training.batch_size) == (7, 16)
+    assert (project.training.early_stopping, project.training.seed) == (3, 5)
+    assert not project.training.feature_cache and project.training.xla == "off"
+    page.optimizer_spins["clipnorm"].setValue(0.0)  # "off"
+    assert window.project.project.optimizer.clipnorm is None
+    shown = {f for f, spin in page.schedule_spins.items() if page.schedule_form.isRowVisible(spin)}
+    assert shown == {"warmup_epochs", "step_epochs", "gamma"}
+
+
+def test_learning_rate_steps_along_a_125_ladder(window):
+    spin = window.training_page.optimizer_spins["learning_rate"]
+    spin.setValue(1e-3)
+    spin.stepBy(1)
+    assert spin.value() == 2e-3 and spin.text() == "0.002"
+    spin.stepBy(1)
+    assert spin.value() == 5e-3
+    spin.stepBy(-3)
+    assert spin.value() == 5e-4
+
+
+def test_loaded_project_fills_the_widgets(window, tmp_path):
+    project = Project().copy_with(**{
+        "optimizer.name": "rmsprop", "optimizer.learning_rate": 0.01, "optimizer.rho": 0.8,
+        "schedule.name": "cosine-restarts", "schedule.restart_epochs": 2.0, "training.epochs": 12,
+        "training.batch_size": 8, "training.early_stopping": 4, "augment.flip": True, "augment.rotate": 30.0,
+        "training.mixed_precision": "off"})
+    path = tmp_path / "p.json"
+    project.save(path)
+    window.open_project(path)
+    page = window.training_page
+    assert page.optimizer_combo.currentData() == "rmsprop"
+    assert page.optimizer_spins["learning_rate"].value() == 0.01
+    assert page.optimizer_spins["rho"].value() == 0.8
+    assert page.optimizer_form.isRowVisible(page.optimizer_spins["rho"])
+    assert not page.optimizer_form.isRowVisible(page.optimizer_spins["beta_1"])
+    assert page.schedule_combo.currentData() == "cosine-restarts"
+    assert page.schedule_spins["restart_epochs"].value() == 2.0
+    assert (page.epochs_spin.value(), page.batch_spin.value(), page.early_stopping_spin.value()) == (12, 8, 4)
+    assert page.augment_checks["flip"].isChecked() and page.augment_checks["rotate"].isChecked()
+    assert page.augment_spins["rotate"].value() == 30.0 and page.augment_spins["rotate"].isEnabled()
+    assert not page.augment_checks["zoom"].isChecked() and not page.augment_spins["zoom"].isEnabled()
+    assert page.speed_combos["mixed_precision"].currentData() == "off"
+
+
+def test_lr_preview_follows_the_schedule(qtbot, window):
+    page = window.training_page
+    preview = page.lr_preview
+    cosine = preview.y.copy()
+    assert len(cosine) > 0 and cosine[0] > cosine[-1]
+    _select(page.schedule_combo, "constant")
+    qtbot.waitUntil(lambda: not np.array_equal(preview.y, cosine), timeout=2000)
+    assert np.allclose(preview.y, window.project.project.optimizer.learning_rate)
+    _select(page.schedule_combo, "step")
+    page.schedule_spins["step_epochs"].setValue(2)
+    qtbot.waitUntil(lambda: len(np.unique(preview.y)) > 1, timeout=2000)
+    steps = preview.y.copy()
+    page.schedule_spins["warmup_epochs"].setValue(1.0)
+    qtbot.waitUntil(lambda: preview.y[0] < steps[0], timeout=2000)
+    page.optimizer_spins["learning_rate"].setValue(0.01)
+    qtbot.waitUntil(lambda: np.isclose(preview.y.max(), 0.01), timeout=2000)
+    before = len(preview.y)
+    page.epochs_spin.setValue(window.project.project.training.epochs * 2)
+    qtbot.waitUntil(lambda: len(preview.y) == 2 * before, timeout=2000)
+    assert "steps" in page.lr_caption.text()
+
+
+def test_lr_preview_counts_steps_from_the_data_and_shows_phase_two(qtbot, ready_window):
+    page = ready_window.training_page
+    page.batch_spin.setValue(4)
+    page.epochs_spin.setValue(2)
+    train_images = ready_window.dataset.train_count
+    steps_per_epoch = -(-train_images // 4)
+    qtbot.waitUntil(lambda: len(page.lr_preview.y) == 2 * steps_per_epoch, timeout=2000)
+    assert f"{train_images} training images" in page.lr_caption.text()
+    ready_window.project.update({"training.fine_tune.epochs": 1})
+    qtbot.waitUntil(lambda: len(page.lr_preview.y) == 3 * steps_per_epoch, timeout=2000)
+    assert page.lr_preview.phase_marker.isVisible() and page.lr_preview.phase_marker.value() == 2
+
+
+def test_augmentation_checkboxes_and_strengths(window):
+    page = window.training_page
+    page.augment_checks["flip"].setChecked(True)
+    page.augment_checks["zoom"].setChecked(True)
+    assert window.project.project.augment.flip is True
+    assert window.project.project.augment.zoom == 0.1  # the default strength
+    page.augment_spins["zoom"].setValue(0.25)
+    assert window.project.project.augment.zoom == 0.25
+    page.augment_checks["zoom"].setChecked(False)
+    assert window.project.project.augment.zoom == 0.0
+    page.augment_checks["zoom"].setChecked(True)
+    assert window.project.project.augment.zoom == 0.25  # remembered
+
+
+def test_augmentation_preview_grid(qtbot, make_window, demo_folder):
+    window = make_window(tensorflow="real")
+    window.open_folder(demo_folder)
+    page = window.training_page
+    qtbot.waitUntil(lambda: page.augment_preview_button.isEnabled(), timeout=20_000)
+    page.augment_checks["rotate"].setChecked(True)
+    page.augment_checks["flip"].setChecked(True)
+    page.augment_preview_button.click()
+    qtbot.waitUntil(lambda: len(page.preview_images) == 12, timeout=60_000)
+    assert all(not label.pixmap().isNull() for label in page.preview_labels)
+    assert "rotation" in page.augment_preview_status.text()

@@ -1,0 +1,589 @@
+"""The main window: a list of steps on the left, one page per step, the File menu, Train and Stop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import platformdirs
+from PySide6.QtCore import QByteArray, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QStyle,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio.config import Project, ProjectError
+from tlstudio.gui.app_settings import AppSettings
+from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
+from tlstudio.gui.dataset_model import DatasetModel
+from tlstudio.gui.pages.base import Page
+from tlstudio.gui.pages.data import DataPage
+from tlstudio.gui.pages.export import ExportPage
+from tlstudio.gui.pages.model import ModelPage
+from tlstudio.gui.pages.run import RunPage
+from tlstudio.gui.pages.start import StartPanel
+from tlstudio.gui.pages.training import TrainingPage
+from tlstudio.gui.project_model import ProjectModel
+from tlstudio.gui.run_history import RunHistory
+from tlstudio.gui.style import STYLE_SHEET
+from tlstudio.gui.widgets import MessageBar, named
+from tlstudio.gui.worker import RunOutcome, TrainerLike, TrainingSession, default_trainer
+from tlstudio.model.registry import get_backbone
+from tlstudio.train.events import RunStatus
+from tlstudio.train.runs import new_run_dir
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "TL Studio"
+PAGE_NAMES = ("data", "model", "training", "run", "export")
+DEMO_PER_CLASS = 40
+DEMO_IMAGE_SIZE = 64
+
+
+def default_app_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("tlstudio", appauthor=False))
+
+
+def demo_dataset_ready(folder: Path) -> bool:
+    """True when `folder` already holds the demo's class folders with images."""
+    if not folder.is_dir():
+        return False
+    classes = [d for d in folder.iterdir() if d.is_dir()]
+    return len(classes) >= 2 and all(any(d.iterdir()) for d in classes)
+
+
+class MainWindow(QMainWindow):
+    """Owns the one ProjectModel and the services pages share; relays run results for tests."""
+
+    training_finished = Signal(object)  # RunOutcome, emitted on the GUI thread after the Run page updated
+    demo_opened = Signal(str)
+
+    def __init__(self, *, app_settings: AppSettings | None = None, app_data_dir: Path | None = None,
+                 trainer_factory: Callable[[], TrainerLike] = default_trainer, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setAccessibleName(APP_NAME)
+        self.setStyleSheet(STYLE_SHEET)
+        self.setAcceptDrops(True)
+        self.app_settings = app_settings or AppSettings(parent=self)
+        self.app_data_dir = Path(app_data_dir) if app_data_dir else default_app_data_dir()
+        self.runner = TaskRunner(parent=self)
+        self.tensorflow = TensorFlowLoader(self.runner, self)
+        self.project = ProjectModel(parent=self)
+        self.dataset = DatasetModel(self.project, self.runner, self)
+        self.history = RunHistory(self.project, self.app_data_dir, self)
+        self.session = TrainingSession(trainer_factory, self)
+        self._demo_task: Task | None = None
+        self._closing = False
+        self.ask_unsaved: Callable[[], QMessageBox.StandardButton] = self._ask_unsaved_dialog
+
+        self._create_actions()
+        self._create_menus()
+        self._create_toolbar()
+
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.setSpacing(0)
+        self.message_bar = MessageBar()
+        central_layout.addWidget(self.message_bar)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        central_layout.addWidget(self.splitter, 1)
+        self.step_list = named(QListWidget(), "stepList", "Steps", "The steps of the work, in order.")
+        self.step_list.setMinimumWidth(190)
+        self.step_list.setMaximumWidth(280)
+        self.step_list.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
+        self.splitter.addWidget(self.step_list)
+        self.stack = QStackedWidget()
+        self.stack.setObjectName("pageStack")
+        self.splitter.addWidget(self.stack)
+        self.splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(central)
+
+        self.start_panel = StartPanel(self.app_settings)
+        self.data_page = DataPage(self.project, self.dataset, self.runner, self.app_settings)
+        self.model_page = ModelPage(self.project, self.dataset, self.runner, self.tensorflow)
+        self.training_page = TrainingPage(self.project, self.dataset, self.runner, self.tensorflow)
+        self.run_page = RunPage(self.session, self.history, self.train_action, self.stop_action)
+        self.export_page = ExportPage(self.history, self.runner, self.tensorflow)
+        self.pages: dict[str, Page] = {"data": self.data_page, "model": self.model_page,
+                                       "training": self.training_page, "run": self.run_page,
+                                       "export": self.export_page}
+        self.stack.addWidget(self.start_panel)
+        for number, (name, page) in enumerate(self.pages.items(), start=1):
+            self.stack.addWidget(page)
+            item = QListWidgetItem()
+            item.setData(Qt.ItemDataRole.UserRole, name)
+            self.step_list.addItem(item)
+            page.summary_changed.connect(self._refresh_steps)
+            self.step_actions[number - 1].setData(name)
+        self.step_list.currentRowChanged.connect(self._on_step_selected)
+        self._refresh_steps()
+
+        self.start_panel.open_folder_requested.connect(self.choose_folder)
+        self.start_panel.open_project_requested.connect(self.choose_project)
+        self.start_panel.demo_requested.connect(self.open_demo)
+        self.start_panel.recent_chosen.connect(self.open_target)
+
+        self.project.modified_changed.connect(self._refresh_title)
+        self.project.path_changed.connect(self._refresh_title)
+        self.project.rejected.connect(self._on_setting_rejected)
+        self.project.changed.connect(self._update_train_state)
+        self.dataset.state_changed.connect(self._update_train_state)
+        self.tensorflow.loaded.connect(self._on_tensorflow_loaded)
+        self.tensorflow.load_failed.connect(self._on_tensorflow_failed)
+        self.session.running_changed.connect(self._update_train_state)
+        self.session.training_finished.connect(self._on_training_finished)
+        self.app_settings.recents_changed.connect(self._fill_recent_menu)
+
+        self._fill_recent_menu()
+        self._refresh_title()
+        self._update_train_state()
+        self._restore_window_state()
+        self.stack.setCurrentWidget(self.start_panel)
+        # Focus the start panel, or the step list would take focus and open its first page.
+        self.start_panel.open_folder_button.setFocus()
+
+    # -- building ---------------------------------------------------------------------------------
+
+    def _action(self, text: str, object_name: str, slot: Callable, shortcut: QKeySequence | str | None = None,
+                icon: QStyle.StandardPixmap | None = None, tip: str | None = None) -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(object_name)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        if tip:
+            action.setToolTip(tip)
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _create_actions(self) -> None:
+        pixmap = QStyle.StandardPixmap
+        self.new_action = self._action("&New project", "actionNew", self.new_project, QKeySequence.StandardKey.New,
+                                       pixmap.SP_FileIcon)
+        self.open_action = self._action("&Open project…", "actionOpen", self.choose_project,
+                                        QKeySequence.StandardKey.Open, pixmap.SP_DialogOpenButton,
+                                        "Open a project file (Ctrl+O)")
+        self.open_folder_action = self._action("Open data &folder…", "actionOpenFolder", self.choose_folder,
+                                               "Ctrl+Shift+O", pixmap.SP_DirOpenIcon,
+                                               "Use a folder of class sub-folders as the data")
+        self.demo_action = self._action("Open the &demo dataset", "actionDemo", self.open_demo)
+        self.save_action = self._action("&Save", "actionSave", self.save, QKeySequence.StandardKey.Save,
+                                        pixmap.SP_DialogSaveButton, "Save the project (Ctrl+S)")
+        self.save_as_action = self._action("Save &as…", "actionSaveAs", self.save_as,
+                                           QKeySequence.StandardKey.SaveAs)
+        self.quit_action = self._action("&Quit", "actionQuit", self.close, QKeySequence.StandardKey.Quit)
+        self.train_action = self._action("Train", "actionTrain", self.start_training, "Ctrl+Return",
+                                         pixmap.SP_MediaPlay, "Train with these settings (Ctrl+Return)")
+        self.train_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.stop_action = self._action("Stop", "actionStop", self.stop_training, "Esc", pixmap.SP_MediaStop,
+                                        "Stop after the current batch and keep the best model (Esc)")
+        self.step_actions = [
+            self._action(f"Go to {name.capitalize()}", f"actionGo{name.capitalize()}", self._on_step_action,
+                         f"Ctrl+{number}")
+            for number, name in enumerate(PAGE_NAMES, start=1)
+        ]
+
+    def _create_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.setObjectName("fileMenu")
+        file_menu.addAction(self.new_action)
+        file_menu.addAction(self.open_action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.setObjectName("recentMenu")
+        file_menu.addAction(self.open_folder_action)
+        file_menu.addAction(self.demo_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.save_action)
+        file_menu.addAction(self.save_as_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        run_menu = self.menuBar().addMenu("&Run")
+        run_menu.addAction(self.train_action)
+        run_menu.addAction(self.stop_action)
+        go_menu = self.menuBar().addMenu("&Go")
+        for action in self.step_actions:
+            go_menu.addAction(action)
+
+    def _create_toolbar(self) -> None:
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("mainToolBar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.addAction(self.open_folder_action)
+        toolbar.addAction(self.open_action)
+        toolbar.addAction(self.save_action)
+        toolbar.addSeparator()
+        toolbar.addAction(self.train_action)
+        toolbar.addAction(self.stop_action)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        toolbar.addWidget(spacer)
+        self.engine_label = QLabel()
+        self.engine_label.setObjectName("engineLabel")
+        self.engine_label.setProperty("role", "hint")
+        self.engine_label.setContentsMargins(0, 0, 10, 0)
+        toolbar.addWidget(self.engine_label)
+        self.addToolBar(toolbar)
+        self.toolbar = toolbar
+
+    # -- pages ------------------------------------------------------------------------------------
+
+    def show_page(self, name: str) -> None:
+        self.step_list.setCurrentRow(PAGE_NAMES.index(name))
+        self.stack.setCurrentWidget(self.pages[name])
+
+    @property
+    def current_page_name(self) -> str | None:
+        widget = self.stack.currentWidget()
+        return next((name for name, page in self.pages.items() if page is widget), None)
+
+    @Slot(int)
+    def _on_step_selected(self, row: int) -> None:
+        if 0 <= row < len(PAGE_NAMES):
+            self.stack.setCurrentWidget(self.pages[PAGE_NAMES[row]])
+
+    @Slot()
+    def _on_step_action(self) -> None:
+        action = self.sender()
+        if isinstance(action, QAction) and action.data():
+            self.show_page(str(action.data()))
+
+    @Slot()
+    def _refresh_steps(self) -> None:
+        for number, name in enumerate(PAGE_NAMES, start=1):
+            page = self.pages[name]
+            summary = page.summary()
+            item = self.step_list.item(number - 1)
+            item.setText(f"{number}   {page.title}" + (f"\n      {summary}" if summary else ""))
+            item.setToolTip(f"{page.title} (Ctrl+{number})")
+
+    # -- opening and saving -----------------------------------------------------------------------
+
+    def open_target(self, target: str | Path) -> bool:
+        """Open a project file or a data folder, as given on the command line or from recents."""
+        path = Path(target).expanduser()
+        if path.is_dir():
+            self.open_folder(path)
+            return True
+        if path.is_file():
+            return self.open_project(path)
+        self.show_error(f"{path} does not exist; choose an existing project file or data folder.")
+        self.app_settings.forget_project(str(path))
+        self.app_settings.forget_folder(str(path))
+        return False
+
+    @Slot()
+    def choose_project(self) -> None:
+        if not self._confirm_discard():
+            return
+        start = str(self.project.path.parent if self.project.path else Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open a TL Studio project", start,
+                                              "TL Studio project (*.json);;All files (*)")
+        if path:
+            self.open_project(Path(path), confirmed=True)
+
+    def open_project(self, path: Path, confirmed: bool = False) -> bool:
+        if not confirmed and not self._confirm_discard():
+            return False
+        try:
+            self.project.load(path)
+        except ProjectError as error:
+            self.show_error(str(error))
+            return False
+        self.app_settings.remember_project(self.project.path)
+        if self.project.project.data.folder:
+            self.app_settings.remember_folder(self.project.project.data.folder)
+        self.show_page("data")
+        self.statusBar().showMessage(f"Opened {self.project.path}", 4000)
+        return True
+
+    @Slot()
+    def choose_folder(self) -> None:
+        self.show_page("data")
+        self.data_page.choose_folder()
+
+    def open_folder(self, folder: str | Path) -> None:
+        """Use `folder` as the data folder of the current project and show the Data page."""
+        self.data_page.set_folder(folder)
+        self.show_page("data")
+
+    @Slot()
+    def new_project(self) -> None:
+        if self._confirm_discard():
+            self.project.replace(Project())
+            self.stack.setCurrentWidget(self.start_panel)
+            self.step_list.clearSelection()
+
+    @Slot()
+    def save(self) -> bool:
+        if self.project.path is None:
+            return self.save_as()
+        return self.save_to(self.project.path)
+
+    @Slot()
+    def save_as(self) -> bool:
+        folder = self.project.project.data.folder
+        start = (self.project.path if self.project.path else
+                 Path(folder).parent / f"{Path(folder).name}-project.json" if folder else Path.home() / "project.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the project", str(start),
+                                              "TL Studio project (*.json)")
+        if not path:
+            return False
+        target = Path(path)
+        if target.suffix != ".json":
+            target = target.with_name(target.name + ".json")
+        return self.save_to(target)
+
+    def save_to(self, path: Path) -> bool:
+        try:
+            saved = self.project.save(path)
+        except OSError as error:
+            self.show_error(f"Could not save {path}: {error.strerror or error}. Choose another folder.")
+            return False
+        self.app_settings.remember_project(saved)
+        self.statusBar().showMessage(f"Saved {saved}", 4000)
+        return True
+
+    @Slot()
+    def open_demo(self) -> None:
+        """Create the demo dataset once (in the background) and open it."""
+        from tlstudio.data.demo import make_demo_dataset
+
+        folder = self.app_data_dir / "demo" / "shapes"
+        if demo_dataset_ready(folder):
+            self._on_demo_ready(folder)
+            return
+        if self._demo_task is not None:
+            return
+
+        def work(context: TaskContext) -> Path:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            return make_demo_dataset(folder, per_class=DEMO_PER_CLASS, size=DEMO_IMAGE_SIZE)
+
+        self.statusBar().showMessage("Creating the demo dataset…")
+        self._demo_task = self.runner.submit("creating the demo dataset", work)
+        self._demo_task.succeeded.connect(self._on_demo_ready)
+        self._demo_task.failed.connect(self._on_demo_failed)
+
+    @Slot(object)
+    def _on_demo_ready(self, folder: Path) -> None:
+        self._demo_task = None
+        if self.project.project.data.folder is None and self.project.project.model.weights == "imagenet":
+            # Keep the first training fast and offline-safe for a newcomer: small images.
+            self.project.update({"model.image_size": 96, "training.epochs": 5, "training.batch_size": 16})
+        self.open_folder(folder)
+        self.statusBar().showMessage(f"Demo dataset: {folder}", 5000)
+        self.demo_opened.emit(str(folder))
+
+    @Slot(str)
+    def _on_demo_failed(self, message: str) -> None:
+        self._demo_task = None
+        self.show_error(f"Could not create the demo dataset: {message}")
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        projects = self.app_settings.recent_projects
+        for path in projects:
+            action = self.recent_menu.addAction(path)
+            action.setData(path)
+            action.triggered.connect(self._on_recent_project)
+        if not projects:
+            self.recent_menu.addAction("No recent projects").setEnabled(False)
+
+    @Slot()
+    def _on_recent_project(self) -> None:
+        action = self.sender()
+        if isinstance(action, QAction) and action.data():
+            self.open_target(str(action.data()))
+
+    def _confirm_discard(self) -> bool:
+        """Ask about unsaved changes; True when it is fine to drop the current project."""
+        if not self.project.modified:
+            return True
+        answer = self.ask_unsaved()
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def _ask_unsaved_dialog(self) -> QMessageBox.StandardButton:
+        buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                   | QMessageBox.StandardButton.Cancel)
+        return QMessageBox.question(self, APP_NAME, f"Save the changes to {self.project.display_name}?",
+                                    buttons, QMessageBox.StandardButton.Save)
+
+    @Slot()
+    def _refresh_title(self, *_: object) -> None:
+        self.setWindowTitle(f"{self.project.display_name}[*] — {APP_NAME}")
+        self.setWindowModified(self.project.modified)
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    def show_error(self, message: str) -> None:
+        """One clear message; the app stays usable."""
+        log.info("shown to the user: %s", message)
+        self.message_bar.show_message(message, "error")
+
+    def show_info(self, message: str, timeout_ms: int = 8000) -> None:
+        self.message_bar.show_message(message, "info", timeout_ms)
+
+    @Slot(str, str)
+    def _on_setting_rejected(self, key: str, message: str) -> None:
+        self.message_bar.show_message(message[:1].upper() + message[1:], "warning", 8000)
+
+    # -- training ---------------------------------------------------------------------------------
+
+    def train_blocker(self) -> str | None:
+        """Why Train is disabled right now, or None."""
+        if self.session.running:
+            return "Training…"
+        if self.tensorflow.error:
+            return f"TensorFlow could not be loaded: {self.tensorflow.error}"
+        if not self.tensorflow.ready:
+            return "loading TensorFlow…"
+        reason = self.dataset.blocking_reason()
+        if reason:
+            return reason
+        weights = self.project.project.model.weights
+        if weights not in ("imagenet", "none") and not Path(weights).expanduser().is_file():
+            return f"The weights file {weights} does not exist; choose another on the Model page."
+        return None
+
+    @Slot()
+    def _update_train_state(self, *_: object) -> None:
+        reason = self.train_blocker()
+        running = self.session.running
+        self.train_action.setEnabled(reason is None)
+        self.stop_action.setEnabled(running and not self.session.stop_requested)
+        if reason is None:
+            project = self.project.project
+            spec = get_backbone(project.model.backbone)
+            text = (f"Ready: {len(self.dataset.index.classes)} classes, {self.dataset.train_count} training "
+                    f"images, {spec.label} at {project.model.resolved_image_size} px.")
+            self.train_action.setToolTip("Train with these settings (Ctrl+Return)")
+        else:
+            text = reason
+            self.train_action.setToolTip(f"Train (Ctrl+Return) — {reason}")
+        self.run_page.set_readiness(text, reason is None)
+        self.run_page.set_device(self.tensorflow.device)
+        self._refresh_steps()
+
+    @Slot()
+    def start_training(self) -> bool:
+        """Snapshot the Project and train it in the worker thread; False when Train is blocked."""
+        reason = self.train_blocker()
+        if reason is not None:
+            if not self.session.running:
+                self.statusBar().showMessage(f"Cannot train yet: {reason}", 6000)
+            return False
+        snapshot = self.project.snapshot()
+        run_dir = new_run_dir(self.history.root, snapshot.model.backbone)
+        self.message_bar.dismiss()
+        self.show_page("run")
+        self.run_page.begin_run(run_dir)
+        self.session.start(snapshot, run_dir)
+        return True
+
+    @Slot()
+    def stop_training(self) -> None:
+        if self.session.running and not self.session.stop_requested:
+            self.session.stop()
+            self.run_page.append_log("stop requested: finishing the current batch…")
+            self.statusBar().showMessage("Stopping after the current batch…", 4000)
+        self._update_train_state()
+
+    @Slot(object)
+    def _on_training_finished(self, outcome: RunOutcome) -> None:
+        self.history.refresh()
+        if outcome.status == RunStatus.FAILED:
+            self.show_error(f"Training failed: {outcome.message}")
+        elif outcome.status == RunStatus.STOPPED:
+            self.show_info(f"Training stopped: {outcome.message}")
+        else:
+            self.show_info(f"Training finished: {outcome.message}")
+        self._update_train_state()
+        self.training_finished.emit(outcome)
+
+    @Slot(str)
+    def _on_tensorflow_loaded(self, device: str) -> None:
+        self.engine_label.setText(f"TensorFlow ready · {device}")
+        self._update_train_state()
+
+    @Slot(str)
+    def _on_tensorflow_failed(self, message: str) -> None:
+        self.engine_label.setText("TensorFlow failed to load")
+        self.show_error(f"TensorFlow could not be loaded, so training is unavailable: {message}")
+        self._update_train_state()
+
+    def start_loading_tensorflow(self) -> None:
+        """Import TensorFlow in the background; call after the window is shown."""
+        self.engine_label.setText("loading TensorFlow…")
+        self.tensorflow.start()
+
+    # -- drag and drop onto the window ------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                event.acceptProposedAction()
+                self.open_target(url.toLocalFile())
+                return
+
+    # -- window state and closing -----------------------------------------------------------------
+
+    def _restore_window_state(self) -> None:
+        geometry = self.app_settings.geometry("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 820)
+        splitter = self.app_settings.geometry("splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+
+    def _save_window_state(self) -> None:
+        self.app_settings.set_geometry("geometry", QByteArray(self.saveGeometry()))
+        self.app_settings.set_geometry("splitter", QByteArray(self.splitter.saveState()))
+        self.app_settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not self._closing and not self._confirm_discard():
+            event.ignore()
+            return
+        self._closing = True
+        if self.session.running:
+            self.statusBar().showMessage("Stopping the run…")
+            self.session.shutdown()
+        self._save_window_state()
+        self.runner.shutdown()
+        event.accept()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop everything running in the background (tests, and closing without a close event)."""
+        self.session.shutdown()
+        self.runner.shutdown()
+

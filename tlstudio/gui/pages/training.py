@@ -1,0 +1,475 @@
+"""Training page: optimizer, learning rate and its schedule, the loop, and augmentation.
+
+The learning-rate preview is the same formula the run trains with (`schedules.preview`, numpy),
+drawn over the planned steps and redrawn whenever a setting it depends on changes.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio.config import (
+    AUGMENTATION_NAMES,
+    OPTIMIZER_NAMES,
+    SCHEDULE_NAMES,
+    AugmentSettings,
+    OptimizerSettings,
+    ScheduleSettings,
+    TrainingSettings,
+)
+from tlstudio.data import load_image
+from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
+from tlstudio.gui.bindings import FieldBinding, bind_check, bind_combo, bind_optional_spin, bind_spin
+from tlstudio.gui.dataset_model import DatasetModel
+from tlstudio.gui.pages.base import Page
+from tlstudio.gui.pages.data import array_to_qimage
+from tlstudio.gui.plots import LearningRatePreview
+from tlstudio.gui.project_model import ALL, ProjectModel
+from tlstudio.gui.widgets import CollapsibleSection, LogSpinBox, float_spin, hint_label, int_spin, named
+from tlstudio.model import schedules
+from tlstudio.model.optimizers import OPTIMIZER_DESCRIPTIONS, OPTIMIZER_HELP, OPTIMIZER_PARAMETERS
+
+OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "SGD with momentum", "nesterov": "SGD with Nesterov momentum",
+                    "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adam": "Adam", "adamw": "AdamW"}
+PARAMETER_LABELS = {"learning_rate": "Learning rate", "momentum": "Momentum", "rho": "Rho (decay)",
+                    "beta_1": "Beta 1", "beta_2": "Beta 2", "epsilon": "Epsilon",
+                    "weight_decay": "Weight decay", "initial_accumulator": "Initial accumulator",
+                    "clipnorm": "Clip gradient norm"}
+SCHEDULE_LABELS = {"constant": "Constant", "step": "Step decay", "exponential": "Exponential decay",
+                   "cosine": "Cosine decay", "cosine-restarts": "Cosine with warm restarts",
+                   "plateau": "Reduce on plateau"}
+# Which ScheduleSettings fields each schedule reads (warm-up applies to all of them).
+SCHEDULE_PARAMETERS: dict[str, list[str]] = {
+    "constant": [],
+    "step": ["step_epochs", "gamma"],
+    "exponential": ["decay_rate"],
+    "cosine": ["min_lr_fraction"],
+    "cosine-restarts": ["restart_epochs", "period_multiplier", "amplitude_multiplier", "min_lr_fraction"],
+    "plateau": ["plateau_factor", "plateau_patience", "plateau_min_lr"],
+}
+SCHEDULE_PARAMETER_LABELS = {
+    "step_epochs": "Every (epochs)", "gamma": "Multiply by", "decay_rate": "Factor per epoch",
+    "min_lr_fraction": "Floor (× LR)", "restart_epochs": "First period (epochs)",
+    "period_multiplier": "Period growth", "amplitude_multiplier": "Peak factor per restart",
+    "plateau_factor": "Multiply by", "plateau_patience": "Patience (epochs)", "plateau_min_lr": "Lowest LR"}
+AUGMENT_LABELS = {"flip": "Horizontal flip", "vflip": "Vertical flip", "rotate": "Rotation",
+                  "zoom": "Zoom", "translate": "Shift", "contrast": "Contrast", "brightness": "Brightness"}
+AUGMENT_SUFFIX = {"rotate": " °"}
+ASSUMED_TRAIN_IMAGES = 1000  # for the LR preview before a folder is scanned
+PREVIEW_SAMPLES = 12
+PREVIEW_SIZE = 84
+
+
+def planned_learning_rates(project: Any, train_images: int) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """(x in epochs, LR per step, epoch where phase 2 starts or None) as the run will step."""
+    training = project.training
+    steps_per_epoch = max(1, math.ceil(train_images / training.batch_size))
+    base_lr = project.optimizer.learning_rate
+    phase_one_steps = training.epochs * steps_per_epoch
+    rates = [schedules.preview(project.schedule, base_lr, steps_per_epoch, phase_one_steps)]
+    phase_two_epoch = None
+    if training.fine_tune.enabled:
+        phase_two_steps = training.fine_tune.epochs * steps_per_epoch
+        rates.append(schedules.preview(project.schedule, base_lr * training.fine_tune.lr_factor,
+                                       steps_per_epoch, phase_two_steps))
+        phase_two_epoch = float(training.epochs)
+    learning_rates = np.concatenate(rates)
+    x = (np.arange(len(learning_rates)) + 1) / steps_per_epoch
+    return x, learning_rates, phase_two_epoch
+
+
+def _parameter_spin(field: str) -> QDoubleSpinBox:
+    """A spin box fitted to one OptimizerSettings / ScheduleSettings field."""
+    if field in ("learning_rate", "epsilon", "plateau_min_lr", "weight_decay", "initial_accumulator"):
+        return LogSpinBox(1e-12 if field == "epsilon" else 1e-9, 10.0)
+    if field in ("momentum", "rho", "beta_1", "gamma", "decay_rate", "amplitude_multiplier",
+                 "plateau_factor"):
+        return float_spin(0.0, 0.999, step=0.01, decimals=3)
+    if field == "beta_2":
+        return float_spin(0.0, 0.99999, step=0.001, decimals=5)
+    if field == "min_lr_fraction":
+        return float_spin(0.0, 0.99, step=0.05, decimals=2)
+    if field == "clipnorm":
+        spin = float_spin(0.0, 1000.0, step=0.5, decimals=2)
+        spin.setSpecialValueText("off")
+        return spin
+    if field in ("restart_epochs", "warmup_epochs"):
+        return float_spin(0.0 if field == "warmup_epochs" else 0.5, 1000.0, step=0.5, decimals=1)
+    if field == "period_multiplier":
+        return float_spin(1.0, 10.0, step=0.5, decimals=1)
+    raise KeyError(field)
+
+
+class TrainingPage(Page):
+    """Wraps the Project's optimizer, schedule, augment and training settings."""
+
+    def __init__(self, project: ProjectModel, dataset: DatasetModel, runner: TaskRunner,
+                 tensorflow: TensorFlowLoader, parent: QWidget | None = None):
+        super().__init__("Training", "How the weights are updated: optimizer, learning rate and how it "
+                         "changes, how long to train, and how the images are varied to fight overfitting.",
+                         "trainingPage", scroll=True, parent=parent)
+        self._project = project
+        self._dataset = dataset
+        self._runner = runner
+        self._tensorflow = tensorflow
+        self._preview_task: Task | None = None
+        self.preview_images: list = []
+        self._bindings: list[FieldBinding] = []
+
+        columns = QHBoxLayout(self.body)
+        columns.setContentsMargins(0, 6, 4, 0)
+        columns.setSpacing(14)
+        left = QVBoxLayout()
+        left.setSpacing(10)
+        right = QVBoxLayout()
+        right.setSpacing(10)
+        columns.addLayout(left, 2)
+        columns.addLayout(right, 3)
+
+        # Optimizer
+        optimizer_box = QGroupBox("Optimizer")
+        self.optimizer_form = QFormLayout(optimizer_box)
+        self.optimizer_combo = named(QComboBox(), "trainingOptimizerCombo", "Optimizer")
+        for name in OPTIMIZER_NAMES:
+            self.optimizer_combo.addItem(OPTIMIZER_LABELS.get(name, name), name)
+            self.optimizer_combo.setItemData(self.optimizer_combo.count() - 1,
+                                             OPTIMIZER_DESCRIPTIONS.get(name, ""), Qt.ItemDataRole.ToolTipRole)
+        self.optimizer_form.addRow("Optimizer", self.optimizer_combo)
+        self.optimizer_description = hint_label()
+        self.optimizer_description.setObjectName("trainingOptimizerDescription")
+        self.optimizer_form.addRow(self.optimizer_description)
+        self._bindings.append(bind_combo(project, "optimizer.name", self.optimizer_combo))
+        self.optimizer_spins: dict[str, QDoubleSpinBox] = {}
+        all_parameters = [f for f in OptimizerSettings.model_fields if f != "name"]
+        for field in all_parameters:
+            spin = _parameter_spin(field)
+            help_text = (OPTIMIZER_HELP.get("adamw", {}).get(field) or OPTIMIZER_HELP.get("adagrad", {}).get(field)
+                         or OptimizerSettings.model_fields[field].description or "")
+            named(spin, f"trainingOptimizer_{field}", PARAMETER_LABELS.get(field, field), help_text)
+            self.optimizer_spins[field] = spin
+            self.optimizer_form.addRow(PARAMETER_LABELS.get(field, field), spin)
+            self.optimizer_form.labelForField(spin).setToolTip(help_text)
+            if field == "clipnorm":
+                self._bindings.append(bind_optional_spin(project, "optimizer.clipnorm", spin))
+            else:
+                self._bindings.append(bind_spin(project, f"optimizer.{field}", spin))
+        left.addWidget(optimizer_box)
+
+        # Schedule
+        schedule_box = QGroupBox("Learning-rate schedule")
+        self.schedule_form = QFormLayout(schedule_box)
+        self.schedule_combo = named(QComboBox(), "trainingScheduleCombo", "Learning-rate schedule",
+                                    "How the learning rate changes over the run.")
+        for name in SCHEDULE_NAMES:
+            self.schedule_combo.addItem(SCHEDULE_LABELS.get(name, name), name)
+        self.schedule_form.addRow("Schedule", self.schedule_combo)
+        self._bindings.append(bind_combo(project, "schedule.name", self.schedule_combo))
+        self.schedule_spins: dict[str, QDoubleSpinBox] = {}
+        for field in ["warmup_epochs", *dict.fromkeys(f for fields in SCHEDULE_PARAMETERS.values() for f in fields)]:
+            if field in ("step_epochs", "plateau_patience"):
+                spin = int_spin(1, 1000)
+            elif field == "plateau_min_lr":
+                spin = float_spin(0.0, 1.0, step=1e-6, decimals=8)
+            else:
+                spin = _parameter_spin(field) if field != "gamma" else float_spin(0.01, 1.0, step=0.05, decimals=2)
+            if field == "warmup_epochs":
+                spin.setSpecialValueText("none")
+            label = "Warm-up (epochs)" if field == "warmup_epochs" else SCHEDULE_PARAMETER_LABELS[field]
+            help_text = ScheduleSettings.model_fields[field].description or label
+            named(spin, f"trainingSchedule_{field}", label, help_text)
+            self.schedule_spins[field] = spin
+            self.schedule_form.addRow(label, spin)
+            self.schedule_form.labelForField(spin).setToolTip(help_text)
+            self._bindings.append(bind_spin(project, f"schedule.{field}", spin))
+        left.addWidget(schedule_box)
+
+        # Loop
+        loop_box = QGroupBox("Training loop")
+        loop_form = QFormLayout(loop_box)
+        self.epochs_spin = named(int_spin(1, 10000), "trainingEpochsSpin", "Epochs",
+                                 "Passes over the training images (phase 1 when fine-tuning in two phases).")
+        loop_form.addRow("Epochs", self.epochs_spin)
+        self.batch_spin = named(int_spin(1, 4096), "trainingBatchSizeSpin", "Batch size",
+                                "Images per optimizer step; lower it if memory runs out.")
+        loop_form.addRow("Batch size", self.batch_spin)
+        self.early_stopping_spin = named(int_spin(0, 1000, special="off"), "trainingEarlyStoppingSpin",
+                                         "Early stopping patience",
+                                         "Stop after this many epochs without a lower validation loss (0 = off).")
+        loop_form.addRow("Early stopping", self.early_stopping_spin)
+        self.seed_spin = named(int_spin(0, 2**31 - 1), "trainingSeedSpin", "Random seed",
+                               "The same seed gives the same split, shuffling, augmentation and initial weights.")
+        loop_form.addRow("Random seed", self.seed_spin)
+        self._bindings += [bind_spin(project, "training.epochs", self.epochs_spin),
+                           bind_spin(project, "training.batch_size", self.batch_spin),
+                           bind_spin(project, "training.early_stopping", self.early_stopping_spin),
+                           bind_spin(project, "training.seed", self.seed_spin)]
+        left.addWidget(loop_box)
+
+        # Speed: none of these changes what is learned beyond rounding.
+        speed_box = QGroupBox()
+        speed_form = QFormLayout(speed_box)
+        fields = TrainingSettings.model_fields
+        self.feature_cache_check = named(QCheckBox("Cache backbone features while it is frozen"),
+                                         "trainingFeatureCacheCheck", "Feature cache",
+                                         fields["feature_cache"].description)
+        speed_form.addRow(self.feature_cache_check)
+        self.augmented_copies_spin = named(int_spin(0, 64, special="none"), "trainingAugmentedCopiesSpin",
+                                           "Augmented copies cached", fields["augmented_copies"].description)
+        speed_form.addRow("Augmented copies", self.augmented_copies_spin)
+        self.image_cache_check = named(QCheckBox("Keep decoded images between runs"), "trainingImageCacheCheck",
+                                       "Image cache", fields["image_cache"].description)
+        speed_form.addRow(self.image_cache_check)
+        self.speed_combos: dict[str, QComboBox] = {}
+        for field, label in (("mixed_precision", "Mixed precision"), ("xla", "XLA compilation"),
+                             ("deterministic", "Deterministic")):
+            combo = named(QComboBox(), f"training_{field}Combo", label, fields[field].description)
+            for value in TrainingSettings.model_fields[field].annotation.__args__:
+                combo.addItem(value, value)
+            self.speed_combos[field] = combo
+            speed_form.addRow(label, combo)
+            self._bindings.append(bind_combo(project, f"training.{field}", combo))
+        self._bindings += [bind_check(project, "training.feature_cache", self.feature_cache_check),
+                           bind_spin(project, "training.augmented_copies", self.augmented_copies_spin),
+                           bind_check(project, "training.image_cache", self.image_cache_check)]
+        self.speed_section = CollapsibleSection("Speed settings (change nothing that is learned)", speed_box,
+                                                "trainingSpeedToggle")
+        left.addWidget(self.speed_section)
+        left.addStretch(1)
+
+        # LR preview
+        preview_box = QGroupBox("Learning rate over the run")
+        preview_layout = QVBoxLayout(preview_box)
+        self.lr_preview = LearningRatePreview()
+        self.lr_preview.setFixedHeight(250)
+        preview_layout.addWidget(self.lr_preview)
+        self.lr_caption = hint_label()
+        self.lr_caption.setObjectName("trainingLearningRateCaption")
+        preview_layout.addWidget(self.lr_caption)
+        right.addWidget(preview_box)
+
+        # Augmentation
+        augment_box = QGroupBox("Augmentation (training images only)")
+        augment_layout = QVBoxLayout(augment_box)
+        augment_grid = QGridLayout()
+        augment_grid.setHorizontalSpacing(10)
+        self.augment_checks: dict[str, QCheckBox] = {}
+        self.augment_spins: dict[str, QDoubleSpinBox] = {}
+        self._remembered_strength: dict[str, float] = dict(AugmentSettings.DEFAULT_STRENGTH)
+        for position, name in enumerate(AUGMENTATION_NAMES):
+            row, column = divmod(position, 2)
+            description = AugmentSettings.model_fields[name].description or AUGMENT_LABELS[name]
+            check = named(QCheckBox(AUGMENT_LABELS[name]), f"trainingAugment_{name}", AUGMENT_LABELS[name],
+                          description)
+            check.toggled.connect(self._on_augment_edited)
+            self.augment_checks[name] = check
+            cell = QHBoxLayout()
+            cell.addWidget(check)
+            if isinstance(AugmentSettings.DEFAULT_STRENGTH[name], float):
+                if name == "rotate":
+                    spin = float_spin(1.0, 180.0, step=5.0, decimals=0, suffix=AUGMENT_SUFFIX[name])
+                else:
+                    spin = float_spin(0.01, 0.95, step=0.05, decimals=2)
+                named(spin, f"trainingAugmentStrength_{name}", f"{AUGMENT_LABELS[name]} strength", description)
+                spin.valueChanged.connect(self._on_augment_edited)
+                self.augment_spins[name] = spin
+                cell.addWidget(spin)
+            cell.addStretch(1)
+            augment_grid.addLayout(cell, row, column)
+        augment_layout.addLayout(augment_grid)
+        preview_row = QHBoxLayout()
+        self.augment_preview_button = named(QPushButton("Preview augmented images"),
+                                            "trainingAugmentPreviewButton", "Preview augmentation",
+                                            "Draw new random augmentations of a few training images.")
+        self.augment_preview_button.clicked.connect(self.refresh_augment_preview)
+        preview_row.addWidget(self.augment_preview_button)
+        self.augment_preview_status = hint_label()
+        self.augment_preview_status.setObjectName("trainingAugmentPreviewStatus")
+        preview_row.addWidget(self.augment_preview_status, 1)
+        augment_layout.addLayout(preview_row)
+        self.preview_grid = QGridLayout()
+        self.preview_grid.setSpacing(4)
+        self.preview_labels: list[QLabel] = []
+        for i in range(PREVIEW_SAMPLES):
+            label = QLabel()
+            label.setFixedSize(PREVIEW_SIZE, PREVIEW_SIZE)
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setProperty("role", "thumbnail")
+            self.preview_grid.addWidget(label, i // 6, i % 6)
+            self.preview_labels.append(label)
+        augment_layout.addLayout(self.preview_grid)
+        right.addWidget(augment_box)
+        right.addStretch(1)
+
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(30)
+        self._preview_timer.timeout.connect(self.update_lr_preview)
+        project.changed.connect(self._on_project_changed)
+        dataset.state_changed.connect(self._on_dataset_changed)
+        tensorflow.loaded.connect(self._on_dataset_changed)
+        self._refresh_visibility()
+        self._refresh_augment()
+        self.update_lr_preview()
+        self._on_dataset_changed()
+
+    # -- project -> widgets ---------------------------------------------------------------------
+
+    @Slot(list)
+    def _on_project_changed(self, keys: list) -> None:
+        if ALL in keys or any(k.startswith(("optimizer.name", "schedule.name")) for k in keys):
+            self._refresh_visibility()
+        if ALL in keys or any(k.startswith("augment.") for k in keys):
+            self._refresh_augment()
+        if ALL in keys or any(k.startswith(("optimizer.learning_rate", "schedule.", "training.")) for k in keys):
+            self._preview_timer.start()
+        self.summary_changed.emit()
+
+    def _refresh_visibility(self) -> None:
+        """Show only the parameters the chosen optimizer and schedule read."""
+        project = self._project.project
+        applicable = set(OPTIMIZER_PARAMETERS.get(project.optimizer.name, []))
+        for field, spin in self.optimizer_spins.items():
+            self.optimizer_form.setRowVisible(spin, field in applicable)
+            tip = OPTIMIZER_HELP.get(project.optimizer.name, {}).get(field)
+            if tip:
+                spin.setToolTip(tip)
+                self.optimizer_form.labelForField(spin).setToolTip(tip)
+        self.optimizer_description.setText(OPTIMIZER_DESCRIPTIONS.get(project.optimizer.name, ""))
+        schedule_fields = {"warmup_epochs", *SCHEDULE_PARAMETERS.get(project.schedule.name, [])}
+        for field, spin in self.schedule_spins.items():
+            self.schedule_form.setRowVisible(spin, field in schedule_fields)
+
+    def _refresh_augment(self) -> None:
+        settings = self._project.project.augment
+        for name, check in self.augment_checks.items():
+            value = getattr(settings, name)
+            blocked = check.blockSignals(True)
+            check.setChecked(bool(value))
+            check.blockSignals(blocked)
+            spin = self.augment_spins.get(name)
+            if spin is not None:
+                if value:
+                    self._remembered_strength[name] = float(value)
+                blocked = spin.blockSignals(True)
+                spin.setValue(float(value) if value else self._remembered_strength[name])
+                spin.setEnabled(bool(value))
+                spin.blockSignals(blocked)
+
+    @Slot()
+    def update_lr_preview(self) -> None:
+        """Redraw the planned learning rate for the current settings and data."""
+        project = self._project.project
+        train_images = self._dataset.train_count
+        assumed = train_images is None
+        count = ASSUMED_TRAIN_IMAGES if assumed else train_images
+        x, rates, phase_two = planned_learning_rates(project, count)
+        self.lr_preview.show_schedule(x, rates, phase_two)
+        steps_per_epoch = max(1, math.ceil(count / project.training.batch_size))
+        source = (f"assuming {count} training images until a folder is scanned" if assumed
+                  else f"{count} training images")
+        note = ""
+        if project.schedule.name == "plateau":
+            note = " Reduce-on-plateau lowers the rate when validation loss stalls, so it shows flat here."
+        self.lr_caption.setText(f"{len(rates):,} steps: {steps_per_epoch} per epoch ({source}, batch "
+                                f"{project.training.batch_size}). Peak {float(np.nanmax(rates)):.3g}, "
+                                f"last {float(rates[-1]):.3g}.{note}")
+
+    # -- widgets -> project -----------------------------------------------------------------------
+
+    @Slot()
+    def _on_augment_edited(self) -> None:
+        changes: dict[str, Any] = {}
+        for name, check in self.augment_checks.items():
+            spin = self.augment_spins.get(name)
+            if spin is None:
+                changes[f"augment.{name}"] = check.isChecked()
+            else:
+                if spin.isEnabled() or check.isChecked():
+                    self._remembered_strength[name] = spin.value()
+                changes[f"augment.{name}"] = spin.value() if check.isChecked() else 0.0
+        self._project.update(changes)
+        self._refresh_augment()
+
+    # -- augmentation preview ---------------------------------------------------------------------
+
+    @Slot()
+    def _on_dataset_changed(self, *_: Any) -> None:
+        self._preview_timer.start()
+        ready = self._tensorflow.ready and self._dataset.ready
+        self.augment_preview_button.setEnabled(ready)
+        if not self._tensorflow.ready:
+            self.augment_preview_status.setText("Available once TensorFlow has loaded…")
+        elif not self._dataset.ready:
+            self.augment_preview_status.setText("Choose a data folder to preview its images.")
+        elif not self.preview_images:
+            self.augment_preview_status.setText("")
+
+    @Slot()
+    def refresh_augment_preview(self) -> None:
+        """Augment a few training images in the background and show them in the grid."""
+        if not (self._tensorflow.ready and self._dataset.ready):
+            return
+        if self._preview_task is not None:
+            self._preview_task.cancel()
+        examples = self._dataset.example_paths(3)
+        paths = [p for class_paths in examples.values() for p in class_paths][:PREVIEW_SAMPLES // 2]
+        settings = self._project.project.augment.model_copy()
+        resize = self._project.project.data.resize
+        seed = random.randrange(2**31)
+
+        def work(context: TaskContext) -> list:
+            from tlstudio.model import augment
+
+            images = np.stack([load_image(path, PREVIEW_SIZE, resize) for path in paths])
+            samples = augment.preview(images, settings, PREVIEW_SAMPLES, seed)
+            return [array_to_qimage(sample) for sample in samples]
+
+        self.augment_preview_status.setText("Augmenting…")
+        self._preview_task = self._runner.submit("previewing augmentation", work)
+        self._preview_task.succeeded.connect(self._on_preview_ready)
+        self._preview_task.failed.connect(self._on_preview_failed)
+
+    @Slot(object)
+    def _on_preview_ready(self, images: list) -> None:
+        self._preview_task = None
+        self.preview_images = images
+        for label, image in zip(self.preview_labels, images, strict=False):
+            label.setPixmap(QPixmap.fromImage(image))
+        enabled = self._project.project.augment.enabled
+        self.augment_preview_status.setText(
+            "Each image as one training step might see it: " + ", ".join(AUGMENT_LABELS[n].lower()
+                                                                          for n in enabled) + "."
+            if enabled else "No augmentation is switched on: the images are shown unchanged.")
+
+    @Slot(str)
+    def _on_preview_failed(self, message: str) -> None:
+        self._preview_task = None
+        self.augment_preview_status.setText(f"Could not preview: {message}")
+
+    @property
+    def preview_loading(self) -> bool:
+        return self._preview_task is not None
+
+    def summary(self) -> str:
+        project = self._project.project
+        return (f"{OPTIMIZER_LABELS.get(project.optimizer.name, project.optimizer.name)} · "
+                f"{project.training.epochs} epochs")
