@@ -36,12 +36,12 @@ def make_dataset(folder: Path) -> Path:
     return folder
 
 
-def run_side(script: str, case: int, data: Path, weights: str) -> dict:
+def run_side(script: str, case: int, data: Path, weights: str, extra: tuple[str, ...] = ()) -> dict:
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="3")
     with tempfile.TemporaryDirectory() as cache:
         env["TLSTUDIO_CACHE_DIR"] = cache  # cold: no decoded images from an earlier run
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, str(HERE / script), str(case), str(data), weights],
+        done = subprocess.run([sys.executable, str(HERE / script), str(case), str(data), weights, *extra],
                               capture_output=True, text=True, cwd=HERE, env=env)
         wall = time.perf_counter() - started
     if done.returncode != 0:
@@ -67,12 +67,16 @@ def main() -> int:
     cases = [int(c) for c in args.cases.split(",")]
     rows, raw = [], []
     for number in cases:
+        from tlstudio_case import frozen_layers_for
+
+        freeze = frozen_layers_for(number)
+        extra = {"plain_keras.py": (), "tlstudio_case.py": () if freeze is None else (str(freeze),)}
         pairs = []
         for repeat in range(args.repeats):
             order = ["plain_keras.py", "tlstudio_case.py"]
             if repeat % 2:
                 order.reverse()
-            results = {script: run_side(script, number, data, args.weights) for script in order}
+            results = {script: run_side(script, number, data, args.weights, extra[script]) for script in order}
             keras_run, ours = results["plain_keras.py"], results["tlstudio_case.py"]
             pairs.append((keras_run, ours))
             raw.append({"case": number, "repeat": repeat, "keras": keras_run, "tlstudio": ours})

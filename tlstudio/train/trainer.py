@@ -212,7 +212,7 @@ class _Run:
         if settings.weights == "none":
             from tlstudio.model.build import calibrate_batchnorm
 
-            sample = self.x_train[np.linspace(0, len(self.x_train) - 1, min(len(self.x_train), 64)).astype(int)]
+            sample = self.x_train[np.linspace(0, len(self.x_train) - 1, min(len(self.x_train), 32)).astype(int)]
             count = calibrate_batchnorm(self.model, self.built.backbone, sample)
             if count:
                 self.observer.on_log(f"weights 'none': the statistics of {count} BatchNorm layers were set from "
