@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -229,11 +230,24 @@ def _train(args) -> int:
         print(f"wrote the resolved project to {args.save_project}")
     token = StopToken()
     observer = ConsoleProgress(quiet=args.quiet)
+
+    def stop_gracefully(signum, frame):
+        # The first Ctrl+C is the Stop button: finish the batch, keep the best model, write the run.
+        if token.stop_requested:
+            raise KeyboardInterrupt
+        token.request_stop()
+        observer.close_line()
+        print("stopping after this batch; the run folder is kept (Ctrl+C again to abort)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, stop_gracefully)
     try:
         result = Trainer().run(project, observer, token, run_dir=args.out)
-    except KeyboardInterrupt:  # pragma: no cover - Ctrl+C arrives here only outside fit
-        token.request_stop()
+    except KeyboardInterrupt:
+        observer.close_line()
+        print("tlstudio train: aborted.", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     observer.close_line()
     if result.status.value == "FAILED":
         print(f"tlstudio train: {result.message}", file=sys.stderr)

@@ -85,3 +85,26 @@ def test_scan_reports_errors_with_exit_status(tmp_path, capsys):
     (tmp_path / "one").mkdir()
     assert main(["scan", str(tmp_path)]) == 1
     assert "error" in capsys.readouterr().out.lower()
+
+
+def test_ctrl_c_stops_gracefully_and_keeps_the_run(tmp_path):
+    import signal
+    import time
+
+    from tlstudio.data.demo import make_demo_dataset
+
+    data = make_demo_dataset(tmp_path / "shapes", per_class=10, size=48, seed=0)
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tlstudio.cli", "train", "--data", str(data), "--weights", "none", "--image-size",
+         "32", "--epochs", "500", "--batch-size", "8", "--freeze", "0", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (out / "history.csv").is_file() or len((out / "history.csv").read_text().splitlines()) < 2:
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=240)
+    assert process.returncode == 3, stderr
+    assert "stopped" in stdout and "stopping after this batch" in stderr
+    assert {p.name for p in out.iterdir()} >= {"model.keras", "metrics.json", "history.csv", "steps.csv"}
