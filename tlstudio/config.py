@@ -178,7 +178,8 @@ class TrainingSettings(_Section):
         "Compute in 16-bit on a GPU (auto: bfloat16 on Ampere or newer, float16 on Volta/Turing, off on CPU)."))
     xla: Literal["auto", "on", "off"] = Field("auto", description="XLA compilation (auto: on a GPU only).")
     deterministic: Literal["auto", "on", "off"] = Field("auto", description=(
-        "Bit-identical runs for a seed (auto: on the CPU; off on a GPU, where it costs speed and XLA)."))
+        "TensorFlow's op determinism: bit-identical runs guaranteed on any device, at a cost in speed "
+        "(auto: off; seeded runs on a CPU repeat without it)."))
 
 
 class Project(BaseModel):

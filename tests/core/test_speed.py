@@ -89,12 +89,14 @@ def test_second_run_reuses_decoded_images_until_a_file_changes(demo_folder, tmp_
     assert not reused("third")
 
 
-def test_compute_plan_on_cpu_is_plain_float32_and_deterministic():
+def test_compute_plan_on_cpu_is_plain_float32():
     from tlstudio.config import TrainingSettings
     from tlstudio.train.compute import plan_compute
 
     plan = plan_compute(TrainingSettings())
-    assert not plan.gpu and plan.mixed_precision == "off" and plan.jit_compile is False and plan.deterministic
+    assert not plan.gpu and plan.mixed_precision == "off" and plan.jit_compile == "auto"
+    assert not plan.deterministic
+    assert plan_compute(TrainingSettings(deterministic="on")).jit_compile is False  # XLA is not deterministic
     forced = plan_compute(TrainingSettings(mixed_precision="float16", xla="on"))
     assert forced.mixed_precision == "off"  # 16-bit on a CPU would only be slower
     assert forced.jit_compile is True

@@ -1,7 +1,9 @@
 """How a run computes: GPU memory growth, mixed precision, XLA and determinism, resolved once.
 
 "auto" settings pick what is fast on a GPU and harmless on a CPU: 16-bit compute and XLA only
-on a GPU, bit-identical determinism only on the CPU (on a GPU it costs speed and rules out XLA).
+on a GPU. TensorFlow's op determinism is off unless asked for: seeded runs already repeat on a
+CPU (the tests check it), and the switch made augmented epochs 1.8x slower there (5.7 s against
+3.2 s, mobilenet_v2 160 px) and rules out XLA on a GPU.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def plan_compute(training: TrainingSettings) -> ComputePlan:
     elif not gpu:
         precision = "off"  # 16-bit on a CPU is slower, not faster
     xla = {"auto": "auto", "on": True, "off": False}[training.xla]
-    deterministic = {"auto": not gpu, "on": True, "off": False}[training.deterministic]
+    deterministic = training.deterministic == "on"
     if deterministic and xla == "auto":
         xla = False
     return ComputePlan(describe_device(), gpu, precision, xla, deterministic)

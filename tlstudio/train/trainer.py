@@ -290,9 +290,17 @@ class _Run:
         training = self.project.training
         num_classes = len(self.classes)
         train_ds = training_dataset(self.x_train, self.y_train, num_classes, training.batch_size,
-                                    seed=training.seed, augment=self.augmenter)
+                                    seed=training.seed)
         val_ds = evaluation_dataset(self.x_val, self.y_val, num_classes, training.batch_size)
-        return self.model, train_ds, val_ds
+        if self.augmenter is None:
+            return self.model, train_ds, val_ds
+        import keras
+
+        # Augmentation in the training step's graph, in a wrapper model used only for fit(): it runs on
+        # the model's device (a GPU, where there is one, instead of the CPU feeding it), and Keras passes
+        # training=False to it in validation. Only `self.model` is ever saved or exported (TRAPS #2).
+        inputs = keras.Input(shape=self.model.input_shape[1:], dtype="float32", name="image")
+        return keras.Model(inputs, self.model(self.augmenter(inputs)), name="training_model"), train_ds, val_ds
 
     def _cached_feature_data(self):
         """Backbone features of every image, computed once; the head trains on them."""
