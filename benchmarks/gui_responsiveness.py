@@ -211,6 +211,18 @@ def gui_measurements(data: Path, cases: list[int], weights: str, predictions: in
         def on_event(self, event: object) -> None:
             self.events.append((time.perf_counter(), type(event).__name__ + " " + str(getattr(event, "epoch", ""))))
 
+        def on_gc(self, phase: str, info: dict) -> None:
+            """gc.callbacks hook (any thread): full collections hold the GIL for their whole length."""
+            if info.get("generation") != 2:
+                return
+            now = time.perf_counter()
+            if phase == "start":
+                self._gc_started = now
+            elif getattr(self, "_gc_started", None) is not None:
+                took = (now - self._gc_started) * 1000
+                self.events.append((self._gc_started, f"full garbage collection {took:.0f} ms"))
+                self._gc_started = None
+
         def explain(self, start: float, end: float, count: int = 5) -> list[str]:
             """The `count` longest gaps, each with the GUI-thread events just before and after it."""
             inside = [t for t in self.ticks if start <= t <= end]
@@ -255,6 +267,9 @@ def gui_measurements(data: Path, cases: list[int], weights: str, predictions: in
         for signal, slot in links:
             signal.connect(slot)
         modules_before = set(sys.modules)
+        import gc
+
+        gc.callbacks.append(recorder.on_gc)
         watch = GilWatch().start() if gil_watch else None
         recorder.timer.start()
         started = time.perf_counter()
@@ -264,6 +279,7 @@ def gui_measurements(data: Path, cases: list[int], weights: str, predictions: in
         wait_for(window.training_finished, 3600)
         ended = time.perf_counter()
         recorder.timer.stop()
+        gc.callbacks.remove(recorder.on_gc)
         for signal, slot in links:
             signal.disconnect(slot)
         outcome = window.session.last_outcome
@@ -330,10 +346,14 @@ def main() -> int:
     parser.add_argument("--weights", default="none", help="'none' (default, offline) or 'imagenet'")
     parser.add_argument("--data", type=Path, default=None, help="benchmark data folder (made when missing)")
     parser.add_argument("--page", default="run", help="the page shown while training (default: run, the plots)")
+    parser.add_argument("--switch-interval", type=float, default=None,
+                        help="sys.setswitchinterval for this process, in seconds (diagnosis; Python's default 0.005)")
     parser.add_argument("--gil-watch", action="store_true",
                         help="print where the threads were when a watcher thread woke >40 ms late (diagnosis)")
     args = parser.parse_args()
     cases = [int(c) for c in args.cases.split(",") if c.strip()]
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     data = make_dataset(args.data or SCRATCH / "shapes")
     print(f"data: {data}  scratch: {SCRATCH}", flush=True)
 

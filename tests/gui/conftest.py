@@ -144,3 +144,34 @@ def ready_window(window, demo_folder, qtbot):
     wait_for_scan(qtbot, window)
     assert window.train_action.isEnabled(), window.train_blocker()
     return window
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory):
+    """A project file with one real run beside it (runs/<run>/model.keras), trained once per session:
+    the real Trainer, 3 demo classes x 8 images, 64 px, random initial weights, 1 epoch."""
+    from tlstudio.config import Project
+    from tlstudio.data.demo import make_demo_dataset
+    from tlstudio.train.events import RunStatus
+    from tlstudio.train.runs import new_run_dir
+    from tlstudio.train.trainer import Trainer
+
+    root = tmp_path_factory.mktemp("trained")
+    data = make_demo_dataset(root / "shapes", per_class=8, size=48, seed=0)
+    # 64 px (not 32) so the last convolutional block is 2 x 2 and Grad-CAM has a place to point at.
+    project = Project().copy_with(**{"data.folder": str(data), "model.weights": "none", "model.image_size": 64,
+                                     "training.epochs": 1, "training.batch_size": 8,
+                                     "training.image_cache": False})
+    path = root / "project.json"
+    project.save(path)
+    result = Trainer().run(project, run_dir=new_run_dir(root / "runs", project.model.backbone))
+    assert result.status == RunStatus.FINISHED, result.message
+    return path
+
+
+@pytest.fixture
+def trained_window(make_window, trained_project):
+    """A window on the trained project, TensorFlow 'loaded' (it is imported already)."""
+    window = make_window()
+    assert window.open_project(trained_project)
+    return window

@@ -41,6 +41,9 @@ class FakeTrainer:
     raise_error: Exception | None = None  # raise this from run() (a bug in the trainer)
     wait_for_stop = False  # keep stepping (slowly) until Stop is pressed
     phase_two_epochs = 0
+    prepare_steps: tuple[int, ...] = (0, 5, 10)  # images decoded, as reported before training
+    feature_cache = False  # what phase 1's PhaseBegin says about the frozen-feature cache
+    feature_cache_note = ""
     runs: list[Project] = []
 
     def run(self, project: Project, observer: Observer | None = None, stop_token: StopToken | None = None,
@@ -54,13 +57,14 @@ class FakeTrainer:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(project.to_json())
         (run_dir / "labels.txt").write_text("circle\nsquare\ntriangle\n")
-        for done in range(0, 11, 5):
-            observer.on_prepare(PrepareProgress("decoding images", done, 10))
+        for done in self.prepare_steps:
+            observer.on_prepare(PrepareProgress("decoding images", done, self.prepare_steps[-1]))
         epochs = self.epochs + self.phase_two_epochs
         total_steps = epochs * self.steps
         observer.on_train_begin(TrainBegin(str(run_dir), ("circle", "square", "triangle"), 30, 6, epochs,
                                            self.steps, total_steps, 8, "CPU (fake)", 48, project.model.backbone))
-        observer.on_phase_begin(PhaseBegin(1, 1, 1, 1e-3, 3843, 2_200_000, "training the head"))
+        observer.on_phase_begin(PhaseBegin(1, 1, 1, 1e-3, 3843, 2_200_000, "training the head",
+                                           self.feature_cache, self.feature_cache_note))
         observer.on_log("fake run started")
         history, steps_rows = [], []
         status, message = RunStatus.FINISHED, f"finished {epochs} epochs; validation accuracy 90.0%."
@@ -70,7 +74,8 @@ class FakeTrainer:
             epoch += 1
             phase = 2 if epoch > self.epochs else 1
             if phase == 2 and epoch == self.epochs + 1:
-                observer.on_phase_begin(PhaseBegin(2, epoch, step + 1, 1e-4, 400_000, 1_800_000, "fine-tuning"))
+                observer.on_phase_begin(PhaseBegin(2, epoch, step + 1, 1e-4, 400_000, 1_800_000, "fine-tuning", False,
+                                                   "fine-tuning updates the backbone, so its features change"))
             for batch in range(1, self.steps + 1):
                 step += 1
                 loss = 1.5 / (1 + 0.3 * step)
@@ -114,7 +119,8 @@ class FakeTrainer:
 def configure_fake(**settings) -> None:
     """Reset FakeTrainer's class attributes, then apply `settings`."""
     defaults = {"epochs": 3, "steps": 5, "batch_delay": 0.0, "fail_with": None, "raise_error": None,
-                "wait_for_stop": False, "phase_two_epochs": 0}
+                "wait_for_stop": False, "phase_two_epochs": 0, "feature_cache": False, "feature_cache_note": "",
+                "prepare_steps": (0, 5, 10)}
     defaults.update(settings)
     for key, value in defaults.items():
         setattr(FakeTrainer, key, value)

@@ -147,7 +147,7 @@ def test_demo_dataset_is_created_once_and_opened(qtbot, window):
 
 
 def test_go_shortcuts_switch_pages(window):
-    for number, name in enumerate(["data", "model", "training", "run", "export"], start=1):
+    for number, name in enumerate(["data", "model", "training", "run", "evaluate", "try", "export"], start=1):
         action = window.step_actions[number - 1]
         assert action.shortcut().toString() == f"Ctrl+{number}"
         action.trigger()
@@ -200,6 +200,10 @@ def test_every_control_has_an_object_name_and_accessible_name(window):
                                             "trainingBatchSizeSpin", "trainingAugment_flip"]),
     ("model", "modelBackboneTable", ["modelDefaultSizeCheck", "modelImageSizeSpin", "modelWeightsImagenetRadio",
                                      "modelFreezeAllCheck", "modelFreezeSlider", "modelDropoutSpin"]),
+    ("evaluate", "evaluateRunCombo", ["evaluateSplitCombo", "evaluateButton", "evaluateConfusionMatrix",
+                                      "evaluateClassTable", "evaluateCellGallery", "evaluateMistakesGallery"]),
+    ("try", "tryRunCombo", ["tryChooseImagesButton", "tryChooseFolderButton", "tryClearButton", "tryImageList",
+                            "tryGradCamCheck", "tryTopSpin"]),
 ])
 def test_tab_order_follows_the_page(window, page_name, first, later):
     window.show_page(page_name)

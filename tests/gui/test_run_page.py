@@ -120,6 +120,16 @@ def test_batch_events_are_coalesced_but_none_is_lost(qtbot, ready_window):
     assert window.run_page.plots.point_counts()["loss"] == 800
 
 
+def test_preparation_progress_is_coalesced_but_ends_complete(qtbot, ready_window):
+    configure_fake(prepare_steps=tuple(range(3001)))  # one event per decoded image
+    window = ready_window
+    seen = []
+    window.session.prepared.connect(seen.append)
+    train(qtbot, window)
+    assert 2 <= len(seen) < 60
+    assert (seen[0].done, seen[-1].done, seen[-1].total) == (0, 3000, 3000)
+
+
 def test_phase_two_marker(qtbot, ready_window):
     configure_fake(epochs=2, phase_two_epochs=2)
     window = ready_window
@@ -158,3 +168,26 @@ def test_keyboard_train_and_stop(qtbot, ready_window):
             qtbot.keyClick(window.step_list, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
         qtbot.keyClick(window.step_list, Qt.Key.Key_Escape)
     assert finished.args[0].status == RunStatus.STOPPED
+
+
+def test_feature_cache_label_says_whether_and_why(qtbot, ready_window):
+    window = ready_window
+    label = window.run_page.cache_label
+    assert label.isHidden()
+    configure_fake(feature_cache=True, feature_cache_note="backbone frozen and no augmentation: features "
+                                                          "computed once")
+    train(qtbot, window)
+    assert label.isVisible() and label.property("role") == "ready"
+    assert "Feature cache in use</b>: backbone frozen and no augmentation" in label.text()
+
+    configure_fake(feature_cache=False, feature_cache_note="Augmentation is on; set 'cached augmented copies' "
+                                                           "to cache augmented features instead")
+    with qtbot.waitSignal(window.session.phase_began, timeout=5000):
+        window.start_training()
+    assert "Feature cache not used</b>: augmentation is on; set 'cached augmented copies'" in label.text()
+    assert label.property("role") == "hint"
+    qtbot.waitUntil(lambda: not window.session.running, timeout=10_000)
+
+    configure_fake(epochs=1, phase_two_epochs=1, feature_cache=True, feature_cache_note="backbone frozen")
+    train(qtbot, window)
+    assert "Feature cache not used</b> in phase 2: fine-tuning updates the backbone" in label.text()

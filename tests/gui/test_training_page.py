@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tlstudio.config import Project
+from tlstudio.gui.pages.training import format_bytes
 from tlstudio.model.optimizers import OPTIMIZER_HELP, OPTIMIZER_PARAMETERS
 
 
@@ -38,7 +39,12 @@ def test_widgets_write_the_project(window):
     page.early_stopping_spin.setValue(3)
     page.seed_spin.setValue(5)
     page.feature_cache_check.setChecked(False)
+    page.image_cache_check.setChecked(False)
     _select(page.speed_combos["xla"], "off")
+    _select(page.speed_combos["mixed_precision"], "bfloat16")
+    _select(page.speed_combos["deterministic"], "on")
+    page.augment_checks["flip"].setChecked(True)
+    page.augmented_copies_spin.setValue(4)
     project = window.project.project
     assert project.optimizer.name == "adamw" and project.optimizer.learning_rate == 3e-4
     assert project.optimizer.weight_decay == 0.01 and project.optimizer.clipnorm == 1.0
@@ -47,6 +53,8 @@ def test_widgets_write_the_project(window):
     assert (project.training.epochs, project.training.batch_size) == (7, 16)
     assert (project.training.early_stopping, project.training.seed) == (3, 5)
     assert not project.training.feature_cache and project.training.xla == "off"
+    assert not project.training.image_cache and project.training.augmented_copies == 4
+    assert (project.training.mixed_precision, project.training.deterministic) == ("bfloat16", "on")
     page.optimizer_spins["clipnorm"].setValue(0.0)  # "off"
     assert window.project.project.optimizer.clipnorm is None
     shown = {f for f, spin in page.schedule_spins.items() if page.schedule_form.isRowVisible(spin)}
@@ -69,7 +77,8 @@ def test_loaded_project_fills_the_widgets(window, tmp_path):
         "optimizer.name": "rmsprop", "optimizer.learning_rate": 0.01, "optimizer.rho": 0.8,
         "schedule.name": "cosine-restarts", "schedule.restart_epochs": 2.0, "training.epochs": 12,
         "training.batch_size": 8, "training.early_stopping": 4, "augment.flip": True, "augment.rotate": 30.0,
-        "training.mixed_precision": "off"})
+        "training.mixed_precision": "off", "training.xla": "on", "training.deterministic": "off",
+        "training.feature_cache": False, "training.image_cache": False, "training.augmented_copies": 5})
     path = tmp_path / "p.json"
     project.save(path)
     window.open_project(path)
@@ -86,6 +95,12 @@ def test_loaded_project_fills_the_widgets(window, tmp_path):
     assert page.augment_spins["rotate"].value() == 30.0 and page.augment_spins["rotate"].isEnabled()
     assert not page.augment_checks["zoom"].isChecked() and not page.augment_spins["zoom"].isEnabled()
     assert page.speed_combos["mixed_precision"].currentData() == "off"
+    assert page.speed_combos["xla"].currentData() == "on" and page.speed_combos["deterministic"].currentData() == "off"
+    assert not page.feature_cache_check.isChecked() and not page.image_cache_check.isChecked()
+    assert page.augmented_copies_spin.value() == 5 and page.augmented_copies_spin.isEnabled()
+    window.new_project()
+    assert page.augmented_copies_spin.value() == 0 and not page.augmented_copies_spin.isEnabled()
+    assert page.feature_cache_check.isChecked() and page.speed_combos["xla"].currentData() == "auto"
 
 
 def test_lr_preview_follows_the_schedule(qtbot, window):
@@ -148,3 +163,24 @@ def test_augmentation_preview_grid(qtbot, make_window, demo_folder):
     qtbot.waitUntil(lambda: len(page.preview_images) == 12, timeout=60_000)
     assert all(not label.pixmap().isNull() for label in page.preview_labels)
     assert "rotation" in page.augment_preview_status.text()
+
+
+def test_augmented_copies_need_augmentation_and_say_what_they_cost(ready_window):
+    window = ready_window
+    page = window.training_page
+    spin, estimate = page.augmented_copies_spin, page.augmented_copies_estimate
+    assert not spin.isEnabled() and "Switch on an augmentation" in estimate.text()
+    page.augment_checks["rotate"].setChecked(True)
+    assert spin.isEnabled() and "None cached" in estimate.text()
+    spin.setValue(3)
+    assert window.project.project.training.augmented_copies == 3
+    images = window.dataset.train_count
+    assert f"3 × {images} = {3 * images} backbone passes" in estimate.text()
+    assert "a few MB" in estimate.text()  # the backbone's feature width is not known yet
+    window.model_page.feature_width_known.emit("mobilenet_v2", 1280)
+    assert f"3 × {images} × 1,280 features × 4 bytes = {format_bytes(3 * images * 1280 * 4)}" in estimate.text()
+    page.feature_cache_check.setChecked(False)
+    assert "feature cache is off" in estimate.text()
+    page.augment_checks["rotate"].setChecked(False)
+    assert not spin.isEnabled()
+    assert page.speed_combos["xla"].toolTip() and page.image_cache_check.toolTip()

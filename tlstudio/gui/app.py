@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
@@ -12,6 +14,19 @@ from tlstudio.gui.style import apply_style
 
 ORGANIZATION = "TL Studio"
 APPLICATION = "TL Studio"
+# Set to 1 to print "window shown after X s" once the window is up, and quit (benchmarks/gui_responsiveness.py).
+EXIT_AFTER_SHOWN = "TLSTUDIO_EXIT_AFTER_SHOWN"
+_IMPORTED_AT = time.perf_counter()
+
+
+def seconds_since_process_start() -> float:
+    """From the start of this process (Linux's /proc), else from when this module was imported."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        return float(Path("/proc/uptime").read_text().split()[0]) - started
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _IMPORTED_AT
 
 
 def create_application(argv: list[str] | None = None) -> QApplication:
@@ -43,6 +58,19 @@ def run_gui(target: str | None = None, demo: bool = False) -> int:
         window.open_target(target)
     elif demo:
         window.open_demo()
-    # Let the window paint first: importing TensorFlow takes seconds.
-    QTimer.singleShot(50, window.start_loading_tensorflow)
+    if os.environ.get(EXIT_AFTER_SHOWN) == "1":
+        # Runs once the event loop has shown (and painted) the window.
+        QTimer.singleShot(0, window, lambda: _report_shown_and_quit(window))
+    else:
+        # Let the window paint first: importing TensorFlow takes seconds.
+        QTimer.singleShot(50, window.start_loading_tensorflow)
     return app.exec()
+
+
+def _report_shown_and_quit(window) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    print(f"window shown after {seconds_since_process_start():.3f} s", flush=True)
+    # Opening a folder counts as a change; nothing a person did can be lost here, so don't ask.
+    window.ask_unsaved = lambda: QMessageBox.StandardButton.Discard
+    window.close()

@@ -31,11 +31,13 @@ from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoa
 from tlstudio.gui.dataset_model import DatasetModel
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.pages.data import DataPage
+from tlstudio.gui.pages.evaluate import EvaluatePage
 from tlstudio.gui.pages.export import ExportPage
 from tlstudio.gui.pages.model import ModelPage
 from tlstudio.gui.pages.run import RunPage
 from tlstudio.gui.pages.start import StartPanel
 from tlstudio.gui.pages.training import TrainingPage
+from tlstudio.gui.pages.try_it import TryPage
 from tlstudio.gui.project_model import ProjectModel
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.style import STYLE_SHEET
@@ -48,7 +50,8 @@ from tlstudio.train.runs import new_run_dir
 log = logging.getLogger(__name__)
 
 APP_NAME = "TL Studio"
-PAGE_NAMES = ("data", "model", "training", "run", "export")
+PAGE_NAMES = ("data", "model", "training", "run", "evaluate", "try", "export")
+PAGE_TITLES = {"try": "Try it"}
 DEMO_PER_CLASS = 40
 DEMO_IMAGE_SIZE = 64
 
@@ -120,9 +123,12 @@ class MainWindow(QMainWindow):
         self.model_page = ModelPage(self.project, self.dataset, self.runner, self.tensorflow)
         self.training_page = TrainingPage(self.project, self.dataset, self.runner, self.tensorflow)
         self.run_page = RunPage(self.session, self.history, self.train_action, self.stop_action)
+        self.evaluate_page = EvaluatePage(self.history, self.runner, self.tensorflow)
+        self.try_page = TryPage(self.history, self.runner, self.tensorflow)
         self.export_page = ExportPage(self.history, self.runner, self.tensorflow)
         self.pages: dict[str, Page] = {"data": self.data_page, "model": self.model_page,
                                        "training": self.training_page, "run": self.run_page,
+                                       "evaluate": self.evaluate_page, "try": self.try_page,
                                        "export": self.export_page}
         self.stack.addWidget(self.start_panel)
         for number, (name, page) in enumerate(self.pages.items(), start=1):
@@ -133,6 +139,7 @@ class MainWindow(QMainWindow):
             page.summary_changed.connect(self._refresh_steps)
             self.step_actions[number - 1].setData(name)
         self.step_list.currentRowChanged.connect(self._on_step_selected)
+        self.model_page.feature_width_known.connect(self.training_page.set_feature_width)
         self._refresh_steps()
 
         self.start_panel.open_folder_requested.connect(self.choose_folder)
@@ -198,8 +205,8 @@ class MainWindow(QMainWindow):
         self.stop_action = self._action("Stop", "actionStop", self.stop_training, "Esc", pixmap.SP_MediaStop,
                                         "Stop after the current batch and keep the best model (Esc)")
         self.step_actions = [
-            self._action(f"Go to {name.capitalize()}", f"actionGo{name.capitalize()}", self._on_step_action,
-                         f"Ctrl+{number}")
+            self._action(f"Go to {PAGE_TITLES.get(name, name.capitalize())}", f"actionGo{name.capitalize()}",
+                         self._on_step_action, f"Ctrl+{number}")
             for number, name in enumerate(PAGE_NAMES, start=1)
         ]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from tlstudio.train.events import BatchEnd, EpochEnd, PhaseBegin, TrainBegin
 
@@ -48,6 +48,10 @@ def _styled_plot(title: str, left: str, object_name: str, bottom: str | None = "
         item.getAxis(name).enableAutoSIPrefix(False)
     item.getAxis("left").setWidth(62)
     item.showGrid(x=True, y=True, alpha=0.15)
+    for name in ("left", "bottom"):
+        # Replaying an axis's tick labels cost ~2 ms a paint, and every new batch repaints the view:
+        # keep each axis as a pixmap until its range really changes.
+        item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     item.setMenuEnabled(False)
     item.setDownsampling(auto=True, mode="peak")
     item.setClipToView(True)

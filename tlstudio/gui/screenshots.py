@@ -36,6 +36,7 @@ def render(out_dir: Path) -> list[Path]:
     scratch = Path(tempfile.mkdtemp(prefix="tlstudio-screenshots-"))
     os.environ.setdefault("TLSTUDIO_CACHE_DIR", str(scratch / "cache"))
 
+    import numpy as np
     from PySide6.QtCore import QSettings, Qt
     from PySide6.QtWidgets import QMessageBox
 
@@ -92,7 +93,7 @@ def render(out_dir: Path) -> list[Path]:
 
     project.update({"augment.flip": True, "augment.rotate": 20.0, "augment.zoom": 0.15,
                     "schedule.warmup_epochs": 1.0, "training.epochs": 6, "training.batch_size": 8,
-                    "model.freeze": 0, "optimizer.learning_rate": 0.002})
+                    "model.freeze": 0, "optimizer.learning_rate": 0.002, "training.augmented_copies": 3})
     window.show_page("training")
     training_page = window.training_page
     training_page.refresh_augment_preview()
@@ -123,11 +124,36 @@ def render(out_dir: Path) -> list[Path]:
     runs.item(runs.count() - 1).setCheckState(Qt.CheckState.Checked)
     shoot("07-run-finished")
 
+    window.show_page("evaluate")
+    evaluate_page = window.evaluate_page
+    _wait_until(app, lambda: evaluate_page.evaluation is not None, 300, "the evaluation")
+    matrix = evaluate_page.split.confusion_matrix.copy()
+    np.fill_diagonal(matrix, -1)  # the most common mistake
+    true, predicted = np.unravel_index(int(np.argmax(matrix)), matrix.shape)
+    evaluate_page.matrix_view.select_cell(int(true), int(predicted))
+    _wait_until(app, lambda: not evaluate_page.thumbnails.loading, 60, "the thumbnails")
+    shoot("08-evaluate")
+
+    window.show_page("try")
+    try_page = window.try_page
+    demo = Path(project.project.data.folder)
+    tried = [path for folder in sorted(p for p in demo.iterdir() if p.is_dir())
+             for path in sorted(folder.iterdir())[:3]]
+    try_page.add_paths(tried)
+    _wait_until(app, lambda: len(try_page.tried) == len(tried) and not try_page.busy, 300, "the predictions")
+    right = [i for i, path in enumerate(try_page.image_list.paths)
+             if try_page.tried[path].top_class == sorted(p.name for p in demo.iterdir() if p.is_dir()).index(
+                 path.parent.name)]
+    try_page.image_list.setCurrentRow(right[0] if right else 0)
+    try_page.gradcam_check.setChecked(True)
+    _wait_until(app, lambda: not try_page.busy and not try_page.thumbnails.loading, 120, "the heat map")
+    shoot("09-try-it")
+
     window.show_page("export")
     export_page = window.export_page
     task = export_page.start_export()
     _wait_until(app, lambda: task.done, 600, "the export")
-    shoot("08-export")
+    shoot("10-export")
 
     window.close()
     return shots

@@ -19,6 +19,8 @@ QLabel[role="warning"] {{ background: #fff7e2; border: 1px solid #f0d589; border
     color: #5e4500; padding: 6px 8px; }}
 QLabel[role="ready"] {{ color: #1c6b35; }}
 QLabel[role="blocked"] {{ color: #8a4b00; }}
+QLabel[role="dropTarget"] {{ background: #ffffff; border: 2px dashed #c3cad4; border-radius: 6px;
+    color: #5c6470; }}
 QLabel[role="thumbnail"] {{ background: #eef1f5; border: 1px solid #d7dce3; }}
 QGroupBox {{ font-weight: 600; border: 1px solid #d5dae1; border-radius: 6px; margin-top: 10px;
     padding: 10px 8px 6px 8px; background: #fbfcfd; }}
@@ -39,6 +41,8 @@ QPushButton[role="primary"]:hover, QToolButton[role="primary"]:hover {{ backgrou
 QPushButton[role="primary"]:disabled, QToolButton[role="primary"]:disabled {{ background: #a9bedf;
     border-color: #a9bedf; color: #f2f5fa; }}
 QToolButton#runStopButton {{ padding: 5px 12px; }}
+QTableView[role="heatmap"] {{ gridline-color: #ffffff; }}
+QLabel[role="metric"] {{ font-size: 15pt; font-weight: 600; color: #1d2733; }}
 QPlainTextEdit[role="log"] {{ font-family: monospace; font-size: 9pt; background: #fbfbfc; }}
 QProgressBar {{ border: 1px solid #c8ced6; border-radius: 4px; background: #f3f5f8; text-align: center;
     min-height: 18px; }}

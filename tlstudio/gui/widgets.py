@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QValidator
+from PySide6.QtGui import QPixmap, QResizeEvent, QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QDoubleSpinBox,
@@ -239,3 +239,45 @@ def h_line() -> QFrame:
     line.setFrameShape(QFrame.Shape.HLine)
     line.setFrameShadow(QFrame.Shadow.Sunken)
     return line
+
+
+class ImageLabel(QLabel):
+    """Shows one pixmap scaled to fit (aspect kept, smooth), between a minimum and a preferred size."""
+
+    def __init__(self, preferred: int, minimum: int, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._pixmap = QPixmap()
+        self._preferred = preferred
+        self.setMinimumSize(minimum, minimum)
+        self.setMaximumSize(preferred, preferred)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+    def sizeHint(self):  # noqa: N802
+        return self.maximumSize()
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802
+        return width
+
+    def set_image(self, pixmap: QPixmap) -> None:
+        """Show `pixmap` (a null one clears the picture and shows the label's text)."""
+        self._pixmap = pixmap
+        self._rescale()
+
+    @property
+    def image(self) -> QPixmap:
+        return self._pixmap
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._pixmap.isNull():
+            super().setPixmap(QPixmap())
+            return
+        super().setPixmap(self._pixmap.scaled(self.contentsRect().size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                              Qt.TransformationMode.SmoothTransformation))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
@@ -39,6 +38,7 @@ from tlstudio.gui.app_settings import AppSettings
 from tlstudio.gui.background import Task, TaskContext, TaskRunner
 from tlstudio.gui.bindings import FieldBinding, bind_combo, bind_spin
 from tlstudio.gui.dataset_model import DatasetModel
+from tlstudio.gui.images import array_to_qimage
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.project_model import ProjectModel
 from tlstudio.gui.widgets import CollapsibleSection, float_spin, hint_label, int_spin, named
@@ -47,13 +47,6 @@ THUMBNAILS_PER_CLASS = 5
 THUMBNAIL_SIZE = 44
 RESIZE_LABELS = {"center-crop": "Crop the centre square", "stretch": "Stretch to a square",
                  "pad": "Pad to a square"}
-
-
-def array_to_qimage(array: np.ndarray) -> QImage:
-    """An (H, W, 3) uint8 array as a QImage that owns its pixels (safe to make off the GUI thread)."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    height, width, _ = array.shape
-    return QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
 
 
 def _load_thumbnails(paths_by_class: dict[str, list[Path]], size: int,

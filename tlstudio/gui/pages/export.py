@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from tlstudio.export import FORMATS, QUANTIZATIONS, export_run
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.pages.base import Page
+from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.widgets import hint_label, named
 
@@ -100,10 +101,9 @@ class ExportPage(Page):
         layout.setSpacing(10)
         run_box = QGroupBox("Model")
         run_form = QFormLayout(run_box)
-        self.run_combo = named(QComboBox(), "exportRunCombo", "Run to export",
-                               "The run whose best model (lowest validation loss) is exported.")
-        self.run_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.run_combo.currentIndexChanged.connect(self._on_run_selected)
+        self.run_combo = RunCombo(history, "exportRunCombo", "Run to export",
+                                  "The run whose best model (lowest validation loss) is exported.")
+        self.run_combo.run_changed.connect(self._on_run_selected)
         run_form.addRow("Run", self.run_combo)
         self.details_label = QLabel()
         self.details_label.setObjectName("exportDetailsLabel")
@@ -188,38 +188,23 @@ class ExportPage(Page):
         layout.addWidget(copy_box)
         layout.addStretch(1)
 
-        history.changed.connect(self._fill_runs)
+        history.changed.connect(self._on_history_changed)  # after the combo's own refill
         tensorflow.loaded.connect(self._refresh_buttons)
-        self._fill_runs()
+        self._on_history_changed()
 
     # -- the run --------------------------------------------------------------------------------
 
     @property
     def selected_run(self) -> Path | None:
-        data = self.run_combo.currentData()
-        return Path(data) if data else None
+        return self.run_combo.selected_run
 
     @Slot()
-    def _fill_runs(self) -> None:
-        previous = self.run_combo.currentData()
-        listed_before = {self.run_combo.itemData(i) for i in range(self.run_combo.count())}
-        blocked = self.run_combo.blockSignals(True)
-        self.run_combo.clear()
-        for summary in self._history.summaries:
-            if summary.has_model:
-                self.run_combo.addItem(summary.label, str(summary.path))
-        if self.run_combo.count() == 0:
-            self.run_combo.addItem("No trained model yet: train one on the Run page", None)
-        newest = self.run_combo.itemData(0)
-        # A run that just finished is what one exports next; otherwise keep the user's choice.
-        keep = previous if previous and newest in listed_before else newest
-        self.run_combo.setCurrentIndex(max(self.run_combo.findData(keep), 0))
-        self.run_combo.blockSignals(blocked)
-        self._on_run_selected()
+    def _on_history_changed(self) -> None:
+        self._on_run_selected()  # its accuracy may have been written since
         self.summary_changed.emit()
 
     @Slot()
-    def _on_run_selected(self) -> None:
+    def _on_run_selected(self, *_: object) -> None:
         run = self.selected_run
         self._refresh_buttons()
         if run is None:

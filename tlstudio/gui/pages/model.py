@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Slot
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -152,6 +152,8 @@ class LayerTableModel(QAbstractTableModel):
 
 class ModelPage(Page):
     """Wraps the Project's model settings (and training.fine_tune, which is about freezing)."""
+
+    feature_width_known = Signal(str, int)  # backbone, width of its pooled features
 
     def __init__(self, project: ProjectModel, dataset: DatasetModel, runner: TaskRunner,
                  tensorflow: TensorFlowLoader, parent: QWidget | None = None):
@@ -584,6 +586,7 @@ class ModelPage(Page):
         self._layers_error = None
         self._layers[layers.backbone] = layers
         self._refresh()
+        self.feature_width_known.emit(layers.backbone, layers.feature_size)
 
     @Slot(str)
     def _on_layers_failed(self, message: str) -> None:

@@ -78,11 +78,20 @@ class RunPage(Page):
         self.readiness_label.setObjectName("runReadinessLabel")
         self.readiness_label.setWordWrap(True)
         controls.addWidget(self.readiness_label, 1)
+        layout.addLayout(controls)
+
+        engine_row = QHBoxLayout()
+        self.cache_label = QLabel()
+        self.cache_label.setObjectName("runFeatureCacheLabel")
+        self.cache_label.setWordWrap(True)
+        self.cache_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.cache_label.hide()
+        engine_row.addWidget(self.cache_label, 1)
         self.device_label = QLabel()
         self.device_label.setObjectName("runDeviceLabel")
         self.device_label.setProperty("role", "hint")
-        controls.addWidget(self.device_label)
-        layout.addLayout(controls)
+        engine_row.addWidget(self.device_label, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(engine_row)
 
         progress_row = QHBoxLayout()
         self.progress = named(QProgressBar(), "runProgress", "Training progress")
@@ -201,6 +210,8 @@ class RunPage(Page):
             label.setText("–")
         self.run_folder_label.setText(str(run_dir) if run_dir else "")
         self.open_folder_button.setEnabled(False)
+        self.cache_label.hide()
+        self.cache_label.setText("")
         self.append_log(f"— new run{f' in {run_dir}' if run_dir else ''} —")
         self._fill_runs()
         self.summary_changed.emit()
@@ -238,6 +249,22 @@ class RunPage(Page):
     @Slot(object)
     def _on_phase_began(self, event: PhaseBegin) -> None:
         self.plots.mark_phase(event)
+        self.show_feature_cache(event)
+
+    def show_feature_cache(self, event: PhaseBegin) -> None:
+        """Whether this phase trains on cached backbone features, and why (not)."""
+        state = "in use" if event.feature_cache else "not used"
+        phase = f" in phase {event.phase}" if event.phase > 1 else ""
+        note = event.feature_cache_note.strip().rstrip(".")
+        reason = f": {note[:1].lower()}{note[1:]}" if note else ""
+        self.cache_label.setText(f"<b>Feature cache {state}</b>{phase}{reason}.")
+        self.cache_label.setToolTip("With the whole backbone frozen and no augmentation, each image goes "
+                                    "through the backbone once and every epoch trains the head on the stored "
+                                    "features: many times faster, the same model.")
+        self.cache_label.setProperty("role", "ready" if event.feature_cache else "hint")
+        self.cache_label.style().unpolish(self.cache_label)
+        self.cache_label.style().polish(self.cache_label)
+        self.cache_label.show()
 
     @Slot(object)
     def _on_batches_ended(self, events: tuple) -> None:

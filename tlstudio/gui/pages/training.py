@@ -40,11 +40,11 @@ from tlstudio.data import load_image
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.bindings import FieldBinding, bind_check, bind_combo, bind_optional_spin, bind_spin
 from tlstudio.gui.dataset_model import DatasetModel
+from tlstudio.gui.images import array_to_qimage
 from tlstudio.gui.pages.base import Page
-from tlstudio.gui.pages.data import array_to_qimage
 from tlstudio.gui.plots import LearningRatePreview
 from tlstudio.gui.project_model import ALL, ProjectModel
-from tlstudio.gui.widgets import CollapsibleSection, LogSpinBox, float_spin, hint_label, int_spin, named
+from tlstudio.gui.widgets import LogSpinBox, float_spin, hint_label, int_spin, named
 from tlstudio.model import schedules
 from tlstudio.model.optimizers import OPTIMIZER_DESCRIPTIONS, OPTIMIZER_HELP, OPTIMIZER_PARAMETERS
 
@@ -74,6 +74,15 @@ SCHEDULE_PARAMETER_LABELS = {
 AUGMENT_LABELS = {"flip": "Horizontal flip", "vflip": "Vertical flip", "rotate": "Rotation",
                   "zoom": "Zoom", "translate": "Shift", "contrast": "Contrast", "brightness": "Brightness"}
 AUGMENT_SUFFIX = {"rotate": " °"}
+SPEED_VALUE_LABELS = {"auto": "Auto", "off": "Off", "on": "On"}
+SPEED_HELP = {
+    "mixed_precision": "Compute in 16-bit on a GPU, with the output layer in float32. Auto: bfloat16 on Ampere or "
+                       "newer, float16 on Volta/Turing, off on the CPU (where 16-bit is slower).",
+    "xla": "Compile the training step with XLA into fused kernels: faster on a GPU, a slower first epoch. "
+           "Auto: on a GPU only.",
+    "deterministic": "The same seed gives bit-identical runs. Auto: on for the CPU; off on a GPU, where it costs "
+                     "speed and rules out XLA.",
+}
 ASSUMED_TRAIN_IMAGES = 1000  # for the LR preview before a folder is scanned
 PREVIEW_SAMPLES = 12
 PREVIEW_SIZE = 84
@@ -95,6 +104,32 @@ def planned_learning_rates(project: Any, train_images: int) -> tuple[np.ndarray,
     learning_rates = np.concatenate(rates)
     x = (np.arange(len(learning_rates)) + 1) / steps_per_epoch
     return x, learning_rates, phase_two_epoch
+
+
+def format_bytes(count: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{int(count)} bytes"
+
+
+def augmented_copies_cost(copies: int, train_images: int | None, feature_width: int | None) -> str:
+    """One line on what caching `copies` augmented copies of each training image costs."""
+    if copies <= 0:
+        return ("None cached: with augmentation on, every step runs the backbone on freshly augmented images "
+                "(no feature cache).")
+    if train_images:
+        passes = f"{copies} × {train_images:,} = {copies * train_images:,} backbone passes"
+    else:
+        passes = f"{copies} × the training images in backbone passes"
+    if train_images and feature_width:
+        memory = (f"{copies} × {train_images:,} × {feature_width:,} features × 4 bytes = "
+                  f"{format_bytes(copies * train_images * feature_width * 4)}")
+    else:
+        memory = "a few MB"
+    epochs = f"{copies} epoch{'s' if copies != 1 else ''}"
+    return f"Costs {passes} once, before the first epoch (the backbone time of about {epochs}), and {memory} " \
+           "of memory."
 
 
 def _parameter_spin(field: str) -> QDoubleSpinBox:
@@ -134,6 +169,7 @@ class TrainingPage(Page):
         self._preview_task: Task | None = None
         self.preview_images: list = []
         self._bindings: list[FieldBinding] = []
+        self._feature_widths: dict[str, int] = {}  # backbone -> width of its pooled features, once known
 
         columns = QHBoxLayout(self.body)
         columns.setContentsMargins(0, 6, 4, 0)
@@ -225,34 +261,37 @@ class TrainingPage(Page):
         left.addWidget(loop_box)
 
         # Speed: none of these changes what is learned beyond rounding.
-        speed_box = QGroupBox()
-        speed_form = QFormLayout(speed_box)
+        speed_box = QGroupBox("Speed")
+        speed_box.setToolTip("None of these changes what is learned, beyond floating-point rounding.")
+        speed_grid = QGridLayout(speed_box)
+        speed_grid.setHorizontalSpacing(10)
         fields = TrainingSettings.model_fields
-        self.feature_cache_check = named(QCheckBox("Cache backbone features while it is frozen"),
-                                         "trainingFeatureCacheCheck", "Feature cache",
-                                         fields["feature_cache"].description)
-        speed_form.addRow(self.feature_cache_check)
-        self.augmented_copies_spin = named(int_spin(0, 64, special="none"), "trainingAugmentedCopiesSpin",
-                                           "Augmented copies cached", fields["augmented_copies"].description)
-        speed_form.addRow("Augmented copies", self.augmented_copies_spin)
-        self.image_cache_check = named(QCheckBox("Keep decoded images between runs"), "trainingImageCacheCheck",
-                                       "Image cache", fields["image_cache"].description)
-        speed_form.addRow(self.image_cache_check)
+        self.feature_cache_check = named(QCheckBox("Feature cache"), "trainingFeatureCacheCheck", "Feature cache",
+                                         fields["feature_cache"].description + " Many times faster; the same model.")
+        self.image_cache_check = named(QCheckBox("Image cache"), "trainingImageCacheCheck", "Image cache",
+                                       fields["image_cache"].description + " Skips decoding when the files, the "
+                                       "image size and the resize policy are unchanged.")
+        speed_grid.addWidget(self.feature_cache_check, 0, 0, 1, 2)
+        speed_grid.addWidget(self.image_cache_check, 0, 2, 1, 2)
         self.speed_combos: dict[str, QComboBox] = {}
-        for field, label in (("mixed_precision", "Mixed precision"), ("xla", "XLA compilation"),
-                             ("deterministic", "Deterministic")):
-            combo = named(QComboBox(), f"training_{field}Combo", label, fields[field].description)
-            for value in TrainingSettings.model_fields[field].annotation.__args__:
-                combo.addItem(value, value)
+        for position, (field, label) in enumerate((("mixed_precision", "Mixed precision"), ("xla", "XLA"),
+                                                   ("deterministic", "Deterministic"))):
+            combo = named(QComboBox(), f"training_{field}Combo", label, SPEED_HELP[field])
+            for value in fields[field].annotation.__args__:
+                combo.addItem(SPEED_VALUE_LABELS.get(value, value), value)
             self.speed_combos[field] = combo
-            speed_form.addRow(label, combo)
+            title = QLabel(label)
+            title.setToolTip(SPEED_HELP[field])
+            title.setBuddy(combo)
+            row, column = divmod(position, 2)
+            speed_grid.addWidget(title, 1 + row, column * 2)
+            speed_grid.addWidget(combo, 1 + row, column * 2 + 1)
             self._bindings.append(bind_combo(project, f"training.{field}", combo))
+        speed_grid.setColumnStretch(1, 1)
+        speed_grid.setColumnStretch(3, 1)
         self._bindings += [bind_check(project, "training.feature_cache", self.feature_cache_check),
-                           bind_spin(project, "training.augmented_copies", self.augmented_copies_spin),
                            bind_check(project, "training.image_cache", self.image_cache_check)]
-        self.speed_section = CollapsibleSection("Speed settings (change nothing that is learned)", speed_box,
-                                                "trainingSpeedToggle")
-        left.addWidget(self.speed_section)
+        left.addWidget(speed_box)
         left.addStretch(1)
 
         # LR preview
@@ -295,6 +334,22 @@ class TrainingPage(Page):
             cell.addStretch(1)
             augment_grid.addLayout(cell, row, column)
         augment_layout.addLayout(augment_grid)
+        copies_row = QHBoxLayout()
+        copies_label = QLabel("Cached augmented copies")
+        copies_row.addWidget(copies_label)
+        self.augmented_copies_spin = named(int_spin(0, 64, special="none"), "trainingAugmentedCopiesSpin",
+                                           "Cached augmented copies",
+                                           TrainingSettings.model_fields["augmented_copies"].description
+                                           + " Used while the whole backbone is frozen and the feature cache is on.")
+        copies_label.setBuddy(self.augmented_copies_spin)
+        copies_label.setToolTip(self.augmented_copies_spin.toolTip())
+        copies_row.addWidget(self.augmented_copies_spin)
+        copies_row.addStretch(1)
+        augment_layout.addLayout(copies_row)
+        self.augmented_copies_estimate = hint_label()
+        self.augmented_copies_estimate.setObjectName("trainingAugmentedCopiesEstimate")
+        augment_layout.addWidget(self.augmented_copies_estimate)
+        self._bindings.append(bind_spin(project, "training.augmented_copies", self.augmented_copies_spin))
         preview_row = QHBoxLayout()
         self.augment_preview_button = named(QPushButton("Preview augmented images"),
                                             "trainingAugmentPreviewButton", "Preview augmentation",
@@ -339,6 +394,8 @@ class TrainingPage(Page):
             self._refresh_visibility()
         if ALL in keys or any(k.startswith("augment.") for k in keys):
             self._refresh_augment()
+        if ALL in keys or any(k.startswith(("augment.", "training.", "model.")) for k in keys):
+            self._refresh_copies()
         if ALL in keys or any(k.startswith(("optimizer.learning_rate", "schedule.", "training.")) for k in keys):
             self._preview_timer.start()
         self.summary_changed.emit()
@@ -373,6 +430,27 @@ class TrainingPage(Page):
                 spin.setValue(float(value) if value else self._remembered_strength[name])
                 spin.setEnabled(bool(value))
                 spin.blockSignals(blocked)
+
+    @Slot(str, int)
+    def set_feature_width(self, backbone: str, width: int) -> None:
+        """The width of a backbone's pooled features (the Model page learns it when it lists the layers)."""
+        self._feature_widths[backbone] = int(width)
+        self._refresh_copies()
+
+    def _refresh_copies(self) -> None:
+        """Cached augmented copies apply only with augmentation on; say what they cost."""
+        project = self._project.project
+        augmenting = bool(project.augment.enabled)
+        self.augmented_copies_spin.setEnabled(augmenting)
+        if not augmenting:
+            self.augmented_copies_estimate.setText("Switch on an augmentation to cache augmented copies of each "
+                                                   "image's backbone features.")
+            return
+        width = self._feature_widths.get(project.model.backbone)
+        text = augmented_copies_cost(project.training.augmented_copies, self._dataset.train_count, width)
+        if project.training.augmented_copies and not project.training.feature_cache:
+            text += " The feature cache is off in Speed, so none are cached."
+        self.augmented_copies_estimate.setText(text)
 
     @Slot()
     def update_lr_preview(self) -> None:
@@ -414,6 +492,7 @@ class TrainingPage(Page):
     @Slot()
     def _on_dataset_changed(self, *_: Any) -> None:
         self._preview_timer.start()
+        self._refresh_copies()
         ready = self._tensorflow.ready and self._dataset.ready
         self.augment_preview_button.setEnabled(ready)
         if not self._tensorflow.ready:

@@ -1,0 +1,126 @@
+"""The Try-it page's background work, as plain functions of a loaded `Predictor` (no widgets).
+
+Each runs in a TaskRunner thread. The predictor is loaded once per run and kept: its Keras
+model is called through one traced `tf.function` (TRAPS #7), so a prediction after the first
+costs one decode and one call. One lock serialises the calls into the model, so a prediction and
+a Grad-CAM never run in it at the same time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtGui import QImage
+
+from tlstudio.data import DataError, load_image
+from tlstudio.gui.background import TaskContext
+from tlstudio.gui.images import array_to_qimage
+from tlstudio.inference import Predictor, image_files
+
+PREDICT_BATCH = 32
+
+
+@dataclass(frozen=True)
+class TriedImage:
+    """One file and what the model said about it (or why it could not be read)."""
+
+    path: Path
+    probabilities: tuple[float, ...] = ()
+    error: str = ""
+
+    @property
+    def top_class(self) -> int:
+        return int(np.argmax(self.probabilities)) if self.probabilities else -1
+
+
+@dataclass(frozen=True)
+class PredictionBatch:
+    run: Path
+    images: list[TriedImage]
+    seconds: float  # decoding and predicting, all images
+
+
+@dataclass(frozen=True)
+class ImageView:
+    """An image as the model sees it (its resize policy), large enough to look at, and optionally
+    the same with the Grad-CAM heat map of `explained_class` blended over it."""
+
+    path: Path
+    image: QImage
+    overlay: QImage | None = None
+    explained_class: int | None = None
+    flat: bool = False  # the heat map is the same everywhere (says nothing about where)
+
+
+@dataclass
+class LoadedModel:
+    run: Path
+    predictor: Predictor
+    lock: threading.Lock
+    seconds: float
+
+    @property
+    def can_explain(self) -> bool:
+        """Grad-CAM needs the Keras model itself (the run's model.keras gives it)."""
+        return getattr(self.predictor.runtime, "model", None) is not None
+
+
+def load_model(run: Path, context: TaskContext) -> LoadedModel:
+    """Load the run's model.keras with its labels and preprocessing, and trace its call once."""
+    from tlstudio.inference import load_predictor
+
+    start = time.perf_counter()
+    context.message("loading the model")
+    predictor = load_predictor(run / "model.keras")
+    context.message("preparing the model")
+    size = predictor.image_size
+    predictor.predict_array(np.zeros((1, size, size, 3), np.uint8))  # the first call traces the graph
+    return LoadedModel(run, predictor, threading.Lock(), time.perf_counter() - start)
+
+
+def _reason(error: Exception) -> str:
+    reason = getattr(error, "reason", None) or getattr(error, "strerror", None) or str(error)
+    return str(reason)
+
+
+def predict_files(model: LoadedModel, targets: list[Path], context: TaskContext) -> PredictionBatch:
+    """Predict every image file in `targets` (files, or folders searched recursively), in order."""
+    start = time.perf_counter()
+    paths = [path for target in targets for path in image_files(target)]
+    found: dict[Path, TriedImage] = {}
+    decoded: list[tuple[Path, np.ndarray]] = []
+    for done, path in enumerate(paths, start=1):
+        if context.cancelled:
+            break
+        try:
+            decoded.append((path, model.predictor.load(path)))
+        except (DataError, OSError, ValueError) as error:
+            found[path] = TriedImage(path, error=_reason(error))
+        context.progress(done, len(paths) * 2)
+    for first in range(0, len(decoded), PREDICT_BATCH):
+        chunk = decoded[first:first + PREDICT_BATCH]
+        with model.lock:
+            probabilities = model.predictor.predict_array(np.stack([image for _, image in chunk]))
+        for (path, _), row in zip(chunk, probabilities, strict=True):
+            found[path] = TriedImage(path, tuple(float(p) for p in row))
+        context.progress(len(paths) + first + len(chunk), len(paths) * 2)
+    return PredictionBatch(model.run, [found[p] for p in paths if p in found], time.perf_counter() - start)
+
+
+def render_view(model: LoadedModel, path: Path, size: int, explain_class: int | None) -> ImageView:
+    """The image at `size` px as the model sees it; with a Grad-CAM overlay when `explain_class` is set."""
+    predictor = model.predictor
+    display = load_image(path, size, predictor.resize, predictor.info.max_megapixels)
+    if explain_class is None:
+        return ImageView(path, array_to_qimage(display))
+    from tlstudio.gradcam import gradcam, normalize_heatmap, overlay
+
+    with model.lock:
+        heatmap = gradcam(predictor.runtime.model, predictor.load(path), explain_class)
+    blended = overlay(display, normalize_heatmap(heatmap, display.shape[:2]))
+    flat = float(np.ptp(heatmap)) < 1e-6
+    return ImageView(path, array_to_qimage(display), array_to_qimage(blended), explain_class, flat)
