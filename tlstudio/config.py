@@ -6,6 +6,7 @@ settings. Bad values are rejected with a message that names the field.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -268,15 +269,17 @@ def describe_validation_error(error: ValidationError, source: str) -> str:
     return f"{where}: {message}{more}."
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename, so a crash never leaves half a file."""
+@contextlib.contextmanager
+def atomic_target(path: str | os.PathLike, suffix: str = ".tmp"):
+    """Yield a temporary path beside `path` to write; on success it is renamed over `path`.
+
+    A crash, a full disk or an exception leaves the old file (or none) and no half-written one.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield Path(tmp)
         os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; the user's files get their usual mode
         os.replace(tmp, path)
     except BaseException:
@@ -285,6 +288,14 @@ def write_text_atomic(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` so that a crash never leaves half a file."""
+    with atomic_target(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def default_file_mode() -> int:

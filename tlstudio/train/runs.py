@@ -15,13 +15,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tlstudio.config import Project, default_file_mode, write_text_atomic
+from tlstudio.config import Project, atomic_target, write_text_atomic
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
 STEP_COLUMNS = ("step", "epoch", "loss", "lr")
@@ -92,19 +91,8 @@ class RunFolderWriter:
 
 def save_model_atomic(model, path: str | os.PathLike) -> None:
     """Save to a temporary .keras file beside `path`, then rename over it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_target(path, suffix=".keras") as tmp:
         model.save(tmp)
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _number(value: float) -> str:

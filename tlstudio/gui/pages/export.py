@@ -8,9 +8,7 @@ copy of model.keras is offered too, for when one file is all that is needed.
 from __future__ import annotations
 
 import math
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Slot
@@ -35,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.config import atomic_target
 from tlstudio.export import FORMATS, QUANTIZATIONS, export_run
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.pages.base import Page
@@ -55,19 +54,9 @@ DEFAULT_FORMATS = ("keras", "savedmodel", "tflite")
 
 def copy_file_atomic(source: Path, target: Path) -> Path:
     """Copy to a temporary file beside `target`, then rename: never a half-written model."""
-    target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_target(target) as tmp:
         shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return target
+    return Path(target)
 
 
 def _percent(value: float | None) -> str:
