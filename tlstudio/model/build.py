@@ -84,6 +84,21 @@ def backbone_layers(backbone: keras.Model) -> list[keras.layers.Layer]:
     return [layer for layer in backbone.layers if not isinstance(layer, keras.layers.InputLayer)]
 
 
+def trainable_flags(is_batchnorm: list[bool], freeze: int | Literal["all"],
+                    train_batchnorm: bool = False) -> list[bool]:
+    """The freezing rule, on plain data: which backbone layers train.
+
+    The first `freeze` layers ("all": every one) are frozen, the rest train, and BatchNorm layers
+    stay frozen unless `train_batchnorm`. The GUI's layer table reads the same rule before
+    TensorFlow has built anything.
+    """
+    frozen = len(is_batchnorm) if freeze == "all" else int(freeze)
+    if frozen < 0:
+        raise ValueError(f"freeze must be 'all' or 0 or more layers, not {freeze!r}")
+    return [index >= frozen and (train_batchnorm or not batchnorm)
+            for index, batchnorm in enumerate(is_batchnorm)]
+
+
 def freeze_backbone(backbone: keras.Model, freeze: int | Literal["all"],
                     train_batchnorm: bool = False) -> None:
     """Freeze the first `freeze` backbone layers ("all": every one), make the rest trainable.
@@ -94,14 +109,11 @@ def freeze_backbone(backbone: keras.Model, freeze: int | Literal["all"],
     import keras
 
     layers = backbone_layers(backbone)
-    frozen = len(layers) if freeze == "all" else min(int(freeze), len(layers))
-    if frozen < 0:
-        raise ValueError(f"freeze must be 'all' or 0 or more layers, not {freeze!r}")
+    flags = trainable_flags([isinstance(layer, keras.layers.BatchNormalization) for layer in layers],
+                            freeze, train_batchnorm)
     backbone.trainable = True
-    for index, layer in enumerate(layers):
-        layer.trainable = index >= frozen
-        if isinstance(layer, keras.layers.BatchNormalization) and not train_batchnorm:
-            layer.trainable = False
+    for layer, trainable in zip(layers, flags, strict=True):
+        layer.trainable = trainable
 
 
 def unfreeze_top(backbone: keras.Model, k: int, train_batchnorm: bool = False) -> None:

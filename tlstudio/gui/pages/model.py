@@ -36,6 +36,7 @@ from tlstudio.gui.dataset_model import DatasetModel
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.project_model import ALL, ProjectModel
 from tlstudio.gui.widgets import LogSpinBox, float_spin, format_count, hint_label, int_spin, named
+from tlstudio.model.build import trainable_flags
 from tlstudio.model.registry import BACKBONES, get_backbone
 from tlstudio.model.weights import imagenet_weights_cached
 
@@ -73,24 +74,16 @@ def load_backbone_layers(backbone: str) -> BackboneLayers:
 
 
 def layer_states(rows: list, settings: ModelSettings, fine_tune_unfreeze: int | None) -> list[str]:
-    """'frozen', 'trainable' or 'phase 2' for each row, following build.freeze_backbone's rule:
-    the first `freeze` layers are frozen, and BatchNorm stays frozen unless train_batchnorm."""
-    count = len(rows)
+    """'frozen', 'trainable' or 'phase 2' for each row, by the core's freezing rule."""
+    is_batchnorm = [row.type == "BatchNormalization" for row in rows]
     if fine_tune_unfreeze is not None:
-        frozen_count, later = count, max(count - fine_tune_unfreeze, 0)
+        now = trainable_flags(is_batchnorm, "all", settings.train_batchnorm)  # phase 1: the head only
+        later = trainable_flags(is_batchnorm, max(len(rows) - fine_tune_unfreeze, 0), settings.train_batchnorm)
     else:
-        frozen_count = count if settings.freeze == "all" else min(int(settings.freeze), count)
-        later = None
-    states = []
-    for index, row in enumerate(rows):
-        batchnorm_fixed = row.type == "BatchNormalization" and not settings.train_batchnorm
-        if index >= frozen_count and not batchnorm_fixed:
-            states.append("trainable")
-        elif later is not None and index >= later and not batchnorm_fixed:
-            states.append("phase 2")
-        else:
-            states.append("frozen")
-    return states
+        now = trainable_flags(is_batchnorm, settings.freeze, settings.train_batchnorm)
+        later = now
+    return ["trainable" if train else "phase 2" if train_later else "frozen"
+            for train, train_later in zip(now, later, strict=True)]
 
 
 def trainable_parameters(layers: BackboneLayers, states: list[str], phase: str = "trainable") -> int:
