@@ -281,3 +281,23 @@ class ImageLabel(QLabel):
             return
         super().setPixmap(self._pixmap.scaled(self.contentsRect().size(), Qt.AspectRatioMode.KeepAspectRatio,
                                               Qt.TransformationMode.SmoothTransformation))
+
+
+def two_columns(parent: QWidget, left_stretch: int = 1, right_stretch: int = 1) -> tuple[QVBoxLayout, QVBoxLayout]:
+    """The pages' two-column body: (left, right) vertical layouts side by side in `parent`."""
+    columns = QHBoxLayout(parent)
+    columns.setContentsMargins(0, 6, 4, 0)
+    columns.setSpacing(14)
+    halves = []
+    for stretch in (left_stretch, right_stretch):
+        half = QVBoxLayout()
+        half.setSpacing(10)
+        columns.addLayout(half, stretch)
+        halves.append(half)
+    return halves[0], halves[1]
+
+
+def set_tab_chain(*widgets: QWidget) -> None:
+    """Tab moves through `widgets` in the order given."""
+    for first, second in zip(widgets, widgets[1:], strict=False):
+        QWidget.setTabOrder(first, second)

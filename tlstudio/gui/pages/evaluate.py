@@ -36,7 +36,7 @@ from tlstudio.gui.images import ThumbnailCache
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
-from tlstudio.gui.widgets import hint_label, named
+from tlstudio.gui.widgets import hint_label, named, set_tab_chain
 
 THUMBNAIL_SIZE = 72
 MISTAKES_SHOWN = 100
@@ -205,12 +205,8 @@ class EvaluatePage(Page):
         self.evaluate_button.clicked.connect(self.evaluate)
         self.matrix_view.cell_selected.connect(self.show_cell)
         tensorflow.loaded.connect(self._on_tensorflow_loaded)
-        self.setTabOrder(self.run_combo, self.split_combo)
-        self.setTabOrder(self.split_combo, self.evaluate_button)
-        self.setTabOrder(self.evaluate_button, self.matrix_view)
-        self.setTabOrder(self.matrix_view, self.class_table)
-        self.setTabOrder(self.class_table, self.cell_gallery)
-        self.setTabOrder(self.cell_gallery, self.mistakes_gallery)
+        set_tab_chain(self.run_combo, self.split_combo, self.evaluate_button,
+                      self.matrix_view, self.class_table, self.cell_gallery, self.mistakes_gallery)
         self._on_run_changed(self.run_combo.selected_run)
 
     # -- state ------------------------------------------------------------------------------------

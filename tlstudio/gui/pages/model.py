@@ -35,7 +35,7 @@ from tlstudio.gui.bindings import bind_check, bind_spin
 from tlstudio.gui.dataset_model import DatasetModel
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.project_model import ALL, ProjectModel
-from tlstudio.gui.widgets import LogSpinBox, float_spin, format_count, hint_label, int_spin, named
+from tlstudio.gui.widgets import LogSpinBox, float_spin, format_count, hint_label, int_spin, named, two_columns
 from tlstudio.model.build import trainable_flags
 from tlstudio.model.registry import BACKBONES, get_backbone
 from tlstudio.model.weights import imagenet_weights_cached
@@ -162,15 +162,7 @@ class ModelPage(Page):
         self._layers_error: str | None = None
         self._updating = False
 
-        columns = QHBoxLayout(self.body)
-        columns.setContentsMargins(0, 6, 4, 0)
-        columns.setSpacing(14)
-        left = QVBoxLayout()
-        left.setSpacing(10)
-        right = QVBoxLayout()
-        right.setSpacing(10)
-        columns.addLayout(left, 1)
-        columns.addLayout(right, 1)
+        left, right = two_columns(self.body, 1, 1)
 
         # Left column: backbone, input, weights, head.
         backbone_box = QGroupBox("Backbone")

@@ -44,7 +44,7 @@ from tlstudio.gui.images import array_to_qimage
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.plots import LearningRatePreview
 from tlstudio.gui.project_model import ALL, ProjectModel
-from tlstudio.gui.widgets import LogSpinBox, float_spin, hint_label, int_spin, named
+from tlstudio.gui.widgets import LogSpinBox, float_spin, hint_label, int_spin, named, two_columns
 from tlstudio.model import schedules
 from tlstudio.model.optimizers import OPTIMIZER_DESCRIPTIONS, OPTIMIZER_HELP, OPTIMIZER_PARAMETERS
 
@@ -171,15 +171,7 @@ class TrainingPage(Page):
         self._bindings: list[FieldBinding] = []
         self._feature_widths: dict[str, int] = {}  # backbone -> width of its pooled features, once known
 
-        columns = QHBoxLayout(self.body)
-        columns.setContentsMargins(0, 6, 4, 0)
-        columns.setSpacing(14)
-        left = QVBoxLayout()
-        left.setSpacing(10)
-        right = QVBoxLayout()
-        right.setSpacing(10)
-        columns.addLayout(left, 2)
-        columns.addLayout(right, 3)
+        left, right = two_columns(self.body, 2, 3)
 
         # Optimizer
         optimizer_box = QGroupBox("Optimizer")

@@ -44,7 +44,7 @@ from tlstudio.gui.predictions import (
 from tlstudio.gui.probability_bars import MAX_BARS, ProbabilityBars
 from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
-from tlstudio.gui.widgets import ImageLabel, hint_label, int_spin, named
+from tlstudio.gui.widgets import ImageLabel, hint_label, int_spin, named, set_tab_chain
 
 VIEW_SIZE = 320
 THUMBNAIL_SIZE = 56
@@ -174,12 +174,8 @@ class TryPage(Page):
         self.run_combo.run_changed.connect(self._on_run_changed)
         self.image_list.currentItemChanged.connect(self._show_current)
         tensorflow.loaded.connect(self._on_tensorflow_loaded)
-        self.setTabOrder(self.run_combo, self.choose_files_button)
-        self.setTabOrder(self.choose_files_button, self.choose_folder_button)
-        self.setTabOrder(self.choose_folder_button, self.clear_button)
-        self.setTabOrder(self.clear_button, self.image_list)
-        self.setTabOrder(self.image_list, self.gradcam_check)
-        self.setTabOrder(self.gradcam_check, self.top_spin)
+        set_tab_chain(self.run_combo, self.choose_files_button, self.choose_folder_button,
+                      self.clear_button, self.image_list, self.gradcam_check, self.top_spin)
         self._on_run_changed(self.run_combo.selected_run)
 
     # -- the model --------------------------------------------------------------------------------
