@@ -23,7 +23,8 @@ from tlstudio.config import (
     Project,
     ProjectError,
 )
-from tlstudio.model.registry import BACKBONE_NAMES
+from tlstudio.data.demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS
+from tlstudio.model.registry import BACKBONE_NAMES, OFFLINE_BACKBONES, get_backbone
 from tlstudio.train.events import Observer, StopToken
 
 # Kept here (not imported from tlstudio.export) so `tlstudio --help` does not load the exporter.
@@ -82,8 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo-data", help="write a synthetic shapes dataset to play with")
     demo.add_argument("folder", type=Path)
-    demo.add_argument("--per-class", type=int, default=40, help="images per class (default 40)")
-    demo.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
+    demo.add_argument("--per-class", type=int, default=DEMO_PER_CLASS,
+                      help=f"images per class (default {DEMO_PER_CLASS})")
+    demo.add_argument("--size", type=int, default=DEMO_IMAGE_SIZE,
+                      help=f"image size in pixels (default {DEMO_IMAGE_SIZE})")
     demo.add_argument("--seed", type=int, default=0)
 
     scan = sub.add_parser("scan", help="report what a dataset folder holds, skips and why")
@@ -101,7 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--val-split", type=float, help="share of each class held out (0-1)")
     g.add_argument("--resize", choices=RESIZE_POLICIES, help=_choices(RESIZE_POLICIES))
     g = train.add_argument_group("model")
-    g.add_argument("--backbone", choices=BACKBONE_NAMES, metavar="NAME", help=_choices(BACKBONE_NAMES))
+    offline = ", ".join(f"{name}: {get_backbone(name).weights_origin}" for name in OFFLINE_BACKBONES)
+    g.add_argument("--backbone", choices=BACKBONE_NAMES, metavar="NAME",
+                   help=f"{_choices(BACKBONE_NAMES)}; default: MobileNetV2 when Keras has its ImageNet weights "
+                        f"cached, else squeezenet1_1. ImageNet weights without the network: {offline}")
     g.add_argument("--weights", help="imagenet, none, or a weights file")
     g.add_argument("--image-size", type=int, help="input size in pixels")
     g.add_argument("--freeze", help="'all', or how many backbone layers (from the input) to freeze")
@@ -176,7 +182,7 @@ def _demo_data(args) -> int:
         return 2
     folder = make_demo_dataset(args.folder, per_class=args.per_class, size=args.size, seed=args.seed)
     print(f"wrote a demo dataset to {folder}")
-    print(f"train on it: tlstudio train --data {folder} --epochs 3 --image-size 96")
+    print(f"train on it: tlstudio train --data {folder}")
     return 0
 
 

@@ -5,7 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
-from test_export import calibrated_backbone_weights  # shared run builder
+from test_export import PRETRAINED_SMALL  # the same pretrained backbone as the export tests
 
 from tlstudio.config import Project
 from tlstudio.evaluate import EvaluationError, classification_metrics, confusion_matrix, evaluate_run
@@ -27,9 +27,8 @@ def run(tmp_path_factory):
             (data / split / class_dir.name).mkdir(parents=True)
             for path in chosen:
                 shutil.copy(path, data / split / class_dir.name / path.name)
-    weights = calibrated_backbone_weights(data / "train", root / "backbone.weights.h5")
     project = Project().copy_with(**{
-        "data.folder": str(data), "model.image_size": 32, "model.weights": str(weights),
+        "data.folder": str(data), **PRETRAINED_SMALL,
         "training.epochs": 2, "training.batch_size": 8, "optimizer.learning_rate": 0.01,
         "schedule.name": "constant"})
     result = Trainer().run(project, run_dir=root / "run")

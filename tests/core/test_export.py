@@ -27,41 +27,23 @@ from tlstudio.export import (
 from tlstudio.inference import open_runtime
 
 FLOAT16_TOLERANCE = 0.02
+# A real pretrained backbone that needs no network, at a small input size to keep tests fast.
+PRETRAINED_SMALL = {"model.backbone": "squeezenet1_1", "model.weights": "imagenet", "model.image_size": 48}
 
 
 # -- fixtures: one trained run with the real backbone, one tiny CNN run for the quick tests -------------
 
 
-def calibrated_backbone_weights(folder: Path, target: Path) -> Path:
-    """MobileNetV2 (random init) with BatchNorm statistics taken from the data: without them its
-    features vanish (~1e-13) and every image gets the same prediction."""
-    import keras
-
-    from tlstudio.data import load_images, scan
-    from tlstudio.model.registry import get_backbone
-    from tlstudio.model.weights import build_backbone
-
-    backbone = build_backbone(get_backbone("mobilenet_v2"), 32, "none")
-    images = load_images([item.path for item in scan(folder).items], 32, "center-crop")
-    norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    for layer in norms:
-        layer.trainable, layer.momentum = True, 0.0
-    backbone(images.astype("float32") / 127.5 - 1, training=True)
-    backbone.save_weights(target)
-    return target
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    """A real Trainer run: demo shapes, MobileNetV2 at 32 px, head trained for 2 epochs."""
+    """A real Trainer run: demo shapes, SqueezeNet 1.1 with its shipped ImageNet weights at 48 px."""
     from tlstudio.data import make_demo_dataset
     from tlstudio.train import RunStatus, Trainer
 
     root = tmp_path_factory.mktemp("export-run")
     folder = make_demo_dataset(root / "shapes", per_class=8, size=40, seed=0)
-    weights = calibrated_backbone_weights(folder, root / "backbone.weights.h5")
     project = Project().copy_with(**{
-        "data.folder": str(folder), "model.image_size": 32, "model.weights": str(weights),
+        "data.folder": str(folder), **PRETRAINED_SMALL,
         "training.epochs": 2, "training.batch_size": 8, "optimizer.learning_rate": 0.01,
         "schedule.name": "constant"})
     result = Trainer().run(project, run_dir=root / "run")
@@ -131,7 +113,7 @@ def validation_images(run: Path):
 
     project = Project.load(run / "config.json")
     paths = [item.path for item in dataset_split(project).val]
-    return paths, load_images(paths, 32, project.data.resize)
+    return paths, load_images(paths, project.model.resolved_image_size, project.data.resize)
 
 
 def keras_probabilities(run: Path, images: np.ndarray) -> np.ndarray:
@@ -185,7 +167,7 @@ def test_savedmodel_serving_signature_takes_raw_rgb_of_the_trained_size(exported
     loaded = tf.saved_model.load(str(report.out_dir / "savedmodel"))
     signature = loaded.signatures["serving_default"]
     (name, spec), = signature.structured_input_signature[1].items()
-    assert name == "image" and spec.dtype == tf.float32 and spec.shape.as_list() == [None, 32, 32, 3]
+    assert name == "image" and spec.dtype == tf.float32 and spec.shape.as_list() == [None, 48, 48, 3]
     assert list(signature.structured_outputs) == ["probabilities"]
     _, images = validation_images(run)
     out = signature(image=tf.constant(images.astype("float32")))["probabilities"].numpy()
@@ -226,15 +208,15 @@ def test_labels_and_model_card_hold_the_same_facts(exported, run):
     assert (out / "labels.txt").read_text() == (run / "labels.txt").read_text()
     card = json.loads((out / "model_card.json").read_text())
     assert card["classes"] == ["circle", "square", "triangle"]
-    assert card["input"]["image_size"] == 32 and card["input"]["resize"] == "center-crop"
+    assert card["input"]["image_size"] == 48 and card["input"]["resize"] == "center-crop"
     assert card["input"]["range"] == [0, 255] and card["input"]["color"] == "RGB"
-    assert card["backbone"]["name"] == "mobilenet_v2" and card["backbone"]["weights"] == config["model"]["weights"]
+    assert card["backbone"]["name"] == "squeezenet1_1" and card["backbone"]["weights"] == config["model"]["weights"]
     assert card["training"] == config and card["validation_metrics"] == metrics
     assert [r["format"] for r in card["verification"]["results"]] == list(FORMATS)
     assert all(r["ok"] for r in card["verification"]["results"])
     assert {"tensorflow", "keras", "onnxruntime", "tf2onnx"} <= set(card["versions"]) and card["created"]
     markdown = (out / "model_card.md").read_text()
-    for fact in ("circle", "triangle", "32×32", "center-crop", "MobileNetV2", "0–255", "savedmodel", "onnx",
+    for fact in ("circle", "triangle", "48×48", "center-crop", "SqueezeNet 1.1", "0–255", "savedmodel", "onnx",
                  card["versions"]["tensorflow"]):
         assert fact in markdown
 

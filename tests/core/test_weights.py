@@ -96,7 +96,8 @@ def test_not_a_weights_file(tmp_path):
 
 @pytest.mark.parametrize("name, size", [("mobilenet_v2", 96), ("mobilenet_v3_small", 32),
                                         ("efficientnet_b0", 32)])
-def test_imagenet_offline_names_the_fix(monkeypatch, name, size):
+@pytest.mark.parametrize("lite0", [True, False], ids=["lite0-installed", "lite0-missing"])
+def test_imagenet_offline_names_the_fix(monkeypatch, tmp_path, name, size, lite0):
     """Keras's get_file offline raises a bare Exception('URL fetch failure ...'); no network is used."""
     from keras.src.utils import file_utils
 
@@ -107,12 +108,17 @@ def test_imagenet_offline_names_the_fix(monkeypatch, name, size):
         raise Exception(f"URL fetch failure on {origin}: None -- [Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(file_utils, "get_file", offline)
+    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path))  # nothing converted yet
+    monkeypatch.setattr("tlstudio.model.availability.package_installed", lambda spec: lite0)
     spec = get_backbone(name)
     with pytest.raises(WeightsError) as caught:
         build_backbone(spec, size, "imagenet")
     assert str(caught.value) == (
         f"Could not download the ImageNet weights for {spec.label} (no network?): connect once, "
+        f"pick a backbone that works offline (SqueezeNet 1.1{', EfficientNet-Lite0' if lite0 else ''}), "
         "or choose a weights file, or use weights 'none'.")
+    # The GUI offers these with one click.
+    assert caught.value.alternatives == (("squeezenet1_1", "efficientnet_lite0") if lite0 else ("squeezenet1_1",))
     # The cache look-up predicts the very file the constructor asked for.
     assert requested == [imagenet_weights_filename(spec, size)]
 
@@ -128,9 +134,10 @@ def test_imagenet_weights_cached_looks_in_keras_home(monkeypatch, tmp_path):
     assert imagenet_weights_filename(MOBILENET_V2, 150).endswith("_1.0_224_no_top.h5")
 
 
-def test_every_backbone_has_a_known_imagenet_file():
+def test_every_keras_backbone_has_a_known_imagenet_file():
     for spec in BACKBONES.values():
-        assert imagenet_weights_filename(spec, spec.default_size).endswith(".h5")
+        if spec.weights_source == "keras":
+            assert imagenet_weights_filename(spec, spec.default_size).endswith(".h5")
 
 
 def test_efficientnet_imagenet_file_computes_what_the_download_does(monkeypatch, tmp_path):

@@ -124,7 +124,8 @@ def test_layer_table_and_live_counts(qtbot, make_window):
     window.show_page("model")
     qtbot.waitUntil(lambda: page.layer_model.rowCount() > 0, timeout=60_000)
     rows = page.layer_model.rowCount()
-    assert rows > 100 and page.freeze_slider.maximum() == rows
+    assert window.project.project.model.backbone == "squeezenet1_1"  # the offline default
+    assert rows == 36 and page.freeze_slider.maximum() == rows
     assert "trainable" in page.counts_label.text()
     frozen_text = page.counts_label.text()
     assert set(page.layer_model.states) == {"frozen"}

@@ -177,7 +177,7 @@ def test_augmented_copies_need_augmentation_and_say_what_they_cost(ready_window)
     images = window.dataset.train_count
     assert f"3 × {images} = {3 * images} backbone passes" in estimate.text()
     assert "a few MB" in estimate.text()  # the backbone's feature width is not known yet
-    window.model_page.feature_width_known.emit("mobilenet_v2", 1280)
+    window.model_page.feature_width_known.emit(window.project.project.model.backbone, 1280)
     assert f"3 × {images} × 1,280 features × 4 bytes = {format_bytes(3 * images * 1280 * 4)}" in estimate.text()
     page.feature_cache_check.setChecked(False)
     assert "feature cache is off" in estimate.text()

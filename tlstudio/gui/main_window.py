@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import platformdirs
@@ -43,6 +44,7 @@ from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.style import STYLE_SHEET
 from tlstudio.gui.widgets import MessageBar, named
 from tlstudio.gui.worker import RunOutcome, TrainerLike, TrainingSession, default_trainer
+from tlstudio.model.availability import imagenet_availability, offline_alternatives
 from tlstudio.model.registry import get_backbone
 from tlstudio.train.events import RunStatus
 from tlstudio.train.runs import new_run_dir
@@ -52,8 +54,6 @@ log = logging.getLogger(__name__)
 APP_NAME = "TL Studio"
 PAGE_NAMES = ("data", "model", "training", "run", "evaluate", "try", "export")
 PAGE_TITLES = {"try": "Try it"}
-DEMO_PER_CLASS = 40
-DEMO_IMAGE_SIZE = 64
 
 
 def default_app_data_dir() -> Path:
@@ -374,7 +374,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def open_demo(self) -> None:
         """Create the demo dataset once (in the background) and open it."""
-        from tlstudio.data.demo import make_demo_dataset
+        from tlstudio.data.demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS, make_demo_dataset
 
         folder = self.app_data_dir / "demo" / "shapes"
         if demo_dataset_ready(folder):
@@ -395,9 +395,6 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_demo_ready(self, folder: Path) -> None:
         self._demo_task = None
-        if self.project.project.data.folder is None and self.project.project.model.weights == "imagenet":
-            # Keep the first training fast and offline-safe for a newcomer: small images.
-            self.project.update({"model.image_size": 96, "training.epochs": 5, "training.batch_size": 16})
         self.open_folder(folder)
         self.statusBar().showMessage(f"Demo dataset: {folder}", 5000)
         self.demo_opened.emit(str(folder))
@@ -445,10 +442,24 @@ class MainWindow(QMainWindow):
 
     # -- messages ---------------------------------------------------------------------------------
 
-    def show_error(self, message: str) -> None:
-        """One clear message; the app stays usable."""
+    def show_error(self, message: str, actions: Sequence[tuple[str, Callable[[], object]]] = ()) -> None:
+        """One clear message, with the fixes as buttons when there are any; the app stays usable."""
         log.info("shown to the user: %s", message)
-        self.message_bar.show_message(message, "error")
+        self.message_bar.show_message(message, "error", actions=actions)
+
+    def offline_backbone_offers(self) -> list[tuple[str, Callable[[], object]]]:
+        """"Use <backbone>" fixes when the chosen ImageNet weights can't be had without the network."""
+        model = self.project.project.model
+        spec = get_backbone(model.backbone)
+        if model.weights != "imagenet" or imagenet_availability(spec, model.resolved_image_size).ready:
+            return []
+        return [(f"Use {alternative.label}", partial(self.use_backbone, alternative.name))
+                for alternative in offline_alternatives(exclude=spec.name)]
+
+    def use_backbone(self, name: str) -> None:
+        """Switch to the backbone `name` with its ImageNet weights and default input size."""
+        if self.project.update({"model.backbone": name, "model.weights": "imagenet", "model.image_size": None}) is None:
+            self.show_info(f"Backbone: {get_backbone(name).label} with ImageNet weights; press Train.")
 
     def show_info(self, message: str, timeout_ms: int = 8000) -> None:
         self.message_bar.show_message(message, "info", timeout_ms)
@@ -470,9 +481,9 @@ class MainWindow(QMainWindow):
         reason = self.dataset.blocking_reason()
         if reason:
             return reason
-        weights = self.project.project.model.weights
-        if weights not in ("imagenet", "none") and not Path(weights).expanduser().is_file():
-            return f"The weights file {weights} does not exist; choose another on the Model page."
+        weights_file = self.project.project.model.weights_file
+        if weights_file is not None and not weights_file.is_file():
+            return f"The weights file {weights_file} does not exist; choose another on the Model page."
         return None
 
     @Slot()
@@ -522,7 +533,7 @@ class MainWindow(QMainWindow):
     def _on_training_finished(self, outcome: RunOutcome) -> None:
         self.history.refresh()
         if outcome.status == RunStatus.FAILED:
-            self.show_error(f"Training failed: {outcome.message}")
+            self.show_error(f"Training failed: {outcome.message}", self.offline_backbone_offers())
         elif outcome.status == RunStatus.STOPPED:
             self.show_info(f"Training stopped: {outcome.message}")
         else:

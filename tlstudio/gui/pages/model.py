@@ -36,11 +36,12 @@ from tlstudio.gui.dataset_model import DatasetModel
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.project_model import ALL, ProjectModel
 from tlstudio.gui.widgets import LogSpinBox, float_spin, format_count, hint_label, int_spin, named, two_columns
+from tlstudio.model.availability import imagenet_availability, offline_alternatives
 from tlstudio.model.build import trainable_flags
 from tlstudio.model.registry import BACKBONES, get_backbone
-from tlstudio.model.weights import imagenet_weights_cached
 
 FROZEN_COLOR = QColor("#8a8f98")
+WEIGHTS_COLUMN = 4  # the backbone table's "ImageNet weights" column
 PHASE_TWO_COLOR = QColor("#7b4fbf")
 
 
@@ -170,7 +171,7 @@ class ModelPage(Page):
         self.backbone_table = named(QTableWidget(len(BACKBONES), 5), "modelBackboneTable", "Backbone",
                                     "The pretrained network; smaller ones train faster on a CPU.")
         self.backbone_table.setHorizontalHeaderLabels(["Backbone", "Parameters", "Input", "ImageNet top-1",
-                                                       "Download"])
+                                                       "ImageNet weights"])
         self.backbone_table.verticalHeader().hide()
         self.backbone_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.backbone_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -184,14 +185,15 @@ class ModelPage(Page):
         self._backbone_names = list(BACKBONES)
         for row, spec in enumerate(BACKBONES.values()):
             cells = [spec.label, f"{spec.parameters_millions:g} M", f"{spec.default_size} px",
-                     f"{spec.imagenet_top1:.1f} %", f"{spec.weights_mb:g} MB"]
+                     f"{spec.imagenet_top1:.1f} %", ""]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(spec.description)
+                item.setToolTip(spec.description if column < WEIGHTS_COLUMN else spec.weights_origin)
                 if column:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.backbone_table.setItem(row, column, item)
         self.backbone_table.setFixedHeight(22 * len(BACKBONES) + 28)
+        self._refresh_weights_column()
         self.backbone_table.itemSelectionChanged.connect(self._on_backbone_selected)
         backbone_layout.addWidget(self.backbone_table)
         self.description_label = hint_label()
@@ -241,6 +243,10 @@ class ModelPage(Page):
         self.weights_status = hint_label()
         self.weights_status.setObjectName("modelWeightsStatus")
         weights_layout.addWidget(self.weights_status)
+        # When the chosen ImageNet weights can't be had offline: the backbones that can, one click away.
+        self.offline_row = QHBoxLayout()
+        self.offline_buttons: list[QPushButton] = []
+        weights_layout.addLayout(self.offline_row)
         input_form.addRow("Weights", weights_widget)
         left.addWidget(input_box)
         left.addStretch(1)
@@ -400,11 +406,14 @@ class ModelPage(Page):
         weights = settings.weights
         self.weights_file_edit.setEnabled(self.file_radio.isChecked())
         self.weights_browse_button.setEnabled(self.file_radio.isChecked())
+        alternatives = []
         if weights == "imagenet":
-            cached = imagenet_weights_cached(spec, settings.resolved_image_size)
-            text = ("ImageNet weights are cached on this computer." if cached else
-                    f"ImageNet weights will be downloaded ({spec.weights_mb:g} MB) when training starts; "
-                    "offline, choose a weights file instead.")
+            availability = imagenet_availability(spec, settings.resolved_image_size)
+            text = availability.note
+            if not availability.ready:
+                alternatives = offline_alternatives(exclude=spec.name)
+                if alternatives:
+                    text += " Without a network, use one that works offline:"
         elif weights == "none":
             text = "Random start: trains from scratch, which needs far more data."
         elif Path(weights).expanduser().is_file():
@@ -412,6 +421,37 @@ class ModelPage(Page):
         else:
             text = f"⚠ {weights} does not exist; choose an existing weights file."
         self.weights_status.setText(text)
+        self._set_offline_buttons(alternatives)
+        self._refresh_weights_column()
+
+    def _set_offline_buttons(self, alternatives: list) -> None:
+        if [button.property("backbone") for button in self.offline_buttons] == [a.name for a in alternatives]:
+            return
+        for button in self.offline_buttons:
+            self.offline_row.removeWidget(button)
+            button.deleteLater()
+        self.offline_buttons = []
+        for spec in alternatives:
+            button = named(QPushButton(f"Use {spec.label}"), f"modelUseOffline_{spec.name}", f"Use {spec.label}",
+                           f"{spec.description} ImageNet weights: {spec.weights_origin}.")
+            button.setProperty("backbone", spec.name)
+            button.clicked.connect(lambda _=False, name=spec.name: self._use_backbone(name))
+            self.offline_row.addWidget(button)
+            self.offline_buttons.append(button)
+        if alternatives:
+            self.offline_row.addStretch(1)
+
+    def _use_backbone(self, name: str) -> None:
+        self._project.update({"model.backbone": name, "model.weights": "imagenet", "model.image_size": None})
+        self._refresh()
+
+    def _refresh_weights_column(self) -> None:
+        """The table's last column: where each backbone's ImageNet weights would come from now."""
+        for row, spec in enumerate(BACKBONES.values()):
+            text = imagenet_availability(spec, spec.default_size).short
+            item = self.backbone_table.item(row, WEIGHTS_COLUMN)
+            if item is not None and item.text() != text:
+                item.setText(text)
 
     def _refresh_layers(self) -> None:
         settings = self._project.project.model

@@ -1,0 +1,1 @@
+"""Backbones TL Studio builds itself, for ImageNet weights that come from registry packages."""
