@@ -16,6 +16,25 @@ import tensorflow as tf  # noqa: E402
 from cases import CASES, ROTATION_DEGREES, SEED, VAL_SPLIT  # noqa: E402
 
 
+def backbone(name: str, size: int, weights: str | None):
+    """The base network and its preprocessing layers, as a notebook would write them.
+
+    keras.applications backbones come from their constructor; the offline ones (SqueezeNet 1.1,
+    EfficientNet-Lite0) are not in keras.applications, so their architecture and ImageNet weights
+    come from tlstudio's model zoo, the one place they exist: the training itself stays plain Keras.
+    """
+    from tlstudio.model.preprocessing import preprocessing_layers
+    from tlstudio.model.registry import get_backbone
+
+    spec = get_backbone(name)
+    if spec.works_offline:
+        from tlstudio.model.weights import build_backbone
+
+        return build_backbone(spec, size, weights or "none"), preprocessing_layers(spec.preprocessing)
+    base = spec.keras_constructor(include_top=False, weights=weights, input_shape=(size, size, 3))
+    return base, preprocessing_layers(spec.preprocessing)
+
+
 def main(case_number: int, data: str, weights: str) -> None:
     work_start = time.perf_counter()
     case = CASES[case_number]
@@ -29,12 +48,7 @@ def main(case_number: int, data: str, weights: str) -> None:
     train_ds = train_ds.cache().prefetch(tf.data.AUTOTUNE)
     val_ds = val_ds.cache().prefetch(tf.data.AUTOTUNE)
 
-    if case.backbone == "mobilenet_v2":
-        base = keras.applications.MobileNetV2(include_top=False, weights=weights, input_shape=size + (3,))
-        preprocess = keras.layers.Rescaling(1 / 127.5, offset=-1)
-    else:
-        base = keras.applications.EfficientNetB0(include_top=False, weights=weights, input_shape=size + (3,))
-        preprocess = None  # EfficientNet rescales inside
+    base, preprocess = backbone(case.backbone, case.image_size, weights)
     if case.unfreeze_top:
         base.trainable = True
         for layer in base.layers[:-case.unfreeze_top]:
@@ -48,8 +62,8 @@ def main(case_number: int, data: str, weights: str) -> None:
         x = keras.layers.RandomFlip("horizontal")(x)
     if "rotate" in case.augment:
         x = keras.layers.RandomRotation(ROTATION_DEGREES / 360)(x)
-    if preprocess is not None:
-        x = preprocess(x)
+    for layer in preprocess:
+        x = layer(x)
     x = base(x, training=False)
     x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dropout(0.2)(x)

