@@ -108,3 +108,22 @@ def test_ctrl_c_stops_gracefully_and_keeps_the_run(tmp_path):
     assert process.returncode == 3, stderr
     assert "stopped" in stdout and "stopping after this batch" in stderr
     assert {p.name for p in out.iterdir()} >= {"model.keras", "metrics.json", "history.csv", "steps.csv"}
+
+
+def test_train_with_defaults_only_learns_offline(tmp_path):
+    """A first run with no flags picks a pretrained backbone that loads without the network and learns."""
+    import os
+
+    env = dict(os.environ, KERAS_HOME=str(tmp_path / "empty-keras"))  # nothing downloaded, ever
+    data = tmp_path / "shapes"
+    assert subprocess.run([sys.executable, "-m", "tlstudio.cli", "demo-data", str(data), "--per-class", "16",
+                           "--size", "64"], capture_output=True, text=True, env=env).returncode == 0
+    out = tmp_path / "run"
+    trained = subprocess.run([sys.executable, "-m", "tlstudio.cli", "train", "--data", str(data), "--out", str(out)],
+                             capture_output=True, text=True, env=env, timeout=600)
+    assert trained.returncode == 0, trained.stderr
+    assert trained.stdout.startswith("training squeezenet1_1 at 227 px")
+    config = json.loads((out / "config.json").read_text())
+    assert (config["model"]["backbone"], config["model"]["weights"], config["model"]["freeze"]) == (
+        "squeezenet1_1", "imagenet", "all")
+    assert json.loads((out / "metrics.json").read_text())["val_accuracy"] >= 0.8  # chance is 0.33

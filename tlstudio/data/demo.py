@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 DEFAULT_CLASSES: tuple[str, ...] = ("circle", "square", "triangle")
 # The demo dataset that `tlstudio demo-data` and the GUI's demo write: with the default project
 # (a frozen pretrained backbone) it trains to well above 90 % validation accuracy in seconds.
-DEMO_PER_CLASS = 40
+DEMO_PER_CLASS = 60
 DEMO_IMAGE_SIZE = 128
 
 Point = tuple[float, float]
