@@ -11,7 +11,7 @@ Converter paths (chosen by testing them with TensorFlow 2.21 / Keras 3.15):
   set ``Optimize.DEFAULT`` (+ float16 weights); int8 is full-integer with a representative dataset of
   training images, uint8 input (scale 1: the raw pixels) and uint8 output.
 - onnx: ``tf2onnx.convert.from_function`` (opset 17) on the same ``training=False`` function. Keras's
-  own ``model.export(format="onnx")`` uses opset 15 and traces without ``training=False`` (TRAPS #9).
+  own ``model.export(format="onnx")`` uses opset 15 and traces without ``training=False`` (docs/stack-notes.md #9).
 
 Each artefact is written into a staging folder beside ``out_dir``, scanned for augmentation ops,
 reloaded in its own runtime, run twice over the validation images, compared with the Keras model,
@@ -65,7 +65,7 @@ MIN_QUANTIZED_AGREEMENT = 0.8
 REPRESENTATIVE_IMAGES = 200
 LATENCY_REPEATS = 10
 _SYNTHETIC_IMAGES = 16
-# Op types and layer names that only random augmentation puts in a graph (TRAPS #2).
+# Op types and layer names that only random augmentation puts in a graph (docs/stack-notes.md #2).
 _RANDOM_OP = re.compile(r"random|multinomial|bernoulli|rngreadandskip|imageprojectivetransform", re.I)
 _AUGMENT_NAME = re.compile(r"random_(flip|rotation|zoom|translation|contrast|brightness|crop)", re.I)
 _DESTINATION_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}

@@ -1,7 +1,7 @@
 """Run a trained or exported model on images, with the preprocessing recorded beside it.
 
 Any of the four formats loads in its own runtime: a ``.keras`` file (Keras, called through a
-``tf.function``: TRAPS #7), a SavedModel folder (``tf.saved_model`` serving signature), a ``.tflite``
+``tf.function``: docs/stack-notes.md #7), a SavedModel folder (``tf.saved_model`` serving signature), a ``.tflite``
 file (the LiteRT interpreter) and an ``.onnx`` file (onnxruntime). Labels and preprocessing (image
 size, resize policy) come from ``model_card.json`` beside the model, else the run folder's
 ``config.json`` + ``labels.txt``, else ``labels.txt`` and the model's own input size.
@@ -96,7 +96,7 @@ def serving_function(model, size: int):
         with warnings.catch_warnings():  # runs once, while tracing
             # Keras 3.15 warns when a loaded model's input arrives as a bare tensor, not [tensor].
             warnings.filterwarnings("ignore", message="The structure of `inputs`")
-            # training=False explicitly: a random layer called without it keeps augmenting (TRAPS #2).
+            # training=False explicitly: a random layer called without it keeps augmenting (docs/stack-notes.md #2).
             return {"probabilities": model(image, training=False)}
 
     return tf.function(serve, input_signature=spec), spec
@@ -115,7 +115,7 @@ class KerasRuntime(Runtime):
         self.image_size = int(height)
         self.num_classes = int(self.model.output_shape[-1])
         # A tf.function with a fixed signature traces once: a few ms a call instead of predict's
-        # ~60 ms setup per call (TRAPS #7).
+        # ~60 ms setup per call (docs/stack-notes.md #7).
         self._call, _ = serving_function(self.model, self.image_size)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Model building: preprocessing, freezing (BatchNorm stays fixed, TRAPS #1), head, save/load."""
+"""Model building: preprocessing, freezing (BatchNorm stays fixed, docs/stack-notes.md #1), head, save/load."""
 
 import importlib
 import json
@@ -110,7 +110,7 @@ def calibrate_batchnorm(backbone: keras.Model, x: np.ndarray) -> None:
 
 
 def test_batchnorm_statistics_stay_fixed_while_training_all_layers():
-    """TRAPS #1: with every layer trainable, fit() must not move BatchNorm moving statistics."""
+    """docs/stack-notes.md #1: with every layer trainable, fit() must not move BatchNorm moving statistics."""
     built = build_model(settings(freeze=0), NUM_CLASSES, seed=0)
     model, backbone = built.model, built.backbone
     calibrate_batchnorm(backbone, random_images(8, seed=5))

@@ -190,7 +190,7 @@ def test_the_augmentation_scan_finds_random_layers_and_strip_removes_them(tmp_pa
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
     model.save(tmp_path / "aug.keras")
-    model.export(tmp_path / "aug_savedmodel", verbose=False)  # Keras's export keeps the flip (TRAPS #2)
+    model.export(tmp_path / "aug_savedmodel", verbose=False)  # Keras's export keeps the flip (docs/stack-notes.md #2)
     assert any("RandomFlip" in found for found in find_augmentation(tmp_path / "aug.keras"))
     assert find_augmentation(tmp_path / "aug_savedmodel")
 

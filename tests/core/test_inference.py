@@ -66,7 +66,7 @@ def test_single_image_keras_prediction_traces_once(small_run):
     _, images = validation_images(small_run)
     for count in (1, 3, 1, 1):
         predictor.predict_array(images[:count])
-    # One fixed-signature tf.function: no retracing per call or per batch size (TRAPS #7).
+    # One fixed-signature tf.function: no retracing per call or per batch size (docs/stack-notes.md #7).
     assert predictor.runtime._call.experimental_get_tracing_count() == 1
 
 

@@ -3,7 +3,7 @@
 Images stay uint8 in memory (a quarter of float32) and are cast per batch. The training set is
 shuffled by index, not by image, so the shuffle buffer holds integers instead of a second copy of
 the pixels. It is repeated on purpose: the trainer passes ``steps_per_epoch`` so Keras keeps one
-iterator instead of rebuilding it (and stalling) every epoch (TRAPS.md #5).
+iterator instead of rebuilding it (and stalling) every epoch (docs/stack-notes.md #5).
 
 Batches carry raw 0–255 float32 pixels; each backbone's own preprocessing lives in the model.
 """

@@ -1,6 +1,6 @@
 """Scan a dataset folder into a ``DatasetIndex``: classes, usable images, and why others were left out.
 
-Unlike ``image_dataset_from_directory`` (TRAPS.md #6), every candidate file is decoded once here,
+Unlike ``image_dataset_from_directory`` (docs/stack-notes.md #6), every candidate file is decoded once here,
 so a bad file is named before training instead of failing mid-``fit()``, and nothing a person
 would not call an image (macOS ``._x.jpg`` files, ``Thumbs.db``, empty folders) becomes data.
 

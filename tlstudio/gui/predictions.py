@@ -1,7 +1,7 @@
 """The Try-it page's background work, as plain functions of a loaded `Predictor` (no widgets).
 
 Each runs in a TaskRunner thread. The predictor is loaded once per run and kept: its Keras
-model is called through one traced `tf.function` (TRAPS #7), so a prediction after the first
+model is called through one traced `tf.function` (docs/stack-notes.md #7), so a prediction after the first
 costs one decode and one call. One lock serialises the calls into the model, so a prediction and
 a Grad-CAM never run in it at the same time.
 """

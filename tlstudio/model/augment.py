@@ -2,7 +2,7 @@
 
 The augmenter runs in the input pipeline (a `tf.data` map, or eagerly for the preview)
 on float32 raw 0-255 images, and is never part of the saved model: random layers inside
-a model stay random at serving time and break export (TRAPS #2).
+a model stay random at serving time and break export (docs/stack-notes.md #2).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Build the classifier: raw RGB -> backbone preprocessing -> backbone -> pooled head.
 
 Also the freezing policy. In Keras 3.15 `training=False` alone does not keep BatchNorm
-statistics fixed once its layers are trainable (TRAPS #1), so BatchNormalization layers
+statistics fixed once its layers are trainable (docs/stack-notes.md #1), so BatchNormalization layers
 are frozen one by one unless the user asks to train them. Recompile after any change
-to `trainable`. Augmentation is never part of this model (TRAPS #2).
+to `trainable`. Augmentation is never part of this model (docs/stack-notes.md #2).
 """
 
 from __future__ import annotations

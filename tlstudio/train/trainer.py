@@ -298,7 +298,7 @@ class _Run:
 
         # Augmentation in the training step's graph, in a wrapper model used only for fit(): it runs on
         # the model's device (a GPU, where there is one, instead of the CPU feeding it), and Keras passes
-        # training=False to it in validation. Only `self.model` is ever saved or exported (TRAPS #2).
+        # training=False to it in validation. Only `self.model` is ever saved or exported (docs/stack-notes.md #2).
         inputs = keras.Input(shape=self.model.input_shape[1:], dtype="float32", name="image")
         return keras.Model(inputs, self.model(self.augmenter(inputs)), name="training_model"), train_ds, val_ds
 
@@ -356,7 +356,7 @@ class _Run:
         self.schedule = make_keras_schedule(project.schedule, phase.base_lr, self.steps_per_epoch,
                                             phase_steps)
         optimizer = make_optimizer(project.optimizer, self.schedule)
-        # Recompile after every change to `trainable` (TRAPS #1); a fresh optimizer per phase.
+        # Recompile after every change to `trainable` (docs/stack-notes.md #1); a fresh optimizer per phase.
         fit_model.compile(
             optimizer=optimizer,
             jit_compile=self.compute.jit_compile,
@@ -526,7 +526,7 @@ def _event_bridge_class():
         def _halt(self):
             self._interrupted = True
             self.model.stop_training = True
-            self.model.stop_evaluating = True  # skip the rest of this epoch's validation (TRAPS #4)
+            self.model.stop_evaluating = True  # skip the rest of this epoch's validation (docs/stack-notes.md #4)
 
         def on_epoch_end(self, epoch, logs=None):
             run = self.run
