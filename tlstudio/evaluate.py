@@ -1,8 +1,8 @@
-"""Classification metrics from predicted probabilities: accuracy, per-class P/R/F1, confusion matrix;
-and ``evaluate_run``: a run's model on its validation (and test) split, with a record per image.
+"""``evaluate_run``: a run's model on its validation (and test) split, with a record per image.
 
-The metrics are plain numpy, so the CLI, the GUI and the tests read the same numbers as metrics.json.
-Importing this module does not import TensorFlow; ``evaluate_run`` does.
+The numbers come from ``tlstudio.metrics`` (plain numpy), so the CLI, the GUI and the tests read the
+same numbers as metrics.json. Importing this module does not import TensorFlow; ``evaluate_run``
+does, through the inference runtime it loads lazily.
 """
 
 from __future__ import annotations
@@ -16,51 +16,17 @@ from typing import Any
 
 import numpy as np
 
+from tlstudio.config import Project, ProjectError
+from tlstudio.data import DataError, load_images, scan, split_index
+from tlstudio.files import write_text_atomic
+from tlstudio.inference import KerasRuntime
+from tlstudio.metrics import classification_metrics, confusion_matrix
+from tlstudio.train.events import PrepareProgress
+from tlstudio.train.runs import RunFolderError, read_run
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """Rows are true classes, columns predicted classes."""
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
-    return matrix
+__all__ = ["classification_metrics", "confusion_matrix", "evaluate_run", "dataset_split", "split_metrics",
+           "Evaluation", "EvaluationError", "ImageRecord", "SplitEvaluation", "LOW_CONFIDENCE"]
 
-
-def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, classes: list[str],
-                           top_k: int = 3) -> dict[str, Any]:
-    """Accuracy, top-k accuracy, cross-entropy, per-class precision/recall/F1/support, confusion matrix."""
-    y_true = np.asarray(y_true, dtype=int)
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    num_classes = len(classes)
-    y_pred = probabilities.argmax(axis=1)
-    matrix = confusion_matrix(y_true, y_pred, num_classes)
-    true_positive = np.diag(matrix).astype(float)
-    predicted = matrix.sum(axis=0).astype(float)
-    support = matrix.sum(axis=1).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(predicted > 0, true_positive / predicted, 0.0)
-        recall = np.where(support > 0, true_positive / support, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    k = min(top_k, num_classes)
-    top = np.argsort(-probabilities, axis=1)[:, :k]
-    picked = np.clip(probabilities[np.arange(len(y_true)), y_true], 1e-12, 1.0)
-    n = max(len(y_true), 1)
-    return {
-        "val_accuracy": float((y_pred == y_true).mean()) if len(y_true) else 0.0,
-        f"val_top{k}_accuracy": float((top == y_true[:, None]).any(axis=1).mean()) if len(y_true) else 0.0,
-        "val_loss": float(-np.log(picked).sum() / n),
-        "classes": list(classes),
-        "per_class": {
-            name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                   "support": int(support[i])}
-            for i, name in enumerate(classes)
-        },
-        "macro_f1": float(f1.mean()) if num_classes else 0.0,
-        "confusion_matrix": matrix.tolist(),
-    }
-
-
-# -- evaluating a run folder ----------------------------------------------------------------------------
-# The validation split is rebuilt exactly as the Trainer built it (same scan, val_split and seed),
-# and predicted with the saved model.keras, so the numbers match the run's metrics.json.
 
 LOW_CONFIDENCE = 0.5  # correct predictions below this confidence join the "biggest mistakes"
 _PREDICT_BATCH = 64
@@ -167,7 +133,6 @@ def split_metrics(name: str, y_true: np.ndarray, probabilities: np.ndarray, clas
 
 def dataset_split(project):
     """The run's data split, rebuilt as the Trainer built it. Raises DataError naming the problem."""
-    from tlstudio.data import DataError, scan, split_index
 
     if not project.data.folder:
         raise DataError("the run names no data folder (data.folder); set it in config.json.")
@@ -184,10 +149,6 @@ def evaluate_run(run_dir: str | os.PathLike, *, progress: Callable[[Any], None] 
 
     ``progress`` receives ``PrepareProgress(stage, done, total)`` events. Raises EvaluationError.
     """
-    from tlstudio.config import Project, ProjectError, write_text_atomic
-    from tlstudio.data import DataError, load_images
-    from tlstudio.train.events import PrepareProgress
-    from tlstudio.train.runs import RunFolderError, read_run
 
     def report(stage: str, done: int, total: int) -> None:
         if progress is not None:
@@ -220,8 +181,6 @@ def evaluate_run(run_dir: str | os.PathLike, *, progress: Callable[[Any], None] 
         except DataError as error:
             raise EvaluationError(f"cannot evaluate {run.run_dir}: {error}") from None
         done += len(items)
-
-    from tlstudio.inference import KerasRuntime
 
     report("loading the model", 0, 1)
     runtime = KerasRuntime(run.model_path)

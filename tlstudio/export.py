@@ -34,14 +34,19 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tlstudio.config import Project, ProjectError
+from tlstudio.data import DataError, load_images
+from tlstudio.data.images import ALPHA_BACKGROUND, PAD_COLOR
+from tlstudio.evaluate import dataset_split
 from tlstudio.inference import (
     CARD_FILE,
+    FORMATS,
     LABELS_FILE,
     ONNX_METADATA_KEY,
     SAVEDMODEL_EXTRA,
@@ -49,9 +54,9 @@ from tlstudio.inference import (
     open_runtime,
     serving_function,
 )
+from tlstudio.registry import get_backbone
 from tlstudio.train.runs import RunFolderError, read_run
 
-FORMATS: tuple[str, ...] = ("keras", "savedmodel", "tflite", "onnx")
 QUANTIZATIONS: tuple[str, ...] = ("none", "float16", "dynamic", "int8")
 CARD_MARKDOWN = "model_card.md"
 ONNX_OPSET = 17
@@ -253,9 +258,6 @@ def _read_run(run_dir: str | os.PathLike):
 
 def _verification_images(project: Project, limit: int | None) -> tuple[np.ndarray, str, list[Path]]:
     """The validation images (uint8) and the training paths; synthetic images when the data is gone."""
-    from tlstudio.data import DataError, load_images
-    from tlstudio.evaluate import dataset_split
-
     size = project.model.resolved_image_size
     try:
         split = dataset_split(project)
@@ -352,8 +354,6 @@ def tflite_bytes(saved_model: Path, quantize: str, representative: np.ndarray | 
 
 
 def _representative_images(project: Project, train_paths: list[Path]) -> np.ndarray:
-    from tlstudio.data import load_images
-
     if not train_paths:
         raise ValueError(f"int8 needs the training images to calibrate, and {project.data.folder} cannot be read")
     rng = np.random.default_rng(project.training.seed)
@@ -517,8 +517,6 @@ def _latency_ms(runtime, images: np.ndarray) -> float | None:
 
 
 def _input_facts(project: Project) -> dict[str, Any]:
-    from tlstudio.data.images import ALPHA_BACKGROUND, PAD_COLOR
-
     size = project.model.resolved_image_size
     return {
         "image_size": size, "shape": [None, size, size, 3], "layout": "NHWC", "dtype": "float32",
@@ -552,8 +550,6 @@ def _result_label(result: dict[str, Any]) -> str:
 def model_card(run, project: Project, results: list[FormatResult], verified_on: str,
                earlier: list[dict[str, Any]] = ()) -> dict[str, Any]:
     """The facts the model card holds (model_card.json; model_card.md renders the same)."""
-    from tlstudio.model.registry import get_backbone
-
     spec = get_backbone(project.model.backbone)
     entries = [*earlier, *(_card_result(r) for r in results)]
     return {
@@ -581,8 +577,6 @@ def _card_result(result: FormatResult) -> dict[str, Any]:
 
 
 def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
     versions = {"python": platform.python_version()}
     for name in ("tlstudio", "tensorflow", "keras", "numpy", "pillow", "tf2onnx", "onnx", "onnxruntime",
                  "ai-edge-litert"):

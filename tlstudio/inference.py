@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from tlstudio.config import Project, ProjectError
 from tlstudio.data import IMAGE_EXTENSIONS, DataError, load_image
 
 FORMATS: tuple[str, ...] = ("keras", "savedmodel", "tflite", "onnx")
@@ -306,8 +307,6 @@ def _info_from_card(card: Path) -> ModelInfo:
 
 
 def _info_from_run_config(folder: Path) -> ModelInfo:
-    from tlstudio.config import Project, ProjectError
-
     try:
         project = Project.load(folder / "config.json")
     except ProjectError as error:

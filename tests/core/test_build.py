@@ -21,7 +21,7 @@ from tlstudio.model.build import (
     unfreeze_top,
 )
 from tlstudio.model.preprocessing import preprocessing_layers
-from tlstudio.model.registry import BACKBONE_NAMES, BACKBONES
+from tlstudio.registry import BACKBONE_NAMES, BACKBONES
 
 NUM_CLASSES = 3
 
@@ -84,6 +84,7 @@ def test_every_backbone_builds_at_its_min_size(name):
     assert built.model.input_shape == (None, spec.min_size, spec.min_size, 3)
     assert built.model.output_shape == (None, NUM_CLASSES)
     features = built.backbone.output_shape[-1]
+    assert features == spec.feature_width  # the registry's column, read before anything is built
     assert count_parameters(built.model)[0] == features * NUM_CLASSES + NUM_CLASSES  # only the head
     if spec.preprocessing == "builtin":
         # The backbone brings its own input scaling (include_preprocessing / always on).

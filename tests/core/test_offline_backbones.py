@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tlstudio import weight_sources as availability
 from tlstudio.config import ModelSettings, Project
-from tlstudio.model import availability
-from tlstudio.model.registry import OFFLINE_BACKBONES, get_backbone
 from tlstudio.model.weights import WeightsError, build_backbone
 from tlstudio.model.zoo import converters
 from tlstudio.model.zoo.layer_store import assign_layer_weights, read_layer_weights, write_layer_weights
 from tlstudio.model.zoo.squeezenet import MIN_SIZE, SqueezeNet11, convert_ndf_pickle
+from tlstudio.registry import OFFLINE_BACKBONES, get_backbone
 
 SQUEEZENET = get_backbone("squeezenet1_1")
 LITE0 = get_backbone("efficientnet_lite0")

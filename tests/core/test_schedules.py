@@ -1,9 +1,6 @@
 """LR schedules: each formula by hand, warm-up, numpy preview == in-graph value, restarts, plateau."""
 
 import math
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -18,20 +15,6 @@ TOTAL = 200
 
 def lr(settings: ScheduleSettings, step: int, total: int = TOTAL) -> float:
     return float(lr_at(step, settings, BASE, SPE, total))
-
-
-def test_importing_the_model_package_does_not_import_keras():
-    """The GUI reads the registry, tables, previews and cache look-up before TensorFlow has loaded."""
-    code = textwrap.dedent("""
-        import sys
-        from tlstudio.model import augment, build, optimizers, preprocessing, registry, schedules, weights
-        schedules.preview(schedules.ScheduleSettings(), 0.1, 5, 20)
-        weights.imagenet_weights_cached(registry.get_backbone("mobilenet_v2"), 224)
-        assert optimizers.OPTIMIZER_HELP
-        bad = [m for m in ("keras", "tensorflow") if m in sys.modules]
-        assert not bad, bad
-    """)
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_constant_and_plateau_are_flat():

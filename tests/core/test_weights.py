@@ -5,13 +5,13 @@ import keras
 import numpy as np
 import pytest
 
-from tlstudio.model.registry import BACKBONES, get_backbone
 from tlstudio.model.weights import (
     WeightsError,
     build_backbone,
     imagenet_weights_cached,
     imagenet_weights_filename,
 )
+from tlstudio.registry import BACKBONES, get_backbone
 
 MOBILENET_V2 = get_backbone("mobilenet_v2")
 
@@ -109,7 +109,7 @@ def test_imagenet_offline_names_the_fix(monkeypatch, tmp_path, name, size, lite0
 
     monkeypatch.setattr(file_utils, "get_file", offline)
     monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path))  # nothing converted yet
-    monkeypatch.setattr("tlstudio.model.availability.package_installed", lambda spec: lite0)
+    monkeypatch.setattr("tlstudio.weight_sources.package_installed", lambda spec: lite0)
     spec = get_backbone(name)
     with pytest.raises(WeightsError) as caught:
         build_backbone(spec, size, "imagenet")

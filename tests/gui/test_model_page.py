@@ -5,7 +5,7 @@ from __future__ import annotations
 from tlstudio.config import Project
 from tlstudio.gui.pages.model import BackboneLayers, layer_states, trainable_parameters
 from tlstudio.model.build import LayerRow
-from tlstudio.model.registry import BACKBONE_NAMES
+from tlstudio.registry import BACKBONE_NAMES
 
 
 def test_widgets_write_the_project(qtbot, window, tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 from tlstudio.gui.pages.model import WEIGHTS_COLUMN
 from tlstudio.gui.worker import RunOutcome
-from tlstudio.model.registry import BACKBONE_NAMES
+from tlstudio.registry import BACKBONE_NAMES
 from tlstudio.train.events import RunStatus
 
 
@@ -24,10 +24,10 @@ def weights_cell(page, name: str) -> str:
 def test_backbone_table_says_where_weights_come_from(window):
     page = window.model_page
     window.show_page("model")
-    assert page.backbone_table.horizontalHeaderItem(WEIGHTS_COLUMN).text() == "ImageNet weights"
-    assert weights_cell(page, "squeezenet1_1") == "ships with app"
-    assert weights_cell(page, "mobilenet_v2") == "9.4 MB download"
-    assert weights_cell(page, "efficientnet_lite0") in ("offline package", "pip extra")
+    assert page.backbone_table.horizontalHeaderItem(WEIGHTS_COLUMN).text() == "Weights"
+    assert weights_cell(page, "squeezenet1_1") == "shipped"
+    assert weights_cell(page, "mobilenet_v2") == "↓ 9.4 MB"
+    assert weights_cell(page, "efficientnet_lite0") in ("package", "pip extra")
     page.backbone_table.selectRow(BACKBONE_NAMES.index("squeezenet1_1"))
     assert "ship with TL Studio" in page.weights_status.text()
     assert page.offline_buttons == []

@@ -7,6 +7,7 @@ import numpy as np
 from tlstudio.config import Project
 from tlstudio.gui.pages.training import format_bytes
 from tlstudio.model.optimizers import OPTIMIZER_HELP, OPTIMIZER_PARAMETERS
+from tlstudio.registry import get_backbone
 
 
 def _select(combo, value):
@@ -176,9 +177,8 @@ def test_augmented_copies_need_augmentation_and_say_what_they_cost(ready_window)
     assert window.project.project.training.augmented_copies == 3
     images = window.dataset.train_count
     assert f"3 × {images} = {3 * images} backbone passes" in estimate.text()
-    assert "a few MB" in estimate.text()  # the backbone's feature width is not known yet
-    window.model_page.feature_width_known.emit(window.project.project.model.backbone, 1280)
-    assert f"3 × {images} × 1,280 features × 4 bytes = {format_bytes(3 * images * 1280 * 4)}" in estimate.text()
+    width = get_backbone(window.project.project.model.backbone).feature_width  # the registry's, nothing built
+    assert f"3 × {images} × {width:,} features × 4 bytes = {format_bytes(3 * images * width * 4)}" in estimate.text()
     page.feature_cache_check.setChecked(False)
     assert "feature cache is off" in estimate.text()
     page.augment_checks["rotate"].setChecked(False)

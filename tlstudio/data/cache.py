@@ -17,18 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from tlstudio.data.images import load_images
+from tlstudio.files import cache_dir
 
 CACHE_FORMAT = 1
-
-
-def cache_dir() -> Path:
-    """`$TLSTUDIO_CACHE_DIR`, else the platform's user cache folder for tlstudio."""
-    override = os.environ.get("TLSTUDIO_CACHE_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("tlstudio", appauthor=False))
 
 
 def image_cache_key(paths: Sequence[Path], size: int, resize: str, max_megapixels: float) -> str:

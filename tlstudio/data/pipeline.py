@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -73,11 +72,12 @@ def _batches(indices: tf.data.Dataset, images: np.ndarray, labels: np.ndarray,
 
 
 def training_dataset(images_uint8: np.ndarray, labels_int: np.ndarray, num_classes: int, batch_size: int,
-                     seed: int, augment: Callable[[tf.Tensor], tf.Tensor] | None = None) -> tf.data.Dataset:
+                     seed: int) -> tf.data.Dataset:
     """An endless, seeded, reshuffled-each-epoch stream of (float32 0–255 images, one-hot labels) batches.
 
     Epochs are kept whole: each pass of ``steps_per_epoch(n, batch_size)`` batches shows every image
-    exactly once (the last batch may be partial). ``augment`` runs on float32 batches after batching.
+    exactly once (the last batch may be partial). Augmentation is not done here: it runs inside the
+    training step (see `tlstudio.model.augment`).
     """
     images, labels = _checked_arrays(images_uint8, labels_int, num_classes, batch_size)
     n = len(images)
@@ -88,8 +88,6 @@ def training_dataset(images_uint8: np.ndarray, labels_int: np.ndarray, num_class
                .shuffle(n, seed=seed, reshuffle_each_iteration=True)
                .batch(batch_size, drop_remainder=False))
     dataset = _batches(indices, images, labels, num_classes)
-    if augment is not None:
-        dataset = dataset.map(lambda x, y: (tf.cast(augment(x), tf.float32), y), num_parallel_calls=PARALLEL_CALLS)
     # Shuffle and batch come before repeat, so every epoch is a whole, freshly shuffled pass.
     return _without_autotune(dataset.repeat().prefetch(PREFETCH_BATCHES))
 

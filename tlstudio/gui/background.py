@@ -169,10 +169,6 @@ class TaskRunner(QObject):
         with self._lock:
             return len(self._futures)
 
-    @property
-    def pending_tasks(self) -> int:
-        return len(self._live)
-
     def wait(self, timeout_ms: int = -1) -> bool:
         """Block until every submitted function has returned (tests, shutdown)."""
         with self._lock:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Slot
-from PySide6.QtWidgets import QAbstractButton, QComboBox, QDoubleSpinBox, QSlider, QSpinBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QComboBox, QDoubleSpinBox, QSpinBox, QWidget
 
 from tlstudio.gui.project_model import ALL, ProjectModel
 
@@ -67,10 +67,6 @@ def bind_optional_spin(model: ProjectModel, key: str, spin: QSpinBox | QDoubleSp
 
 def bind_check(model: ProjectModel, key: str, button: QAbstractButton) -> FieldBinding:
     return FieldBinding(model, key, button, button.toggled, button.isChecked, button.setChecked)
-
-
-def bind_slider(model: ProjectModel, key: str, slider: QSlider) -> FieldBinding:
-    return FieldBinding(model, key, slider, slider.valueChanged, slider.value, slider.setValue)
 
 
 def bind_combo(model: ProjectModel, key: str, combo: QComboBox) -> FieldBinding:

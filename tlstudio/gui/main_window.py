@@ -44,10 +44,10 @@ from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.style import STYLE_SHEET
 from tlstudio.gui.widgets import MessageBar, named
 from tlstudio.gui.worker import RunOutcome, TrainerLike, TrainingSession, default_trainer
-from tlstudio.model.availability import imagenet_availability, offline_alternatives
-from tlstudio.model.registry import get_backbone
+from tlstudio.registry import get_backbone
 from tlstudio.train.events import RunStatus
 from tlstudio.train.runs import new_run_dir
+from tlstudio.weight_sources import imagenet_availability, offline_alternatives
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,6 @@ class MainWindow(QMainWindow):
             page.summary_changed.connect(self._refresh_steps)
             self.step_actions[number - 1].setData(name)
         self.step_list.currentRowChanged.connect(self._on_step_selected)
-        self.model_page.feature_width_known.connect(self.training_page.set_feature_width)
         self._refresh_steps()
 
         self.start_panel.open_folder_requested.connect(self.choose_folder)

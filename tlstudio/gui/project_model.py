@@ -115,9 +115,6 @@ class ProjectModel(QObject):
         self._set_modified(False)
         return target
 
-    def mark_modified(self) -> None:
-        self._set_modified(True)
-
     def _set_path(self, path: Path | None) -> None:
         if path != self._path:
             self._path = path

@@ -18,7 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from tlstudio.gui.project_model import ALL, ProjectModel
-from tlstudio.model.registry import BACKBONES
+from tlstudio.registry import BACKBONES
 from tlstudio.train.runs import MODEL_FILE, RunRecord, list_runs, read_run
 
 

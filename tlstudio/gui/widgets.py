@@ -71,12 +71,6 @@ def hint_label(text: str = "", *, word_wrap: bool = True) -> QLabel:
     return label
 
 
-def heading_label(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setProperty("role", "heading")
-    return label
-
-
 def format_count(value: float) -> str:
     """12 345 678 -> '12.3 M', 4 321 -> '4,321'."""
     if value >= 1e6:
@@ -256,13 +250,6 @@ class CollapsibleSection(QWidget):
         self.button.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
         self.content.setVisible(expanded)
         self.toggled.emit(expanded)
-
-
-def h_line() -> QFrame:
-    line = QFrame()
-    line.setFrameShape(QFrame.Shape.HLine)
-    line.setFrameShadow(QFrame.Shadow.Sunken)
-    return line
 
 
 class ImageLabel(QLabel):

@@ -1,8 +1,9 @@
 """Random augmentation of training batches with Keras's own preprocessing layers.
 
-The augmenter runs in the input pipeline (a `tf.data` map, or eagerly for the preview)
-on float32 raw 0-255 images, and is never part of the saved model: random layers inside
-a model stay random at serving time and break export (docs/stack-notes.md #2).
+The augmenter runs inside the training step, in a wrapper model that only `fit()` sees (or
+eagerly for the preview), on float32 raw 0-255 images. It is never part of the saved model:
+random layers inside a model stay random at serving time and break export
+(docs/stack-notes.md #2).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ import numpy as np
 
 from tlstudio.config import ModelSettings
 from tlstudio.model.preprocessing import preprocessing_layers
-from tlstudio.model.registry import BackboneSpec, get_backbone
 from tlstudio.model.weights import build_backbone
+from tlstudio.registry import BackboneSpec, get_backbone
 
 if TYPE_CHECKING:
     import keras

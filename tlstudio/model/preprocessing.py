@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tlstudio.model.registry import PreprocessingMode
+from tlstudio.registry import PreprocessingMode
 
 if TYPE_CHECKING:
     import keras

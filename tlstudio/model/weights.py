@@ -2,8 +2,9 @@
 
 Its own small module so it can be tested offline with a weights file the test writes.
 Every failure the user can cause becomes a `WeightsError` with one sentence naming the fix.
-Importing this module does not import TensorFlow. Where weights are, without loading them,
-is `availability`'s job (re-exported here).
+Importing this module does not import TensorFlow: Keras is imported inside the functions that
+build. Where weights are, without loading them, is `tlstudio.weight_sources`'s job (some of its
+names are re-exported here).
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tlstudio.model.availability import (
+import h5py
+import numpy as np
+
+from tlstudio.model.zoo import converters
+from tlstudio.model.zoo.layer_store import assign_layer_weights, read_layer_weights, write_layer_weights
+from tlstudio.registry import OFFLINE_EXTRA, BackboneSpec, get_backbone
+from tlstudio.weight_sources import (
     SHIPPED_WEIGHTS,
     converted_weights_path,
     imagenet_weights_cached,
@@ -24,8 +31,6 @@ from tlstudio.model.availability import (
     offline_alternatives,
     package_installed,
 )
-from tlstudio.model.registry import OFFLINE_EXTRA, BackboneSpec, get_backbone
-from tlstudio.model.zoo.layer_store import assign_layer_weights, read_layer_weights, write_layer_weights
 
 __all__ = ["WeightsError", "build_backbone", "load_weights_file", "imagenet_weights_cached",
            "imagenet_weights_filename", "keras_cache_dirs", "convert_package_weights"]
@@ -115,7 +120,6 @@ def _match_imagenet_efficientnet(backbone: keras.Model, spec: BackboneSpec) -> N
     lacks it. Folding the factor into the variance gives the same function, (x - mean) / std.
     """
     import keras
-    import numpy as np
 
     if not spec.constructor.startswith("EfficientNetB"):
         return
@@ -178,8 +182,6 @@ def convert_package_weights(spec: BackboneSpec, *, force: bool = False) -> Path:
     The package's file is checked against its pinned sha256 before anything of it is unpickled;
     the result goes to the user cache folder, written atomically.
     """
-    from tlstudio.model.zoo import converters
-
     target = converted_weights_path(spec)
     if target.is_file() and not force:
         return target
@@ -216,8 +218,6 @@ def _construct(spec: BackboneSpec, image_size: int, weights: str | None) -> kera
 
 def _count_weight_arrays(path: Path) -> int | None:
     """How many variables a Keras 3 `.weights.h5` file stores for the model (optimizer excluded)."""
-    import h5py
-
     try:
         with h5py.File(path, "r") as handle:
             names: list[str] = []

@@ -13,6 +13,7 @@ import functools
 from dataclasses import dataclass
 
 from tlstudio.config import TrainingSettings
+from tlstudio.train.device import describe_device
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,6 @@ def _compute_capability() -> tuple[int, int] | None:
 
 
 def plan_compute(training: TrainingSettings) -> ComputePlan:
-    from tlstudio.train.device import describe_device
-
     gpu = bool(configure_gpus())
     precision = training.mixed_precision
     if precision == "auto":

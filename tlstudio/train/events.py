@@ -120,7 +120,7 @@ class Observer:
 
 @dataclass
 class RecordingObserver(Observer):
-    """Keeps every event in order; handy for tests and for the CLI's summary."""
+    """Keeps every event in order; for tests and benchmarks that read a run's events afterwards."""
 
     events: list = field(default_factory=list)
 

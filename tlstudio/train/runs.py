@@ -20,7 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tlstudio.config import Project, atomic_target, write_text_atomic
+from tlstudio.config import Project
+from tlstudio.files import atomic_target, write_text_atomic
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
 STEP_COLUMNS = ("step", "epoch", "loss", "lr")

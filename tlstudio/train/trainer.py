@@ -1,5 +1,8 @@
 """Trainer: one training run from a Project to a complete run folder.
 
+Keras, TensorFlow and `tlstudio.data.pipeline` (which imports TensorFlow) are imported inside the
+methods that use them: TensorFlow loads in a thread while the images are checked and decoded.
+
 `Trainer().run(project, observer, stop_token)` is synchronous and never raises for what a user
 can cause: it returns a RunResult with status FINISHED, STOPPED or FAILED and a one-sentence
 message, and the run folder is complete in every case (the best model so far is kept).
@@ -21,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from tlstudio.config import Project, ProjectError
-from tlstudio.evaluate import classification_metrics
+from tlstudio.data import scan, split_index
+from tlstudio.data.cache import load_images_cached
+from tlstudio.metrics import classification_metrics
+from tlstudio.model import schedules  # its Keras classes (PlateauReducer, ...) are made on first access
+from tlstudio.model.augment import make_augmenter
+from tlstudio.model.build import build_model, calibrate_batchnorm, count_parameters, unfreeze_top
+from tlstudio.model.optimizers import make_optimizer
+from tlstudio.train.compute import apply_determinism, plan_compute, precision_policy
 from tlstudio.train.events import (
     BatchEnd,
     EpochEnd,
@@ -145,9 +155,6 @@ class _Run:
     # -- before the first step -------------------------------------------------------------
 
     def _prepare(self, run_dir, runs_root) -> None:
-        from tlstudio.data import scan, split_index
-        from tlstudio.data.cache import load_images_cached
-
         # TensorFlow takes seconds to import; let it load while the images are checked and decoded.
         # Joined before this thread imports anything of TensorFlow's: two threads importing its
         # package tree at once can deadlock in its circular imports.
@@ -196,9 +203,6 @@ class _Run:
             tf_import.join()
         import keras
 
-        from tlstudio.model.build import build_model
-        from tlstudio.train.compute import apply_determinism, plan_compute, precision_policy
-
         self.compute = plan_compute(project.training)
         apply_determinism(self.compute)
         keras.utils.set_random_seed(project.training.seed)
@@ -210,8 +214,6 @@ class _Run:
         self.model = self.built.model
         self.device = self.compute.describe()
         if settings.weights == "none":
-            from tlstudio.model.build import calibrate_batchnorm
-
             sample = self.x_train[np.linspace(0, len(self.x_train) - 1, min(len(self.x_train), 32)).astype(int)]
             count = calibrate_batchnorm(self.model, self.built.backbone, sample)
             if count:
@@ -236,9 +238,7 @@ class _Run:
         return phases
 
     def _train(self) -> None:
-        from tlstudio.data.pipeline import steps_per_epoch
-        from tlstudio.model.augment import make_augmenter
-        from tlstudio.model.build import count_parameters, unfreeze_top
+        from tlstudio.data.pipeline import steps_per_epoch  # lazy: tlstudio.data.pipeline imports TensorFlow
 
         project = self.project
         batch_size = project.training.batch_size
@@ -285,7 +285,7 @@ class _Run:
                                      f"{project.training.early_stopping} epochs; phase {phase.number} ends")
 
     def _image_data(self):
-        from tlstudio.data.pipeline import evaluation_dataset, training_dataset
+        from tlstudio.data.pipeline import evaluation_dataset, training_dataset  # lazy: imports TensorFlow
 
         training = self.project.training
         num_classes = len(self.classes)
@@ -304,7 +304,10 @@ class _Run:
 
     def _cached_feature_data(self):
         """Backbone features of every image, computed once; the head trains on them."""
-        from tlstudio.data.pipeline import feature_evaluation_dataset, feature_training_dataset
+        from tlstudio.data.pipeline import (  # lazy: imports TensorFlow
+            feature_evaluation_dataset,
+            feature_training_dataset,
+        )
 
         training = self.project.training
         split = FeatureHead.split(self.model)
@@ -348,12 +351,10 @@ class _Run:
     def _compile(self, phase: _Phase, fit_model) -> list:
         import keras
 
-        from tlstudio.model.optimizers import make_optimizer
-        from tlstudio.model.schedules import PlateauReducer, make_keras_schedule
 
         project = self.project
         phase_steps = (phase.end_epoch - phase.first_epoch) * self.steps_per_epoch
-        self.schedule = make_keras_schedule(project.schedule, phase.base_lr, self.steps_per_epoch,
+        self.schedule = schedules.make_keras_schedule(project.schedule, phase.base_lr, self.steps_per_epoch,
                                             phase_steps)
         optimizer = make_optimizer(project.optimizer, self.schedule)
         # Recompile after every change to `trainable` (docs/stack-notes.md #1); a fresh optimizer per phase.
@@ -365,9 +366,7 @@ class _Run:
         )
         callbacks = []
         if project.schedule.name == "plateau":
-            callbacks.append(PlateauReducer(self.schedule, factor=project.schedule.plateau_factor,
-                                            patience=project.schedule.plateau_patience,
-                                            min_lr=project.schedule.plateau_min_lr))
+            callbacks.append(schedules.make_plateau_reducer(self.schedule, project.schedule))
         if project.training.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=project.training.early_stopping, restore_best_weights=False))

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.evaluate import Evaluation, ImageRecord, SplitEvaluation
+from tlstudio.evaluate import LOW_CONFIDENCE, Evaluation, ImageRecord, SplitEvaluation
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.confusion import ConfusionMatrixView
 from tlstudio.gui.gallery import GalleryEntry, ImageGallery
@@ -37,6 +37,8 @@ from tlstudio.gui.pages.base import Page
 from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.widgets import hint_label, named, set_tab_chain
+
+LOW_PERCENT = f"{LOW_CONFIDENCE * 100:g} %"  # the evaluation's threshold for a right but unsure answer
 
 THUMBNAIL_SIZE = 72
 MISTAKES_SHOWN = 100
@@ -184,8 +186,8 @@ class EvaluatePage(Page):
         right.addWidget(cell_box)
         mistakes_box = QGroupBox("Biggest mistakes")
         mistakes_layout = QVBoxLayout(mistakes_box)
-        self.mistakes_caption = hint_label("Wrong answers, and right ones given with less than 50 % confidence, "
-                                           "the most wrong (highest loss) first.")
+        self.mistakes_caption = hint_label(f"Wrong answers, and right ones given with less than {LOW_PERCENT} "
+                                           "confidence, the most wrong (highest loss) first.")
         self.mistakes_caption.setObjectName("evaluateMistakesCaption")
         mistakes_layout.addWidget(self.mistakes_caption)
         self.mistakes_gallery = ImageGallery(self.thumbnails, "evaluateMistakesGallery", "Biggest mistakes",
@@ -378,9 +380,9 @@ class EvaluatePage(Page):
         total = len(split.mistakes())
         shown = f" (the first {MISTAKES_SHOWN} shown)" if total > MISTAKES_SHOWN else ""
         self.mistakes_caption.setText(
-            f"{total} image{'s' if total != 1 else ''}: wrong answers, and right ones given with less than 50 % "
-            f"confidence, the most wrong (highest loss) first{shown}. Double-click one to open its folder."
-            if total else "No mistakes: every image is right with at least 50 % confidence.")
+            f"{total} image{'s' if total != 1 else ''}: wrong answers, and right ones given with less than "
+            f"{LOW_PERCENT} confidence, the most wrong (highest loss) first{shown}. Double-click one to open "
+            "its folder." if total else f"No mistakes: every image is right with at least {LOW_PERCENT} confidence.")
 
     def _fill_class_table(self, split: SplitEvaluation) -> None:
         per_class = split.per_class

@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.config import atomic_target
 from tlstudio.export import FORMATS, QUANTIZATIONS, export_run
+from tlstudio.files import atomic_target
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.run_combo import RunCombo

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Slot
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,12 +36,12 @@ from tlstudio.gui.dataset_model import DatasetModel
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.project_model import ALL, ProjectModel
 from tlstudio.gui.widgets import LogSpinBox, float_spin, format_count, hint_label, int_spin, named, two_columns
-from tlstudio.model.availability import imagenet_availability, offline_alternatives
 from tlstudio.model.build import trainable_flags
-from tlstudio.model.registry import BACKBONES, get_backbone
+from tlstudio.registry import BACKBONES, get_backbone
+from tlstudio.weight_sources import imagenet_availability, offline_alternatives
 
 FROZEN_COLOR = QColor("#8a8f98")
-WEIGHTS_COLUMN = 4  # the backbone table's "ImageNet weights" column
+WEIGHTS_COLUMN = 4  # the backbone table's "Weights" column: where the ImageNet weights come from
 PHASE_TWO_COLOR = QColor("#7b4fbf")
 
 
@@ -147,7 +147,6 @@ class LayerTableModel(QAbstractTableModel):
 class ModelPage(Page):
     """Wraps the Project's model settings (and training.fine_tune, which is about freezing)."""
 
-    feature_width_known = Signal(str, int)  # backbone, width of its pooled features
 
     def __init__(self, project: ProjectModel, dataset: DatasetModel, runner: TaskRunner,
                  tensorflow: TensorFlowLoader, parent: QWidget | None = None):
@@ -170,8 +169,11 @@ class ModelPage(Page):
         backbone_layout = QVBoxLayout(backbone_box)
         self.backbone_table = named(QTableWidget(len(BACKBONES), 5), "modelBackboneTable", "Backbone",
                                     "The pretrained network; smaller ones train faster on a CPU.")
-        self.backbone_table.setHorizontalHeaderLabels(["Backbone", "Parameters", "Input", "ImageNet top-1",
-                                                       "ImageNet weights"])
+        self.backbone_table.setHorizontalHeaderLabels(["Backbone", "Parameters", "Input", "Top-1", "Weights"])
+        self.backbone_table.horizontalHeaderItem(3).setToolTip("Top-1 accuracy on ImageNet")
+        self.backbone_table.horizontalHeaderItem(WEIGHTS_COLUMN).setToolTip(
+            "Where the ImageNet weights come from: shipped with TL Studio, an optional package, "
+            "Keras's cache, or a download (↓)")
         self.backbone_table.verticalHeader().hide()
         self.backbone_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.backbone_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -611,17 +613,12 @@ class ModelPage(Page):
         self._layers_error = None
         self._layers[layers.backbone] = layers
         self._refresh()
-        self.feature_width_known.emit(layers.backbone, layers.feature_size)
 
     @Slot(str)
     def _on_layers_failed(self, message: str) -> None:
         self._layers_task = None
         self._layers_error = message
         self._refresh_layers()
-
-    @property
-    def layers_loading(self) -> bool:
-        return self._layers_task is not None
 
     def summary(self) -> str:
         settings = self._project.project.model

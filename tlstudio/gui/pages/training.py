@@ -47,6 +47,7 @@ from tlstudio.gui.project_model import ALL, ProjectModel
 from tlstudio.gui.widgets import LogSpinBox, float_spin, hint_label, int_spin, named, two_columns
 from tlstudio.model import schedules
 from tlstudio.model.optimizers import OPTIMIZER_DESCRIPTIONS, OPTIMIZER_HELP, OPTIMIZER_PARAMETERS
+from tlstudio.registry import get_backbone
 
 OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "SGD with momentum", "nesterov": "SGD with Nesterov momentum",
                     "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adam": "Adam", "adamw": "AdamW"}
@@ -80,8 +81,8 @@ SPEED_HELP = {
                        "newer, float16 on Volta/Turing, off on the CPU (where 16-bit is slower).",
     "xla": "Compile the training step with XLA into fused kernels: faster on a GPU, a slower first epoch. "
            "Auto: on a GPU only.",
-    "deterministic": "The same seed gives bit-identical runs. Auto: on for the CPU; off on a GPU, where it costs "
-                     "speed and rules out XLA.",
+    "deterministic": "TensorFlow's op determinism: bit-identical runs on any device, at a cost in speed (and no "
+                     "XLA). Auto: off; seeded runs on the CPU repeat without it.",
 }
 ASSUMED_TRAIN_IMAGES = 1000  # for the LR preview before a folder is scanned
 PREVIEW_SAMPLES = 12
@@ -169,7 +170,6 @@ class TrainingPage(Page):
         self._preview_task: Task | None = None
         self.preview_images: list = []
         self._bindings: list[FieldBinding] = []
-        self._feature_widths: dict[str, int] = {}  # backbone -> width of its pooled features, once known
 
         left, right = two_columns(self.body, 2, 3)
 
@@ -423,12 +423,6 @@ class TrainingPage(Page):
                 spin.setEnabled(bool(value))
                 spin.blockSignals(blocked)
 
-    @Slot(str, int)
-    def set_feature_width(self, backbone: str, width: int) -> None:
-        """The width of a backbone's pooled features (the Model page learns it when it lists the layers)."""
-        self._feature_widths[backbone] = int(width)
-        self._refresh_copies()
-
     def _refresh_copies(self) -> None:
         """Cached augmented copies apply only with augmentation on; say what they cost."""
         project = self._project.project
@@ -438,7 +432,7 @@ class TrainingPage(Page):
             self.augmented_copies_estimate.setText("Switch on an augmentation to cache augmented copies of each "
                                                    "image's backbone features.")
             return
-        width = self._feature_widths.get(project.model.backbone)
+        width = get_backbone(project.model.backbone).feature_width
         text = augmented_copies_cost(project.training.augmented_copies, self._dataset.train_count, width)
         if project.training.augmented_copies and not project.training.feature_cache:
             text += " The feature cache is off in Speed, so none are cached."
@@ -535,10 +529,6 @@ class TrainingPage(Page):
     def _on_preview_failed(self, message: str) -> None:
         self._preview_task = None
         self.augment_preview_status.setText(f"Could not preview: {message}")
-
-    @property
-    def preview_loading(self) -> bool:
-        return self._preview_task is not None
 
     def summary(self) -> str:
         project = self._project.project

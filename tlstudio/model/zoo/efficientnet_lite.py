@@ -29,7 +29,7 @@ BN_EPSILON = 1e-3
 STEM_FILTERS = 32
 HEAD_FILTERS = 1280
 MIN_INPUT_SIZE = 32
-# The preprocessing mode (tlstudio.model.registry.PreprocessingMode) these weights expect.
+# The preprocessing mode (tlstudio.registry.PreprocessingMode) these weights expect.
 PREPROCESSING_MODE = "tf"
 CLASSIFIER_LAYER = "predictions"
 

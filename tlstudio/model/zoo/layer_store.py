@@ -16,9 +16,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import h5py
 import numpy as np
 
-from tlstudio.config import atomic_target
+from tlstudio.files import atomic_target
 
 if TYPE_CHECKING:
     import keras
@@ -47,8 +48,6 @@ def verified_bytes(path: str | os.PathLike[str], expected_sha256: str, fix: str)
 def write_layer_weights(path: str | os.PathLike[str], weights: Mapping[str, Iterable[np.ndarray]],
                         attributes: Mapping[str, str] | None = None) -> Path:
     """Write `weights` (layer name -> arrays) to `path` atomically and reproducibly."""
-    import h5py
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # libver "earliest" and no time stamps: the same arrays give the same bytes.
@@ -64,8 +63,6 @@ def write_layer_weights(path: str | os.PathLike[str], weights: Mapping[str, Iter
 
 def read_layer_weights(path: str | os.PathLike[str]) -> LayerWeights:
     """Layer name -> arrays, as `write_layer_weights` stored them."""
-    import h5py
-
     weights: LayerWeights = {}
     with h5py.File(path, "r") as file:
         for name, group in file.items():

