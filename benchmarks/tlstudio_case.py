@@ -20,7 +20,8 @@ def frozen_layers_for(case_number: int) -> int | None:
     if not case.unfreeze_top:
         return None
     from tlstudio.config import ModelSettings
-    from tlstudio.model.build import backbone_layers, build_model
+    from tlstudio.model.build import build_model
+    from tlstudio.model.freezing import backbone_layers
 
     settings = ModelSettings(backbone=case.backbone, image_size=case.image_size, weights="none")
     return len(backbone_layers(build_model(settings, 2).backbone)) - case.unfreeze_top

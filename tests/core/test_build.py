@@ -11,13 +11,16 @@ import keras
 import numpy as np
 import pytest
 
-from tlstudio.config import ModelSettings
-from tlstudio.model.build import (
+from tlstudio.config import ModelSettings, Project
+from tlstudio.model.build import build_model, count_parameters
+from tlstudio.model.freezing import (
+    BackboneLayers,
+    LayerRow,
     backbone_layers,
-    build_model,
-    count_parameters,
     freeze_backbone,
     layer_rows,
+    layer_states,
+    trainable_parameters,
     unfreeze_top,
 )
 from tlstudio.model.preprocessing import preprocessing_layers
@@ -289,3 +292,26 @@ def test_saved_model_loads_with_plain_keras_in_a_fresh_process(tmp_path):
     for name, values in expected.items():
         np.testing.assert_allclose(np.load(tmp_path / f"{name}.out.npy"), values, rtol=1e-5, atol=1e-5,
                                    err_msg=name)
+
+
+# -- the freezing rule on plain data (what the Model page shows before anything is built) ----------
+
+
+def _rows():
+    return [LayerRow(0, "conv", "Conv2D", 100, True), LayerRow(1, "bn", "BatchNormalization", 40, False),
+            LayerRow(2, "conv2", "Conv2D", 200, True), LayerRow(3, "bn2", "BatchNormalization", 40, False)]
+
+
+def test_layer_states_follow_the_freeze_rule():
+    rows = _rows()
+    project = Project()
+    assert layer_states(rows, project.model, None) == ["frozen"] * 4
+    model = project.model.model_copy(update={"freeze": 1})
+    assert layer_states(rows, model, None) == ["frozen", "frozen", "trainable", "frozen"]
+    model = project.model.model_copy(update={"freeze": 1, "train_batchnorm": True})
+    assert layer_states(rows, model, None) == ["frozen", "trainable", "trainable", "trainable"]
+    assert layer_states(rows, project.model, 2) == ["frozen", "frozen", "phase 2", "frozen"]
+    layers = BackboneLayers("vgg16", rows, num_classes=3)  # 512 features
+    assert layers.head_parameters == 513 * 3
+    states = layer_states(rows, model, None)
+    assert trainable_parameters(layers, states) == 513 * 3 + 20 + 200 + 20  # BatchNorm: gamma and beta only

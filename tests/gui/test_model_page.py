@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from tlstudio.config import Project
-from tlstudio.gui.pages.model import BackboneLayers, layer_states, trainable_parameters
-from tlstudio.model.build import LayerRow
+from tlstudio.gui.widgets import format_count
 from tlstudio.registry import BACKBONE_NAMES
 
 
@@ -98,26 +97,6 @@ def test_missing_weights_file_blocks_train(ready_window, tmp_path):
     assert "weights file" in ready_window.run_page.readiness_label.text()
 
 
-def _rows():
-    return [LayerRow(0, "conv", "Conv2D", 100, True), LayerRow(1, "bn", "BatchNormalization", 40, False),
-            LayerRow(2, "conv2", "Conv2D", 200, True), LayerRow(3, "bn2", "BatchNormalization", 40, False)]
-
-
-def test_layer_states_follow_the_freeze_rule():
-    rows = _rows()
-    project = Project()
-    assert layer_states(rows, project.model, None) == ["frozen"] * 4
-    model = project.model.model_copy(update={"freeze": 1})
-    assert layer_states(rows, model, None) == ["frozen", "frozen", "trainable", "frozen"]
-    model = project.model.model_copy(update={"freeze": 1, "train_batchnorm": True})
-    assert layer_states(rows, model, None) == ["frozen", "trainable", "trainable", "trainable"]
-    assert layer_states(rows, project.model, 2) == ["frozen", "frozen", "phase 2", "frozen"]
-    layers = BackboneLayers("x", rows, feature_size=9, num_classes=3)
-    assert layers.head_parameters == 30
-    states = layer_states(rows, model, None)
-    assert trainable_parameters(layers, states) == 30 + 20 + 200 + 20  # BatchNorm: gamma and beta only
-
-
 def test_layer_table_and_live_counts(qtbot, make_window):
     window = make_window(tensorflow="real")
     page = window.model_page
@@ -135,3 +114,11 @@ def test_layer_table_and_live_counts(qtbot, make_window):
     assert page.freeze_spin.value() == rows - 10
     assert page.layer_model.states[-1] == "trainable" and page.layer_model.states[0] == "frozen"
     assert page.counts_label.text() != frozen_text
+    # The page's counts are the core's: the model the trainer builds, with these settings.
+    from tlstudio.model.build import build_model, count_parameters
+
+    built = build_model(window.project.project.model.model_copy(update={"weights": "none"}),
+                        len(window.dataset.index.classes) if window.dataset.index else 2)
+    trainable, frozen = count_parameters(built.model)
+    assert page.counts_label.text().startswith(
+        f"<b>{format_count(trainable)}</b> trainable · <b>{format_count(frozen)}</b> frozen")

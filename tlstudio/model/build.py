@@ -1,6 +1,6 @@
 """Build the classifier: raw RGB -> backbone preprocessing -> backbone -> pooled head.
 
-Also the freezing policy. In Keras 3.15 `training=False` alone does not keep BatchNorm
+The freezing rule itself is `tlstudio.model.freezing`. In Keras 3.15 `training=False` alone does not keep BatchNorm
 statistics fixed once its layers are trainable (docs/stack-notes.md #1), so BatchNormalization layers
 are frozen one by one unless the user asks to train them. Recompile after any change
 to `trainable`. Augmentation is never part of this model (docs/stack-notes.md #2).
@@ -9,11 +9,13 @@ to `trainable`. Augmentation is never part of this model (docs/stack-notes.md #2
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tlstudio.config import ModelSettings
+from tlstudio.model import preprocessing
+from tlstudio.model.freezing import BackboneLayers, freeze_backbone, layer_rows, weight_count
 from tlstudio.model.preprocessing import preprocessing_layers
 from tlstudio.model.weights import build_backbone
 from tlstudio.registry import BackboneSpec, get_backbone
@@ -27,17 +29,6 @@ class BuiltModel:
     model: keras.Model  # the whole classifier: raw 0-255 RGB in, class probabilities out
     backbone: keras.Model  # the pretrained part, nested in `model` as one layer
     spec: BackboneSpec
-
-
-@dataclass(frozen=True)
-class LayerRow:
-    """One backbone layer as the GUI's layer table shows it."""
-
-    index: int
-    name: str
-    type: str
-    parameters: int
-    trainable: bool
 
 
 def build_model(model_settings: ModelSettings, num_classes: int, *, seed: int | None = None) -> BuiltModel:
@@ -77,73 +68,20 @@ def build_model(model_settings: ModelSettings, num_classes: int, *, seed: int | 
     return BuiltModel(model=model, backbone=backbone, spec=spec)
 
 
-def backbone_layers(backbone: keras.Model) -> list[keras.layers.Layer]:
-    """The backbone's layers in order, without its InputLayer: what freeze counts index."""
-    import keras
-
-    return [layer for layer in backbone.layers if not isinstance(layer, keras.layers.InputLayer)]
-
-
-def trainable_flags(is_batchnorm: list[bool], freeze: int | Literal["all"],
-                    train_batchnorm: bool = False) -> list[bool]:
-    """The freezing rule, on plain data: which backbone layers train.
-
-    The first `freeze` layers ("all": every one) are frozen, the rest train, and BatchNorm layers
-    stay frozen unless `train_batchnorm`. The GUI's layer table reads the same rule before
-    TensorFlow has built anything.
-    """
-    frozen = len(is_batchnorm) if freeze == "all" else int(freeze)
-    if frozen < 0:
-        raise ValueError(f"freeze must be 'all' or 0 or more layers, not {freeze!r}")
-    return [index >= frozen and (train_batchnorm or not batchnorm)
-            for index, batchnorm in enumerate(is_batchnorm)]
-
-
-def freeze_backbone(backbone: keras.Model, freeze: int | Literal["all"],
-                    train_batchnorm: bool = False) -> None:
-    """Freeze the first `freeze` backbone layers ("all": every one), make the rest trainable.
-
-    BatchNormalization layers stay frozen unless `train_batchnorm`. The backbone model itself
-    stays trainable: `backbone.trainable = False` would override every per-layer flag.
-    """
-    import keras
-
-    layers = backbone_layers(backbone)
-    flags = trainable_flags([isinstance(layer, keras.layers.BatchNormalization) for layer in layers],
-                            freeze, train_batchnorm)
-    backbone.trainable = True
-    for layer, trainable in zip(layers, flags, strict=True):
-        layer.trainable = trainable
-
-
-def unfreeze_top(backbone: keras.Model, k: int, train_batchnorm: bool = False) -> None:
-    """Make the top `k` backbone layers trainable and freeze the rest (fine-tuning phase 2)."""
-    if k < 0:
-        raise ValueError(f"cannot unfreeze {k} layers")
-    freeze_backbone(backbone, max(len(backbone_layers(backbone)) - k, 0), train_batchnorm)
-
-
 def count_parameters(model: keras.Model) -> tuple[int, int]:
-    """(trainable, frozen) parameter counts; BatchNorm moving statistics count as frozen."""
-    trainable = sum(_size(w.shape) for w in model.trainable_weights)
-    frozen = sum(_size(w.shape) for w in model.non_trainable_weights)
+    """(trainable, frozen) parameter counts of the backbone and the head; BatchNorm moving statistics
+    count as frozen, the preprocessing layers' constants (ImageNet mean, channel order) not at all."""
+    constants = {id(w) for layer in model.layers if layer.name.startswith(preprocessing.PREFIX) for w in layer.weights}
+    trainable = sum(weight_count(w.shape) for w in model.trainable_weights)
+    frozen = sum(weight_count(w.shape) for w in model.non_trainable_weights if id(w) not in constants)
     return trainable, frozen
 
 
-def layer_rows(backbone: keras.Model) -> list[LayerRow]:
-    """One row per backbone layer (index as freeze counts it) for the GUI's layer table."""
-    return [
-        LayerRow(index=i, name=layer.name, type=type(layer).__name__,
-                 parameters=sum(_size(w.shape) for w in layer.weights), trainable=bool(layer.trainable))
-        for i, layer in enumerate(backbone_layers(backbone))
-    ]
-
-
-def _size(shape: tuple) -> int:
-    count = 1
-    for dim in shape:
-        count *= int(dim)
-    return count
+def load_backbone_layers(backbone: str, num_classes: int = 2) -> BackboneLayers:
+    """Build the model once (random weights) to list its backbone's layers, as freeze counts them."""
+    settings = ModelSettings(backbone=backbone, weights="none", freeze=0, train_batchnorm=True)
+    built = build_model(settings, num_classes)
+    return BackboneLayers(backbone, layer_rows(built.backbone), num_classes)
 
 
 def calibrate_batchnorm(model: keras.Model, backbone: keras.Model, images: np.ndarray) -> int:

@@ -22,6 +22,9 @@ TORCH_STD = (0.229, 0.224, 0.225)
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
 
+PREFIX = "preprocess_"  # every preprocessing layer's name starts so; their constants are not parameters
+
+
 def preprocessing_layers(mode: PreprocessingMode) -> list[keras.layers.Layer]:
     """The layers between the raw-RGB input and the backbone for a registry preprocessing mode.
 
@@ -31,17 +34,17 @@ def preprocessing_layers(mode: PreprocessingMode) -> list[keras.layers.Layer]:
     import keras
 
     if mode == "tf":
-        return [keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess_rescale")]
+        return [keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name=f"{PREFIX}rescale")]
     if mode == "torch":
         return [
-            keras.layers.Rescaling(1.0 / 255.0, name="preprocess_rescale"),
+            keras.layers.Rescaling(1.0 / 255.0, name=f"{PREFIX}rescale"),
             keras.layers.Normalization(mean=list(TORCH_MEAN), variance=[s * s for s in TORCH_STD],
-                                       name="preprocess_normalize"),
+                                       name=f"{PREFIX}normalize"),
         ]
     if mode == "caffe":
         # A frozen 3x3 permutation plus bias does RGB -> BGR and the mean subtraction in one
         # built-in layer; its weights travel inside the saved model.
-        layer = keras.layers.Dense(3, trainable=False, name="preprocess_bgr_mean")
+        layer = keras.layers.Dense(3, trainable=False, name=f"{PREFIX}bgr_mean")
         layer.build((None, None, None, 3))
         permutation = np.ascontiguousarray(np.eye(3, dtype="float32")[::-1])  # out[j] = in[2 - j]
         layer.set_weights([permutation, -np.asarray(CAFFE_BGR_MEAN, dtype="float32")])

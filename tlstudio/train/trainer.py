@@ -29,7 +29,8 @@ from tlstudio.data.cache import load_images_cached
 from tlstudio.metrics import classification_metrics
 from tlstudio.model import schedules  # its Keras classes (PlateauReducer, ...) are made on first access
 from tlstudio.model.augment import make_augmenter
-from tlstudio.model.build import build_model, calibrate_batchnorm, count_parameters, unfreeze_top
+from tlstudio.model.build import build_model, calibrate_batchnorm, count_parameters
+from tlstudio.model.freezing import unfreeze_top
 from tlstudio.model.optimizers import make_optimizer
 from tlstudio.train.compute import apply_determinism, plan_compute, precision_policy
 from tlstudio.train.events import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,71 +29,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.config import ModelSettings
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.bindings import bind_check, bind_spin
 from tlstudio.gui.dataset_model import DatasetModel
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.project_model import ALL, ProjectModel
 from tlstudio.gui.widgets import LogSpinBox, float_spin, format_count, hint_label, int_spin, named, two_columns
-from tlstudio.model.build import trainable_flags
+from tlstudio.model.build import load_backbone_layers
+from tlstudio.model.freezing import BackboneLayers, layer_states, trainable_parameters
 from tlstudio.registry import BACKBONES, get_backbone
 from tlstudio.weight_sources import imagenet_availability, offline_alternatives
 
 FROZEN_COLOR = QColor("#8a8f98")
 WEIGHTS_COLUMN = 4  # the backbone table's "Weights" column: where the ImageNet weights come from
 PHASE_TWO_COLOR = QColor("#7b4fbf")
-
-
-@dataclass(frozen=True)
-class BackboneLayers:
-    """The backbone's layers (as freeze counts them) and the width of the features the head reads."""
-
-    backbone: str
-    rows: list  # list[tlstudio.model.build.LayerRow]
-    feature_size: int
-    num_classes: int = 2
-
-    @property
-    def head_parameters(self) -> int:
-        """The Dense head's kernel and bias for `num_classes` outputs (pooling and dropout have none)."""
-        return (self.feature_size + 1) * self.num_classes
-
-    @property
-    def total_parameters(self) -> int:
-        return sum(row.parameters for row in self.rows) + self.head_parameters
-
-
-def load_backbone_layers(backbone: str) -> BackboneLayers:
-    """Builds the model once (random weights) to list its layers; needs TensorFlow."""
-    from tlstudio.model.build import build_model, layer_rows
-
-    settings = ModelSettings(backbone=backbone, weights="none", freeze=0, train_batchnorm=True)
-    built = build_model(settings, 2)
-    feature_size = int(built.model.get_layer("predictions").kernel.shape[0])
-    return BackboneLayers(backbone, layer_rows(built.backbone), feature_size)
-
-
-def layer_states(rows: list, settings: ModelSettings, fine_tune_unfreeze: int | None) -> list[str]:
-    """'frozen', 'trainable' or 'phase 2' for each row, by the core's freezing rule."""
-    is_batchnorm = [row.type == "BatchNormalization" for row in rows]
-    if fine_tune_unfreeze is not None:
-        now = trainable_flags(is_batchnorm, "all", settings.train_batchnorm)  # phase 1: the head only
-        later = trainable_flags(is_batchnorm, max(len(rows) - fine_tune_unfreeze, 0), settings.train_batchnorm)
-    else:
-        now = trainable_flags(is_batchnorm, settings.freeze, settings.train_batchnorm)
-        later = now
-    return ["trainable" if train else "phase 2" if train_later else "frozen"
-            for train, train_later in zip(now, later, strict=True)]
-
-
-def trainable_parameters(layers: BackboneLayers, states: list[str], phase: str = "trainable") -> int:
-    """Trainable parameters when rows in `phase` state train (BatchNorm: only gamma and beta)."""
-    total = layers.head_parameters
-    for row, state in zip(layers.rows, states, strict=True):
-        if state == phase or (phase == "phase 2" and state == "trainable"):
-            total += row.parameters // 2 if row.type == "BatchNormalization" else row.parameters
-    return total
 
 
 class LayerTableModel(QAbstractTableModel):
