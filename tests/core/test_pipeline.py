@@ -7,7 +7,8 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from tlstudio.data.pipeline import evaluation_dataset, steps_per_epoch, training_dataset  # noqa: E402
+from tlstudio.data.pipeline import evaluation_dataset, training_dataset  # noqa: E402
+from tlstudio.data.split import steps_per_epoch  # noqa: E402
 
 N, SIZE, CLASSES, BATCH = 10, 8, 3, 4
 

@@ -157,3 +157,19 @@ def test_plateau_reducer_during_fit():
               callbacks=[reducer])
     assert [epoch for epoch, _ in reducer.reductions] == [1, 2]
     assert float(model.optimizer.learning_rate) == pytest.approx(0.25e-7)
+
+
+def test_planned_learning_rates_step_like_the_trainer():
+    """The Training page's LR plan: the trainer's step count (last partial batch included), phase 2 × factor."""
+    from tlstudio.config import Project
+    from tlstudio.data import steps_per_epoch
+    from tlstudio.model.schedules import planned_learning_rates
+
+    project = Project().copy_with(**{"training.epochs": 3, "training.batch_size": 32, "schedule.name": "constant",
+                                     "training.fine_tune.epochs": 2, "training.fine_tune.lr_factor": 0.1})
+    x, rates, phase_two = planned_learning_rates(project, train_images=100)
+    steps = steps_per_epoch(100, 32)
+    assert steps == 4 and len(rates) == (3 + 2) * steps and phase_two == 3.0
+    np.testing.assert_allclose(rates[:3 * steps], project.optimizer.learning_rate)
+    np.testing.assert_allclose(rates[3 * steps:], project.optimizer.learning_rate * 0.1)
+    assert x[0] == 1 / steps and x[-1] == 5.0

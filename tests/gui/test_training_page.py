@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tlstudio.config import Project
-from tlstudio.gui.pages.training import format_bytes
+from tlstudio.files import format_bytes
 from tlstudio.model.optimizers import OPTIMIZER_HELP, OPTIMIZER_PARAMETERS
 from tlstudio.registry import get_backbone
 

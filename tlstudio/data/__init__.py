@@ -22,12 +22,12 @@ from tlstudio.data.images import (
     open_rgb,
 )
 from tlstudio.data.scan import IMAGE_EXTENSIONS, DatasetIndex, ImageItem, SkippedFile, scan
-from tlstudio.data.split import Split, split_index
+from tlstudio.data.split import Split, split_index, steps_per_epoch
 
 if TYPE_CHECKING:
-    from tlstudio.data.pipeline import evaluation_dataset, steps_per_epoch, training_dataset
+    from tlstudio.data.pipeline import evaluation_dataset, training_dataset
 
-_PIPELINE_NAMES = frozenset({"training_dataset", "evaluation_dataset", "steps_per_epoch"})
+_PIPELINE_NAMES = frozenset({"training_dataset", "evaluation_dataset"})
 
 __all__ = [
     "ALPHA_BACKGROUND",

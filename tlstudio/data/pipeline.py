@@ -10,7 +10,6 @@ Batches carry raw 0–255 float32 pixels; each backbone's own preprocessing live
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -28,13 +27,6 @@ def _without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)
-
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    """Batches in one pass over ``n`` images, the last partial batch included."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    return math.ceil(n / batch_size)
 
 
 def _checked_arrays(images_uint8: np.ndarray, labels_int: np.ndarray, num_classes: int,

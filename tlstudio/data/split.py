@@ -7,6 +7,7 @@ same folder and seed always give the same split on any machine.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -58,3 +59,10 @@ def split_index(index: DatasetIndex, val_split: float = 0.2, seed: int = 42) -> 
         for i, item in enumerate(items):
             (result.val if i in held_out else result.train).append(item)
     return result
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Batches in one pass over ``n`` images, the last partial batch included."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    return math.ceil(n / batch_size)

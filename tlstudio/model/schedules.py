@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from tlstudio.config import ScheduleSettings
+from tlstudio.config import Project, ScheduleSettings
+from tlstudio.data.split import steps_per_epoch as count_steps
 
 
 def warmup_steps(settings: ScheduleSettings, steps_per_epoch: int) -> int:
@@ -197,3 +198,38 @@ def _plateau_reducer_class() -> type:
             self.reductions.append((epoch, new_lr))
 
     return PlateauReducer
+
+
+# Which ScheduleSettings fields each schedule reads (warm-up applies to all of them).
+SCHEDULE_PARAMETERS: dict[str, list[str]] = {
+    "constant": [],
+    "step": ["step_epochs", "gamma"],
+    "exponential": ["decay_rate"],
+    "cosine": ["min_lr_fraction"],
+    "cosine-restarts": ["restart_epochs", "period_multiplier", "amplitude_multiplier", "min_lr_fraction"],
+    "plateau": ["plateau_factor", "plateau_patience", "plateau_min_lr"],
+}
+# Every schedule field a form shows, warm-up first.
+SCHEDULE_FIELDS: tuple[str, ...] = ("warmup_epochs", *dict.fromkeys(f for fields in SCHEDULE_PARAMETERS.values()
+                                                                   for f in fields))
+
+
+def planned_learning_rates(project: Project, train_images: int) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """(x in epochs, LR per step, epoch where phase 2 starts or None) as the run will step.
+
+    The same step count and schedules as the trainer, so the preview is the run's plan.
+    """
+    training = project.training
+    steps_per_epoch = max(1, count_steps(train_images, training.batch_size))
+    base_lr = project.optimizer.learning_rate
+    phase_one_steps = training.epochs * steps_per_epoch
+    rates = [preview(project.schedule, base_lr, steps_per_epoch, phase_one_steps)]
+    phase_two_epoch = None
+    if training.fine_tune.enabled:
+        phase_two_steps = training.fine_tune.epochs * steps_per_epoch
+        rates.append(preview(project.schedule, base_lr * training.fine_tune.lr_factor,
+                                       steps_per_epoch, phase_two_steps))
+        phase_two_epoch = float(training.epochs)
+    learning_rates = np.concatenate(rates)
+    x = (np.arange(len(learning_rates)) + 1) / steps_per_epoch
+    return x, learning_rates, phase_two_epoch

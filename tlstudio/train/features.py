@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tlstudio.config import Project
+from tlstudio.files import format_bytes
 
 HEAD_LAYERS = ("dropout", "predictions")
 FEATURE_LAYER = "avg_pool"
@@ -83,3 +84,22 @@ class FeatureHead:
                 progress(min(start + batch_size, total), total)
         width = extractor.output.shape[-1]
         return np.concatenate(chunks) if chunks else np.zeros((0, width), np.float32)
+
+
+def augmented_copies_cost(copies: int, train_images: int | None, feature_width: int | None) -> str:
+    """One line on what caching `copies` augmented copies of each training image costs."""
+    if copies <= 0:
+        return ("None cached: with augmentation on, every step runs the backbone on freshly augmented images "
+                "(no feature cache).")
+    if train_images:
+        passes = f"{copies} × {train_images:,} = {copies * train_images:,} backbone passes"
+    else:
+        passes = f"{copies} × the training images in backbone passes"
+    if train_images and feature_width:
+        memory = (f"{copies} × {train_images:,} × {feature_width:,} features × 4 bytes = "
+                  f"{format_bytes(copies * train_images * feature_width * 4)}")
+    else:
+        memory = "a few MB"
+    epochs = f"{copies} epoch{'s' if copies != 1 else ''}"
+    return f"Costs {passes} once, before the first epoch (the backbone time of about {epochs}), and {memory} " \
+           "of memory."

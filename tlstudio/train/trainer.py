@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from tlstudio.config import Project, ProjectError
-from tlstudio.data import scan, split_index
+from tlstudio.data import scan, split_index, steps_per_epoch
 from tlstudio.data.cache import load_images_cached
 from tlstudio.metrics import classification_metrics
 from tlstudio.model import schedules  # its Keras classes (PlateauReducer, ...) are made on first access
@@ -239,8 +239,6 @@ class _Run:
         return phases
 
     def _train(self) -> None:
-        from tlstudio.data.pipeline import steps_per_epoch  # lazy: tlstudio.data.pipeline imports TensorFlow
-
         project = self.project
         batch_size = project.training.batch_size
         self.augmenter = make_augmenter(project.augment, seed=project.training.seed)

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.export import FORMATS, QUANTIZATIONS, export_run
-from tlstudio.files import atomic_target
+from tlstudio.files import atomic_target, format_bytes
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.run_combo import RunCombo
@@ -61,12 +61,6 @@ def copy_file_atomic(source: Path, target: Path) -> Path:
 
 def _percent(value: float | None) -> str:
     return f"{value:.1%}" if value is not None and math.isfinite(value) else "–"
-
-
-def _size(size: int | None) -> str:
-    if size is None:
-        return "–"
-    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB"
 
 
 class ExportPage(Page):
@@ -286,7 +280,8 @@ class ExportPage(Page):
         for row, result in enumerate(report.results):
             cells = [result.label, "yes" if result.ok else "FAILED", _percent(result.top1_agreement),
                      f"{result.max_abs_diff:.2g}" if result.max_abs_diff is not None else "–",
-                     _size(result.size_bytes), f"{result.latency_ms:.2f}" if result.latency_ms is not None else "–",
+                     format_bytes(result.size_bytes) if result.size_bytes is not None else "–",
+                     f"{result.latency_ms:.2f}" if result.latency_ms is not None else "–",
                      result.path.name if result.path else result.reason]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)

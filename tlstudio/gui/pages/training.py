@@ -48,6 +48,7 @@ from tlstudio.gui.widgets import LogSpinBox, float_spin, hint_label, int_spin, n
 from tlstudio.model import schedules
 from tlstudio.model.optimizers import OPTIMIZER_DESCRIPTIONS, OPTIMIZER_HELP, OPTIMIZER_PARAMETERS
 from tlstudio.registry import get_backbone
+from tlstudio.train.features import augmented_copies_cost
 
 OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "SGD with momentum", "nesterov": "SGD with Nesterov momentum",
                     "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adam": "Adam", "adamw": "AdamW"}
@@ -58,15 +59,6 @@ PARAMETER_LABELS = {"learning_rate": "Learning rate", "momentum": "Momentum", "r
 SCHEDULE_LABELS = {"constant": "Constant", "step": "Step decay", "exponential": "Exponential decay",
                    "cosine": "Cosine decay", "cosine-restarts": "Cosine with warm restarts",
                    "plateau": "Reduce on plateau"}
-# Which ScheduleSettings fields each schedule reads (warm-up applies to all of them).
-SCHEDULE_PARAMETERS: dict[str, list[str]] = {
-    "constant": [],
-    "step": ["step_epochs", "gamma"],
-    "exponential": ["decay_rate"],
-    "cosine": ["min_lr_fraction"],
-    "cosine-restarts": ["restart_epochs", "period_multiplier", "amplitude_multiplier", "min_lr_fraction"],
-    "plateau": ["plateau_factor", "plateau_patience", "plateau_min_lr"],
-}
 SCHEDULE_PARAMETER_LABELS = {
     "step_epochs": "Every (epochs)", "gamma": "Multiply by", "decay_rate": "Factor per epoch",
     "min_lr_fraction": "Floor (× LR)", "restart_epochs": "First period (epochs)",
@@ -87,50 +79,6 @@ SPEED_HELP = {
 ASSUMED_TRAIN_IMAGES = 1000  # for the LR preview before a folder is scanned
 PREVIEW_SAMPLES = 12
 PREVIEW_SIZE = 84
-
-
-def planned_learning_rates(project: Any, train_images: int) -> tuple[np.ndarray, np.ndarray, float | None]:
-    """(x in epochs, LR per step, epoch where phase 2 starts or None) as the run will step."""
-    training = project.training
-    steps_per_epoch = max(1, math.ceil(train_images / training.batch_size))
-    base_lr = project.optimizer.learning_rate
-    phase_one_steps = training.epochs * steps_per_epoch
-    rates = [schedules.preview(project.schedule, base_lr, steps_per_epoch, phase_one_steps)]
-    phase_two_epoch = None
-    if training.fine_tune.enabled:
-        phase_two_steps = training.fine_tune.epochs * steps_per_epoch
-        rates.append(schedules.preview(project.schedule, base_lr * training.fine_tune.lr_factor,
-                                       steps_per_epoch, phase_two_steps))
-        phase_two_epoch = float(training.epochs)
-    learning_rates = np.concatenate(rates)
-    x = (np.arange(len(learning_rates)) + 1) / steps_per_epoch
-    return x, learning_rates, phase_two_epoch
-
-
-def format_bytes(count: float) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if count >= size:
-            return f"{count / size:.1f} {unit}"
-    return f"{int(count)} bytes"
-
-
-def augmented_copies_cost(copies: int, train_images: int | None, feature_width: int | None) -> str:
-    """One line on what caching `copies` augmented copies of each training image costs."""
-    if copies <= 0:
-        return ("None cached: with augmentation on, every step runs the backbone on freshly augmented images "
-                "(no feature cache).")
-    if train_images:
-        passes = f"{copies} × {train_images:,} = {copies * train_images:,} backbone passes"
-    else:
-        passes = f"{copies} × the training images in backbone passes"
-    if train_images and feature_width:
-        memory = (f"{copies} × {train_images:,} × {feature_width:,} features × 4 bytes = "
-                  f"{format_bytes(copies * train_images * feature_width * 4)}")
-    else:
-        memory = "a few MB"
-    epochs = f"{copies} epoch{'s' if copies != 1 else ''}"
-    return f"Costs {passes} once, before the first epoch (the backbone time of about {epochs}), and {memory} " \
-           "of memory."
 
 
 def _parameter_spin(field: str) -> QDoubleSpinBox:
@@ -212,7 +160,7 @@ class TrainingPage(Page):
         self.schedule_form.addRow("Schedule", self.schedule_combo)
         self._bindings.append(bind_combo(project, "schedule.name", self.schedule_combo))
         self.schedule_spins: dict[str, QDoubleSpinBox] = {}
-        for field in ["warmup_epochs", *dict.fromkeys(f for fields in SCHEDULE_PARAMETERS.values() for f in fields)]:
+        for field in schedules.SCHEDULE_FIELDS:
             if field in ("step_epochs", "plateau_patience"):
                 spin = int_spin(1, 1000)
             elif field == "plateau_min_lr":
@@ -403,7 +351,7 @@ class TrainingPage(Page):
                 spin.setToolTip(tip)
                 self.optimizer_form.labelForField(spin).setToolTip(tip)
         self.optimizer_description.setText(OPTIMIZER_DESCRIPTIONS.get(project.optimizer.name, ""))
-        schedule_fields = {"warmup_epochs", *SCHEDULE_PARAMETERS.get(project.schedule.name, [])}
+        schedule_fields = {"warmup_epochs", *schedules.SCHEDULE_PARAMETERS.get(project.schedule.name, [])}
         for field, spin in self.schedule_spins.items():
             self.schedule_form.setRowVisible(spin, field in schedule_fields)
 
@@ -445,7 +393,7 @@ class TrainingPage(Page):
         train_images = self._dataset.train_count
         assumed = train_images is None
         count = ASSUMED_TRAIN_IMAGES if assumed else train_images
-        x, rates, phase_two = planned_learning_rates(project, count)
+        x, rates, phase_two = schedules.planned_learning_rates(project, count)
         self.lr_preview.show_schedule(x, rates, phase_two)
         steps_per_epoch = max(1, math.ceil(count / project.training.batch_size))
         source = (f"assuming {count} training images until a folder is scanned" if assumed
