@@ -30,6 +30,7 @@ from tlstudio.export import QUANTIZATIONS, ExportError, export_run, parse_format
 from tlstudio.inference import FORMATS, PredictorError, image_files, load_predictor
 from tlstudio.registry import BACKBONE_NAMES, OFFLINE_BACKBONES, get_backbone
 from tlstudio.train.events import Observer, StopToken
+from tlstudio.train.readiness import training_blocker
 from tlstudio.train.trainer import Trainer
 
 # flag -> dotted Project field it writes
@@ -232,6 +233,10 @@ def _train(args) -> int:
     if args.save_project:
         project.save(args.save_project)
         print(f"wrote the resolved project to {args.save_project}")
+    reason = training_blocker(project)
+    if reason:
+        print(f"tlstudio train: {reason}", file=sys.stderr)
+        return 2
     token = StopToken()
     observer = ConsoleProgress(quiet=args.quiet)
 

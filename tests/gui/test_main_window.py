@@ -21,8 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.config import Project
+from tlstudio.data.demo import demo_dataset_ready
 from tlstudio.gui.app_settings import AppSettings
-from tlstudio.gui.main_window import MainWindow, demo_dataset_ready
+from tlstudio.gui.main_window import MainWindow
 
 
 def test_starts_on_the_start_panel(window):

@@ -127,3 +127,12 @@ def make_demo_dataset(folder: str | os.PathLike[str], classes: Sequence[str] = D
             else:
                 image.save(class_dir / f"{name}_{i:03d}.jpg", quality=92)
     return folder
+
+
+def demo_dataset_ready(folder: str | os.PathLike[str]) -> bool:
+    """True when `folder` already holds a demo's class folders with images (then it is reused)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return False
+    classes = [d for d in folder.iterdir() if d.is_dir()]
+    return len(classes) >= 2 and all(any(d.iterdir()) for d in classes)

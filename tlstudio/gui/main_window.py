@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.config import Project, ProjectError
+from tlstudio.data.demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS, demo_dataset_ready, make_demo_dataset
 from tlstudio.gui.app_settings import AppSettings
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.dataset_model import DatasetModel
@@ -46,6 +47,7 @@ from tlstudio.gui.widgets import MessageBar, named
 from tlstudio.gui.worker import RunOutcome, TrainerLike, TrainingSession, default_trainer
 from tlstudio.registry import get_backbone
 from tlstudio.train.events import RunStatus
+from tlstudio.train.readiness import training_blocker
 from tlstudio.train.runs import new_run_dir
 from tlstudio.weight_sources import imagenet_availability, offline_alternatives
 
@@ -58,14 +60,6 @@ PAGE_TITLES = {"try": "Try it"}
 
 def default_app_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("tlstudio", appauthor=False))
-
-
-def demo_dataset_ready(folder: Path) -> bool:
-    """True when `folder` already holds the demo's class folders with images."""
-    if not folder.is_dir():
-        return False
-    classes = [d for d in folder.iterdir() if d.is_dir()]
-    return len(classes) >= 2 and all(any(d.iterdir()) for d in classes)
 
 
 class MainWindow(QMainWindow):
@@ -373,7 +367,6 @@ class MainWindow(QMainWindow):
     @Slot()
     def open_demo(self) -> None:
         """Create the demo dataset once (in the background) and open it."""
-        from tlstudio.data.demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS, make_demo_dataset
 
         folder = self.app_data_dir / "demo" / "shapes"
         if demo_dataset_ready(folder):
@@ -477,13 +470,8 @@ class MainWindow(QMainWindow):
             return f"TensorFlow could not be loaded: {self.tensorflow.error}"
         if not self.tensorflow.ready:
             return "loading TensorFlow…"
-        reason = self.dataset.blocking_reason()
-        if reason:
-            return reason
-        weights_file = self.project.project.model.weights_file
-        if weights_file is not None and not weights_file.is_file():
-            return f"The weights file {weights_file} does not exist; choose another on the Model page."
-        return None
+        # The data's own state (scanning, errors, split) first, then the project's core checks.
+        return self.dataset.blocking_reason() or training_blocker(self.project.project)
 
     @Slot()
     def _update_train_state(self, *_: object) -> None:
