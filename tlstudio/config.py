@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 
@@ -266,6 +267,30 @@ class Project(BaseModel):
                 target = target[part]
             target[leaf] = value
         return Project.from_dict(data, source="settings")
+
+
+@dataclass(frozen=True)
+class FieldLimits:
+    """The bounds a Project field accepts (None: unbounded), so a form can offer exactly those."""
+
+    minimum: float | None = None  # ge
+    exclusive_minimum: float | None = None  # gt
+    maximum: float | None = None  # le
+    exclusive_maximum: float | None = None  # lt
+
+
+def field_limits(key: str) -> FieldLimits:
+    """The bounds of the dotted Project field `key`, e.g. field_limits("model.label_smoothing")."""
+    model: type[BaseModel] = Project
+    *sections, name = key.split(".")
+    for section in sections:
+        model = model.model_fields[section].annotation  # a nested settings section
+    found: dict[str, float] = {}
+    for constraint in model.model_fields[name].metadata:
+        for attribute in ("ge", "gt", "le", "lt"):
+            if getattr(constraint, attribute, None) is not None:
+                found[attribute] = getattr(constraint, attribute)
+    return FieldLimits(found.get("ge"), found.get("gt"), found.get("le"), found.get("lt"))
 
 
 def describe_validation_error(error: ValidationError, source: str) -> str:

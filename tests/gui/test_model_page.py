@@ -122,3 +122,16 @@ def test_layer_table_and_live_counts(qtbot, make_window):
     trainable, frozen = count_parameters(built.model)
     assert page.counts_label.text().startswith(
         f"<b>{format_count(trainable)}</b> trainable · <b>{format_count(frozen)}</b> frozen")
+
+
+def test_spin_boxes_take_every_value_the_project_accepts(window, tmp_path):
+    """The ranges come from the project's field limits: a saved 0.6 label smoothing shows as 0.6, not 0.5."""
+    project = Project().copy_with(**{"model.label_smoothing": 0.6, "model.dropout": 0.95})
+    path = tmp_path / "p.json"
+    project.save(path)
+    assert window.open_project(path)
+    page = window.model_page
+    assert page.smoothing_spin.value() == 0.6 and page.dropout_spin.value() == 0.95
+    assert page.smoothing_spin.maximum() < 1.0  # the project refuses 1.0
+    batch = window.training_page.batch_spin
+    assert (batch.minimum(), batch.maximum()) == (1, 4096)

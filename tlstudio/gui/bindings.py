@@ -7,13 +7,16 @@ A rejected value snaps the control back to what the Project holds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QDoubleSpinBox, QSpinBox, QWidget
 
+from tlstudio.config import field_limits
 from tlstudio.gui.project_model import ALL, ProjectModel
+from tlstudio.gui.widgets import LogSpinBox
 
 
 class FieldBinding(QObject):
@@ -49,7 +52,24 @@ class FieldBinding(QObject):
             self._widget.blockSignals(blocked)
 
 
+def fit_to_field(spin: QSpinBox | QDoubleSpinBox, key: str) -> None:
+    """Make the spin box's range the Project field's: a value the project accepts is never clamped on
+    display, and one it refuses cannot be typed. Unbounded sides keep the spin box's own limit."""
+    limits = field_limits(key)
+    step = 1 if isinstance(spin, QSpinBox) else 10.0 ** -spin.decimals()
+    low = limits.minimum if limits.minimum is not None else (
+        limits.exclusive_minimum + step if limits.exclusive_minimum is not None else None)
+    high = limits.maximum if limits.maximum is not None else (
+        limits.exclusive_maximum - step if limits.exclusive_maximum is not None else None)
+    if isinstance(spin, QSpinBox):
+        low = math.ceil(low) if low is not None else None
+        high = math.floor(high) if high is not None else None
+    spin.setRange(low if low is not None else spin.minimum(), high if high is not None else spin.maximum())
+
+
 def bind_spin(model: ProjectModel, key: str, spin: QSpinBox | QDoubleSpinBox) -> FieldBinding:
+    if not isinstance(spin, LogSpinBox):  # its ladder of values has fixed ends of its own
+        fit_to_field(spin, key)
     return FieldBinding(model, key, spin, spin.valueChanged, spin.value, spin.setValue)
 
 
