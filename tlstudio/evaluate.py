@@ -19,7 +19,7 @@ import numpy as np
 from tlstudio.config import Project, ProjectError
 from tlstudio.data import DataError, load_images, scan, split_index
 from tlstudio.files import write_text_atomic
-from tlstudio.inference import KerasRuntime
+from tlstudio.inference import KerasRuntime, top_k
 from tlstudio.metrics import classification_metrics, confusion_matrix
 from tlstudio.train.events import PrepareProgress
 from tlstudio.train.runs import RunFolderError, read_run
@@ -56,8 +56,7 @@ class ImageRecord:
 
     def top(self, classes: list[str], k: int = 3) -> list[dict[str, Any]]:
         """The k most probable classes as ``{"label", "probability"}``, most probable first."""
-        order = np.argsort(-np.asarray(self.probabilities), kind="stable")[: max(1, min(k, len(classes)))]
-        return [{"label": classes[j], "probability": self.probabilities[j]} for j in order]
+        return top_k(self.probabilities, classes, k)
 
 
 @dataclass

@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     import keras
 
 
+# The head's layers by name: the feature cache splits the model at the pooling layer.
+POOL_LAYER = "avg_pool"
+DROPOUT_LAYER = "dropout"
+OUTPUT_LAYER = "predictions"
+
+
 @dataclass
 class BuiltModel:
     model: keras.Model  # the whole classifier: raw 0-255 RGB in, class probabilities out
@@ -57,12 +63,12 @@ def build_model(model_settings: ModelSettings, num_classes: int, *, seed: int | 
     else:
         # Keep BatchNorm in inference mode even in unfrozen blocks (the keras-io recipe).
         x = backbone(x, training=False)
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    x = keras.layers.Dropout(model_settings.dropout, seed=seed, name="dropout")(x)
+    x = keras.layers.GlobalAveragePooling2D(name=POOL_LAYER)(x)
+    x = keras.layers.Dropout(model_settings.dropout, seed=seed, name=DROPOUT_LAYER)(x)
     regularizer = keras.regularizers.L2(model_settings.l2) if model_settings.l2 > 0 else None
     # float32 output even under a mixed-precision policy: a 16-bit softmax loses small probabilities.
     outputs = keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer,
-                                 dtype="float32", name="predictions")(x)
+                                 dtype="float32", name=OUTPUT_LAYER)(x)
     model = keras.Model(inputs, outputs, name=f"tlstudio_{spec.name}")
     freeze_backbone(backbone, model_settings.freeze, model_settings.train_batchnorm)
     return BuiltModel(model=model, backbone=backbone, spec=spec)

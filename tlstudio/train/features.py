@@ -15,9 +15,10 @@ import numpy as np
 
 from tlstudio.config import Project
 from tlstudio.files import format_bytes
+from tlstudio.model.build import DROPOUT_LAYER, OUTPUT_LAYER, POOL_LAYER
 
-HEAD_LAYERS = ("dropout", "predictions")
-FEATURE_LAYER = "avg_pool"
+HEAD_LAYERS = (DROPOUT_LAYER, OUTPUT_LAYER)
+FEATURE_LAYER = POOL_LAYER
 
 
 def feature_cache_decision(project: Project, backbone, phase: int) -> tuple[bool, str]:

@@ -36,7 +36,7 @@ from tlstudio.gui.images import ThumbnailCache
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
-from tlstudio.gui.widgets import hint_label, named, set_tab_chain
+from tlstudio.gui.widgets import format_percent, hint_label, named, set_tab_chain
 
 LOW_PERCENT = f"{LOW_CONFIDENCE * 100:g} %"  # the evaluation's threshold for a right but unsure answer
 
@@ -46,10 +46,6 @@ CELL_IMAGES_SHOWN = 300
 SPLIT_TITLES = {"val": "Validation", "test": "Test"}
 METRIC_TITLES = (("accuracy", "Accuracy"), ("top_k", "Top-3"), ("loss", "Loss"), ("macro_f1", "Macro F1"),
                  ("images", "Images"))
-
-
-def _percent(value: float | None) -> str:
-    return f"{value:.1%}" if value is not None and math.isfinite(value) else "–"
 
 
 def top_text(record: ImageRecord, classes: list[str], k: int = 3) -> str:
@@ -366,8 +362,8 @@ class EvaluatePage(Page):
         classes = split.classes
         k, top_k = split.top_k_accuracy
         self.metric_titles["top_k"].setText(f"Top-{k}")
-        self.metric_labels["accuracy"].setText(_percent(split.accuracy))
-        self.metric_labels["top_k"].setText(_percent(top_k))
+        self.metric_labels["accuracy"].setText(format_percent(split.accuracy))
+        self.metric_labels["top_k"].setText(format_percent(top_k))
         self.metric_labels["loss"].setText(f"{split.loss:.3f}" if math.isfinite(split.loss) else "–")
         self.metric_labels["macro_f1"].setText(f"{split.metrics.get(f'{split.name}_macro_f1', float('nan')):.2f}")
         self.metric_labels["images"].setText(str(len(split.records)))
@@ -389,7 +385,7 @@ class EvaluatePage(Page):
         self.class_table.setRowCount(len(split.classes))
         for row, name in enumerate(split.classes):
             values = per_class.get(name, {})
-            cells = [name, _percent(values.get("precision")), _percent(values.get("recall")),
+            cells = [name, format_percent(values.get("precision")), format_percent(values.get("recall")),
                      f"{values.get('f1', float('nan')):.2f}", str(values.get("support", 0))]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -425,4 +421,4 @@ class EvaluatePage(Page):
         split = self.evaluation.val if self.evaluation is not None else None
         if self._task is not None:
             return "evaluating…"
-        return f"accuracy {_percent(split.accuracy)}" if split is not None else ""
+        return f"accuracy {format_percent(split.accuracy)}" if split is not None else ""

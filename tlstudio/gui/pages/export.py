@@ -7,7 +7,6 @@ copy of model.keras is offered too, for when one file is all that is needed.
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoa
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
-from tlstudio.gui.widgets import hint_label, named
+from tlstudio.gui.widgets import format_percent, hint_label, named
 
 FORMAT_LABELS = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel",
                  "tflite": "TensorFlow Lite (.tflite)", "onnx": "ONNX (.onnx)"}
@@ -57,10 +56,6 @@ def copy_file_atomic(source: Path, target: Path) -> Path:
     with atomic_target(target) as tmp:
         shutil.copyfile(source, tmp)
     return Path(target)
-
-
-def _percent(value: float | None) -> str:
-    return f"{value:.1%}" if value is not None and math.isfinite(value) else "–"
 
 
 class ExportPage(Page):
@@ -203,7 +198,7 @@ class ExportPage(Page):
         model = record.config.get("model", {})
         size = model.get("image_size") or "the backbone's default"
         classes = ", ".join(record.classes) if record.classes else "?"
-        accuracy = _percent((record.metrics or {}).get("val_accuracy"))
+        accuracy = format_percent((record.metrics or {}).get("val_accuracy"))
         self.details_label.setText(
             f"Backbone <b>{model.get('backbone', '?')}</b>, input {size} px, validation accuracy "
             f"<b>{accuracy}</b>, {len(record.classes)} classes ({classes}).")
@@ -278,7 +273,7 @@ class ExportPage(Page):
         self.progress.hide()
         self.results_table.setRowCount(len(report.results))
         for row, result in enumerate(report.results):
-            cells = [result.label, "yes" if result.ok else "FAILED", _percent(result.top1_agreement),
+            cells = [result.label, "yes" if result.ok else "FAILED", format_percent(result.top1_agreement),
                      f"{result.max_abs_diff:.2g}" if result.max_abs_diff is not None else "–",
                      format_bytes(result.size_bytes) if result.size_bytes is not None else "–",
                      f"{result.latency_ms:.2f}" if result.latency_ms is not None else "–",

@@ -27,17 +27,13 @@ from PySide6.QtWidgets import (
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.plots import RunCurves, TrainingPlots
 from tlstudio.gui.run_history import RunHistory
-from tlstudio.gui.widgets import format_seconds, hint_label, named
+from tlstudio.gui.widgets import format_percent, format_seconds, hint_label, named
 from tlstudio.gui.worker import RunOutcome, TrainingSession
 from tlstudio.train.events import BatchEnd, EpochEnd, PhaseBegin, PrepareProgress, RunStatus, TrainBegin, TrainEnd
 from tlstudio.train.runs import RunFolderError
 
 MAX_LOG_LINES = 5000
 STATUS_TEXT = {RunStatus.FINISHED: "Finished", RunStatus.STOPPED: "Stopped", RunStatus.FAILED: "Failed"}
-
-
-def _percent(value: float | None) -> str:
-    return f"{value:.1%}" if value is not None and math.isfinite(value) else "–"
 
 
 def _number(value: float | None) -> str:
@@ -311,7 +307,7 @@ class RunPage(Page):
         if rate and math.isfinite(rate):
             parts.append(f"{rate:,.0f} images/s")
         if epoch is not None:
-            parts.append(f"val acc {_percent(epoch.val_accuracy)}")
+            parts.append(f"val acc {format_percent(epoch.val_accuracy)}")
         self.progress_label.setText(" · ".join(parts))
         self.summary_changed.emit()
 
@@ -328,7 +324,7 @@ class RunPage(Page):
         self.result_label.style().unpolish(self.result_label)
         self.result_label.style().polish(self.result_label)
         metrics = outcome.metrics or {}
-        self.metric_labels["val_accuracy"].setText(_percent(metrics.get("val_accuracy")))
+        self.metric_labels["val_accuracy"].setText(format_percent(metrics.get("val_accuracy")))
         self.metric_labels["val_loss"].setText(_number(metrics.get("val_loss")))
         best = metrics.get("best_epoch")
         self.metric_labels["best_epoch"].setText(str(best) if best is not None else "–")
@@ -398,5 +394,5 @@ class RunPage(Page):
             return "preparing…"
         if self.outcome is not None:
             accuracy = (self.outcome.metrics or {}).get("val_accuracy")
-            return STATUS_TEXT.get(self.outcome.status, "") + (f" · {_percent(accuracy)}" if accuracy else "")
+            return STATUS_TEXT.get(self.outcome.status, "") + (f" · {format_percent(accuracy)}" if accuracy else "")
         return "not started"
