@@ -12,7 +12,7 @@ from PySide6.QtCore import QSize, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QColor, QDesktopServices, QIcon, QKeyEvent, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
 
-from tlstudio.gui.images import ThumbnailCache
+from tlstudio.gui.thumbnails import ThumbnailCache
 from tlstudio.gui.widgets import named
 
 PATH_ROLE = Qt.ItemDataRole.UserRole

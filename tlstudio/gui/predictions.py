@@ -18,7 +18,7 @@ from PySide6.QtGui import QImage
 
 from tlstudio.data import DataError, load_image
 from tlstudio.gui.background import TaskContext
-from tlstudio.gui.images import array_to_qimage
+from tlstudio.gui.thumbnails import array_to_qimage
 from tlstudio.inference import Predictor, image_files
 
 PREDICT_BATCH = 32

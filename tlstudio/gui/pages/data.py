@@ -33,14 +33,14 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.config import RESIZE_POLICIES
-from tlstudio.data import DatasetIndex, load_image
+from tlstudio.data import DatasetIndex
 from tlstudio.gui.app_settings import AppSettings
 from tlstudio.gui.background import Task, TaskContext, TaskRunner
 from tlstudio.gui.bindings import FieldBinding, bind_combo, bind_spin
 from tlstudio.gui.dataset_model import DatasetModel
-from tlstudio.gui.images import array_to_qimage
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.project_model import ProjectModel
+from tlstudio.gui.thumbnails import decode_thumbnails
 from tlstudio.gui.widgets import CollapsibleSection, float_spin, hint_label, int_spin, named
 
 THUMBNAILS_PER_CLASS = 5
@@ -51,22 +51,9 @@ RESIZE_LABELS = {"center-crop": "Crop the centre square", "stretch": "Stretch to
 
 def _load_thumbnails(paths_by_class: dict[str, list[Path]], size: int,
                      context: TaskContext) -> dict[str, list[QImage]]:
-    total = sum(len(paths) for paths in paths_by_class.values())
-    done = 0
-    thumbnails: dict[str, list[QImage]] = {}
-    for name, paths in paths_by_class.items():
-        images = []
-        for path in paths:
-            if context.cancelled:
-                return thumbnails
-            try:
-                images.append(array_to_qimage(load_image(path, size, "center-crop")))
-            except (OSError, ValueError):
-                pass  # the scan already vouched for it; a file changed since is simply not shown
-            done += 1
-            context.progress(done, total)
-        thumbnails[name] = images
-    return thumbnails
+    decoded = decode_thumbnails([path for paths in paths_by_class.values() for path in paths], size,
+                                "center-crop", context)
+    return {name: [decoded[path] for path in paths if path in decoded] for name, paths in paths_by_class.items()}
 
 
 class ShareDelegate(QStyledItemDelegate):

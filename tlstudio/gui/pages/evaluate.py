@@ -32,10 +32,10 @@ from tlstudio.evaluate import LOW_CONFIDENCE, Evaluation, ImageRecord, SplitEval
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.confusion import ConfusionMatrixView
 from tlstudio.gui.gallery import GalleryEntry, ImageGallery
-from tlstudio.gui.images import ThumbnailCache
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
+from tlstudio.gui.thumbnails import ThumbnailCache
 from tlstudio.gui.widgets import format_percent, hint_label, named, set_tab_chain
 
 LOW_PERCENT = f"{LOW_CONFIDENCE * 100:g} %"  # the evaluation's threshold for a right but unsure answer

@@ -40,10 +40,10 @@ from tlstudio.data import load_image
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.bindings import FieldBinding, bind_check, bind_combo, bind_optional_spin, bind_spin
 from tlstudio.gui.dataset_model import DatasetModel
-from tlstudio.gui.images import array_to_qimage
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.plots import LearningRatePreview
 from tlstudio.gui.project_model import ALL, ProjectModel
+from tlstudio.gui.thumbnails import array_to_qimage
 from tlstudio.gui.widgets import LogSpinBox, float_spin, hint_label, int_spin, named, two_columns
 from tlstudio.model import schedules
 from tlstudio.model.optimizers import OPTIMIZER_DESCRIPTIONS, OPTIMIZER_HELP, OPTIMIZER_PARAMETERS

@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 from tlstudio.data import IMAGE_EXTENSIONS
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.gallery import GalleryEntry, ImageGallery
-from tlstudio.gui.images import ThumbnailCache
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.predictions import (
     ImageView,
@@ -44,6 +43,7 @@ from tlstudio.gui.predictions import (
 from tlstudio.gui.probability_bars import MAX_BARS, ProbabilityBars
 from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
+from tlstudio.gui.thumbnails import ThumbnailCache
 from tlstudio.gui.widgets import ImageLabel, hint_label, int_spin, named, set_tab_chain
 
 VIEW_SIZE = 320
