@@ -259,9 +259,9 @@ def test_quantized_tflite_round_trip(small_run, tmp_path, quantize):
 
 
 def test_a_format_that_fails_verification_is_reported_and_not_exported(small_run, tmp_path, monkeypatch):
-    import tlstudio.export as export
+    import tlstudio.export.verify as verify
 
-    real_open = export.open_runtime
+    real_open = verify.open_runtime
 
     class Swapped:  # a broken conversion: the classes come out in reverse order
         def __init__(self, runtime):
@@ -274,7 +274,7 @@ def test_a_format_that_fails_verification_is_reported_and_not_exported(small_run
         runtime = real_open(path, fmt)
         return Swapped(runtime) if fmt == "tflite" else runtime
 
-    monkeypatch.setattr(export, "open_runtime", reversed_tflite)
+    monkeypatch.setattr(verify, "open_runtime", reversed_tflite)
     out = tmp_path / "out"
     report = export_run(small_run, ["keras", "tflite"], out)
     keras_result, tflite_result = report.results
@@ -307,12 +307,12 @@ def leftovers(folder: Path) -> list[str]:
 
 
 def test_a_read_only_destination_gives_one_clear_error_and_no_files(small_run, tmp_path, monkeypatch, capsys):
-    import tlstudio.export as export
+    import tlstudio.export.staging as staging
 
     def refuse(parent, name):  # what mkdtemp raises in a read-only folder (chmod means nothing to root)
         raise PermissionError(errno.EACCES, "Permission denied", str(parent))
 
-    monkeypatch.setattr(export, "_make_staging_dir", refuse)
+    monkeypatch.setattr(staging, "_make_staging_dir", refuse)
     out = tmp_path / "dest" / "out"
     with pytest.raises(ExportError, match="read-only") as caught:
         export_run(small_run, ["keras"], out)
@@ -325,13 +325,13 @@ def test_a_read_only_destination_gives_one_clear_error_and_no_files(small_run, t
 
 
 def test_a_full_disk_leaves_no_half_written_file(small_run, tmp_path, monkeypatch):
-    import tlstudio.export as export
+    import tlstudio.export.converters as converters
 
     def half_written(model, path):
         Path(path).write_bytes(b"PK\x03\x04 half a zip")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(export, "_save_keras", half_written)
+    monkeypatch.setattr(converters, "_save_keras", half_written)
     out = tmp_path / "dest" / "out"
     with pytest.raises(ExportError, match="disk is full") as caught:
         export_run(small_run, ["onnx", "keras"], out)

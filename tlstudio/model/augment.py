@@ -3,7 +3,10 @@
 The augmenter runs inside the training step, in a wrapper model that only `fit()` sees (or
 eagerly for the preview), on float32 raw 0-255 images. It is never part of the saved model:
 random layers inside a model stay random at serving time and break export
-(docs/stack-notes.md #2).
+(docs/stack-notes.md #2). The export therefore strips random layers from the model it loads
+(`strip_augmentation`) and scans every file it writes for them (`tlstudio.export.augmentation_scan`).
+
+Keras is imported inside the functions that use it, so importing this module does not load TensorFlow.
 """
 
 from __future__ import annotations
@@ -76,3 +79,30 @@ def preview(images_uint8: np.ndarray, settings: AugmentSettings, n: int, seed: i
 
         batch = keras.ops.convert_to_numpy(augmenter(batch, training=True))
     return np.clip(np.rint(batch), 0, 255).astype(np.uint8)
+
+
+# -- finding and stripping augmentation in a model or an exported file ----------------------------------
+
+
+def all_layers(model) -> list:
+    found = []
+    for layer in getattr(model, "layers", []):
+        found.append(layer)
+        found += all_layers(layer)
+    return found
+
+
+def is_augmentation(layer) -> bool:
+    # Keras's random image layers: RandomFlip, RandomRotation, RandomZoom, RandomContrast, ...
+    return type(layer).__name__.startswith("Random")
+
+
+def strip_augmentation(model):
+    """The model without random augmentation layers (replaced by Identity); the same model if none."""
+    import keras
+
+    if not any(is_augmentation(layer) for layer in all_layers(model)):
+        return model
+    return keras.models.clone_model(
+        model, clone_function=lambda layer: keras.layers.Identity(name=layer.name)
+        if is_augmentation(layer) else layer)

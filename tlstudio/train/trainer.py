@@ -10,7 +10,6 @@ message, and the run folder is complete in every case (the best model so far is 
 
 from __future__ import annotations
 
-import functools
 import importlib
 import math
 import sys
@@ -32,10 +31,9 @@ from tlstudio.model.augment import make_augmenter
 from tlstudio.model.build import build_model, calibrate_batchnorm, count_parameters
 from tlstudio.model.freezing import unfreeze_top
 from tlstudio.model.optimizers import make_optimizer
+from tlstudio.train.callbacks import Halt, callback_classes
 from tlstudio.train.compute import apply_determinism, plan_compute, precision_policy
 from tlstudio.train.events import (
-    BatchEnd,
-    EpochEnd,
     Observer,
     PhaseBegin,
     PrepareProgress,
@@ -275,11 +273,19 @@ class _Run:
             self.val_features = self.val_features if use_cache else None
             self.fit_samples = self._samples_per_batch(use_cache)
             callbacks = self._compile(phase, fit_model)
-            bridge = _event_bridge_class()(self, phase, total_epochs)
+            nan_guard, stop_check, event_relay = callback_classes()
+            halt = Halt()
+            relay = event_relay(self, halt, phase.number, total_epochs, batch_size, len(self.x_train))
+            # In this order: the guard sees a NaN first, the relay reports the batch, then a Stop ends the fit.
             fit_model.fit(train_ds, epochs=phase.end_epoch, initial_epoch=phase.first_epoch,
                           steps_per_epoch=self.steps_per_epoch, validation_data=val_ds,
-                          callbacks=[bridge, *callbacks], shuffle=False, verbose=0)
-            if bridge.early_stopped:
+                          callbacks=[nan_guard(halt, lambda: self.last_finite_weights, self.observer), relay,
+                                     stop_check(halt, self.stop_token), *callbacks], shuffle=False, verbose=0)
+            if halt.reason == "nan":
+                self.nan_message = halt.message
+            elif halt.reason == "stop":
+                self.stopped = True
+            elif relay.early_stopped:
                 self.observer.on_log(f"early stopping: no val_loss improvement for "
                                      f"{project.training.early_stopping} epochs; phase {phase.number} ends")
 
@@ -434,7 +440,10 @@ class _Run:
         out = [infer(inputs[i:i + _EVAL_BATCH]).numpy() for i in range(0, len(inputs), _EVAL_BATCH)]
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
 
-    # -- called by the bridge ---------------------------------------------------------------
+    # -- called by the event relay ---------------------------------------------------------
+
+    def add_step(self, step: int, epoch: int, loss: float, lr: float) -> None:
+        self.writer.add_step(step, epoch, loss, lr)
 
     def epoch_completed(self, row: dict[str, float]) -> bool:
         """Record a complete epoch; returns whether it is the best so far (saved to disk)."""
@@ -455,104 +464,6 @@ class _Run:
                 self.best_unsaved = True
             return True
         return False
-
-
-@functools.cache
-def _event_bridge_class():
-    """Built on first use so importing the trainer does not import Keras."""
-    import keras
-
-    class EventBridge(keras.callbacks.Callback):
-        """Turns Keras's logs into plain events, checks the stop token and guards against NaN."""
-
-        def __init__(self, run: _Run, phase: _Phase, total_epochs: int) -> None:
-            super().__init__()
-            self.run, self.phase, self.total_epochs = run, phase, total_epochs
-            self.early_stopped = False
-            self._interrupted = False
-            self._batch_size = run.project.training.batch_size
-            self._n_train = len(run.x_train)
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._epoch = epoch
-            self._epoch_start = self._last_batch_time = time.perf_counter()
-            self._seen = 0
-            self._previous_mean = 0.0
-            self._recent_rate = None
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self._lr = float(self.model.optimizer.learning_rate)
-
-        def on_train_batch_end(self, batch, logs=None):
-            run = self.run
-            now = time.perf_counter()
-            size = run.fit_samples(batch)
-            mean = float(logs["loss"])
-            # Keras reports the epoch's running mean, weighted by batch size; recover this batch.
-            loss = (mean * (self._seen + size) - self._previous_mean * self._seen) / size
-            self._seen += size
-            self._previous_mean = mean
-            run.global_step += 1
-            epoch = self._epoch + 1
-            run.writer.add_step(run.global_step, epoch, loss, self._lr)
-            rate = size / max(now - self._last_batch_time, 1e-9)
-            self._recent_rate = rate if self._recent_rate is None else 0.8 * self._recent_rate + 0.2 * rate
-            self._last_batch_time = now
-            remaining = run.total_steps - run.global_step
-            eta = remaining * self._batch_size / max(self._recent_rate, 1e-9)
-            if not (math.isfinite(mean) and math.isfinite(loss)):
-                run.nan_message = (f"loss became NaN at epoch {epoch} step {batch + 1}; lower the learning "
-                                   "rate (the last finite weights were kept).")
-                run.model.set_weights(run.last_finite_weights)
-                self._halt()
-                run.observer.on_log(run.nan_message)
-                return
-            run.observer.on_train_batch_end(BatchEnd(
-                step=run.global_step, epoch=epoch, batch=batch + 1, steps_in_epoch=run.steps_per_epoch,
-                loss=loss, accuracy=float(logs.get("accuracy", float("nan"))), learning_rate=self._lr,
-                images_per_second=self._seen / max(now - self._epoch_start, 1e-9), phase=self.phase.number,
-                eta_seconds=eta))
-            if run.stop_token.stop_requested:
-                run.stopped = True
-                self._halt()
-
-        def on_test_batch_end(self, batch, logs=None):
-            if self.run.stop_token.stop_requested:
-                self.run.stopped = True
-                self._halt()
-
-        def _halt(self):
-            self._interrupted = True
-            self.model.stop_training = True
-            self.model.stop_evaluating = True  # skip the rest of this epoch's validation (docs/stack-notes.md #4)
-
-        def on_epoch_end(self, epoch, logs=None):
-            run = self.run
-            if self._interrupted or run.stopped or run.nan_message:
-                return  # a partial epoch is never recorded, and never "best"
-            logs = logs or {}
-            seconds = time.perf_counter() - self._epoch_start
-            row = {
-                "epoch": epoch + 1,
-                "loss": float(logs.get("loss", float("nan"))),
-                "accuracy": float(logs.get("accuracy", float("nan"))),
-                "val_loss": float(logs.get("val_loss", float("nan"))),
-                "val_accuracy": float(logs.get("val_accuracy", float("nan"))),
-                "lr": self._lr,
-            }
-            is_best = run.epoch_completed(row)
-            done = epoch + 1
-            eta = seconds * (self.total_epochs - done)
-            run.observer.on_epoch_end(EpochEnd(
-                epoch=done, epochs=self.total_epochs, loss=row["loss"], accuracy=row["accuracy"],
-                val_loss=row["val_loss"], val_accuracy=row["val_accuracy"], learning_rate=row["lr"],
-                seconds=seconds, images_per_second=self._n_train / max(seconds, 1e-9), is_best=is_best,
-                phase=self.phase.number, eta_seconds=eta))
-
-        def on_train_end(self, logs=None):
-            self.early_stopped = bool(self.model.stop_training and not self._interrupted)
-
-    return EventBridge
 
 
 def _describe_unexpected(error: Exception) -> str:
