@@ -29,6 +29,7 @@ from tlstudio.data.demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS, make_demo_datase
 from tlstudio.export import QUANTIZATIONS, ExportError, export_run, parse_formats
 from tlstudio.inference import FORMATS, PredictorError, image_files, load_predictor
 from tlstudio.registry import BACKBONE_NAMES, OFFLINE_BACKBONES, get_backbone
+from tlstudio.runs import MODEL_FILE, is_run_folder
 from tlstudio.train.events import Observer, StopToken
 from tlstudio.train.readiness import training_blocker
 from tlstudio.train.trainer import Trainer
@@ -304,8 +305,8 @@ def _predict(args) -> int:
         print("tlstudio predict: --top must be 1 or more.", file=sys.stderr)
         return 2
     model_path = args.model
-    if model_path.is_dir() and (model_path / "model.keras").is_file() and (model_path / "config.json").is_file():
-        model_path = model_path / "model.keras"  # a run folder: its model
+    if model_path.is_dir() and (model_path / MODEL_FILE).is_file() and is_run_folder(model_path):
+        model_path = model_path / MODEL_FILE  # a run folder: its model
     try:
         predictor = load_predictor(model_path)
     except PredictorError as error:

@@ -7,7 +7,6 @@ does, through the inference runtime it loads lazily.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,11 +17,10 @@ import numpy as np
 
 from tlstudio.config import Project, ProjectError
 from tlstudio.data import DataError, load_images, scan, split_index
-from tlstudio.files import write_text_atomic
 from tlstudio.inference import KerasRuntime, top_k
 from tlstudio.metrics import classification_metrics, confusion_matrix
+from tlstudio.runs import CONFIG_FILE, RunFolderError, read_run, write_metrics
 from tlstudio.train.events import PrepareProgress
-from tlstudio.train.runs import RunFolderError, read_run
 
 __all__ = ["classification_metrics", "confusion_matrix", "evaluate_run", "dataset_split", "split_metrics",
            "Evaluation", "EvaluationError", "ImageRecord", "SplitEvaluation", "LOW_CONFIDENCE"]
@@ -155,7 +153,7 @@ def evaluate_run(run_dir: str | os.PathLike, *, progress: Callable[[Any], None] 
 
     try:
         run = read_run(run_dir)
-        project = Project.from_dict(run.config, source=str(run.run_dir / "config.json"))
+        project = Project.from_dict(run.config, source=str(run.run_dir / CONFIG_FILE))
     except (RunFolderError, ProjectError, OSError, ValueError) as error:
         raise EvaluationError(str(error)) from None
     if not run.model_path.is_file():
@@ -200,7 +198,7 @@ def evaluate_run(run_dir: str | os.PathLike, *, progress: Callable[[Any], None] 
     evaluation = Evaluation(run.run_dir, classes, splits, _warnings(run.metrics, splits))
     if update_metrics and evaluation.test is not None and run.metrics is not None:
         metrics = {**run.metrics, **evaluation.test.metrics}
-        write_text_atomic(run.run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        write_metrics(run.run_dir, metrics)
     return evaluation
 
 

@@ -24,10 +24,10 @@ import numpy as np
 
 from tlstudio.config import Project, ProjectError
 from tlstudio.data import IMAGE_EXTENSIONS, DataError, load_image
+from tlstudio.runs import CONFIG_FILE, LABELS_FILE
 
 FORMATS: tuple[str, ...] = ("keras", "savedmodel", "tflite", "onnx")
 CARD_FILE = "model_card.json"
-LABELS_FILE = "labels.txt"
 # SavedModel's folder for files the graph does not use; the labels and card travel inside it.
 SAVEDMODEL_EXTRA = "assets.extra"
 ONNX_METADATA_KEY = "tlstudio"
@@ -267,7 +267,7 @@ def read_model_info(path: str | os.PathLike, fmt: str | None = None, runtime: Ru
         if card.is_file():
             return _info_from_card(card)
     for folder in folders:
-        if (folder / "config.json").is_file() and (folder / LABELS_FILE).is_file():
+        if (folder / CONFIG_FILE).is_file() and (folder / LABELS_FILE).is_file():
             return _info_from_run_config(folder)
     metadata = getattr(runtime, "metadata", None) or {}
     if ONNX_METADATA_KEY in metadata:
@@ -308,11 +308,11 @@ def _info_from_card(card: Path) -> ModelInfo:
 
 def _info_from_run_config(folder: Path) -> ModelInfo:
     try:
-        project = Project.load(folder / "config.json")
+        project = Project.load(folder / CONFIG_FILE)
     except ProjectError as error:
         raise PredictorError(str(error)) from None
     return ModelInfo(_read_labels(folder / LABELS_FILE), project.model.resolved_image_size,
-                     project.data.resize, project.data.max_megapixels, source=str(folder / "config.json"))
+                     project.data.resize, project.data.max_megapixels, source=str(folder / CONFIG_FILE))
 
 
 # -- the predictor ------------------------------------------------------------------------------------

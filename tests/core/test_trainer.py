@@ -159,3 +159,24 @@ def test_existing_run_folder_is_never_overwritten(demo_folder, tmp_path):
     result = Trainer().run(tiny_project(demo_folder), run_dir=run_dir)
     assert result.status is RunStatus.FAILED and "already holds files" in result.message
     assert (run_dir / "model.keras").read_text() == "precious"
+
+
+def test_run_folder_summary_and_where_gui_runs_go(tmp_path):
+    """The run lists' line is read by the core (no Qt): backbone, epochs, accuracy, whether a model is there."""
+    from tlstudio.runs import RunFolderWriter, runs_root, summarize_run
+
+    writer = RunFolderWriter(tmp_path / "20261130-081600-squeezenet1_1")
+    writer.write_config(Project().copy_with(**{"model.backbone": "squeezenet1_1"}))
+    writer.write_labels(["a", "b"])
+    for epoch in (1, 2):
+        writer.add_epoch({"epoch": epoch, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5,
+                          "lr": 0.01})
+    writer.write_metrics({"val_accuracy": 0.975})
+    writer.close()
+    summary = summarize_run(writer.path)
+    assert (summary.backbone, summary.epochs, summary.val_accuracy, summary.has_model) == (
+        "squeezenet1_1", 2, 0.975, False)
+    assert summary.label == "30 Nov 08:16 · SqueezeNet 1.1 · 2 epochs · val acc 97.5%"
+    assert runs_root(tmp_path / "p.json", "/data/x", tmp_path / "app") == tmp_path / "runs"
+    assert runs_root(None, "/data/my photos", tmp_path / "app") == tmp_path / "app" / "runs" / "my_photos"
+    assert runs_root(None, None, tmp_path / "app") == tmp_path / "app" / "runs" / "untitled"

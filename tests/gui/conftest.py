@@ -153,7 +153,7 @@ def trained_project(tmp_path_factory):
     from tlstudio.config import Project
     from tlstudio.data.demo import make_demo_dataset
     from tlstudio.train.events import RunStatus
-    from tlstudio.train.runs import new_run_dir
+    from tlstudio.runs import new_run_dir
     from tlstudio.train.trainer import Trainer
 
     root = tmp_path_factory.mktemp("trained")

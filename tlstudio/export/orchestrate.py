@@ -35,7 +35,7 @@ from tlstudio.export.staging import Staging, destination_message, is_destination
 from tlstudio.export.verify import predict, verify
 from tlstudio.inference import CARD_FILE, LABELS_FILE, PredictorError, serving_function
 from tlstudio.model.augment import strip_augmentation
-from tlstudio.train.runs import RunFolderError, read_run
+from tlstudio.runs import CONFIG_FILE, RunFolderError, read_run
 
 _SYNTHETIC_IMAGES = 16
 
@@ -124,7 +124,7 @@ def _read_run(run_dir: str | os.PathLike):
     if not run.classes:
         raise ExportError(f"{run.run_dir} has no labels.txt; it is not a complete run folder.")
     try:
-        project = Project.from_dict(run.config, source=str(run.run_dir / "config.json"))
+        project = Project.from_dict(run.config, source=str(run.run_dir / CONFIG_FILE))
     except ProjectError as error:
         raise ExportError(str(error)) from None
     return run, project

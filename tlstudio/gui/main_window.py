@@ -46,9 +46,9 @@ from tlstudio.gui.style import STYLE_SHEET
 from tlstudio.gui.widgets import MessageBar, named
 from tlstudio.gui.worker import RunOutcome, TrainerLike, TrainingSession, default_trainer
 from tlstudio.registry import get_backbone
+from tlstudio.runs import new_run_dir
 from tlstudio.train.events import RunStatus
 from tlstudio.train.readiness import training_blocker
-from tlstudio.train.runs import new_run_dir
 from tlstudio.weight_sources import imagenet_availability, offline_alternatives
 
 log = logging.getLogger(__name__)

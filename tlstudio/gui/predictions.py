@@ -20,6 +20,7 @@ from tlstudio.data import DataError, load_image
 from tlstudio.gui.background import TaskContext
 from tlstudio.gui.thumbnails import array_to_qimage
 from tlstudio.inference import Predictor, image_files
+from tlstudio.runs import MODEL_FILE
 
 PREDICT_BATCH = 32
 
@@ -75,7 +76,7 @@ def load_model(run: Path, context: TaskContext) -> LoadedModel:
 
     start = time.perf_counter()
     context.message("loading the model")
-    predictor = load_predictor(run / "model.keras")
+    predictor = load_predictor(run / MODEL_FILE)
     context.message("preparing the model")
     size = predictor.image_size
     predictor.predict_array(np.zeros((1, size, size, 3), np.uint8))  # the first call traces the graph

@@ -31,6 +31,7 @@ from tlstudio.model.augment import make_augmenter
 from tlstudio.model.build import build_model, calibrate_batchnorm, count_parameters
 from tlstudio.model.freezing import unfreeze_top
 from tlstudio.model.optimizers import make_optimizer
+from tlstudio.runs import RunFolderError, RunFolderWriter, new_run_dir
 from tlstudio.train.callbacks import Halt, callback_classes
 from tlstudio.train.compute import apply_determinism, plan_compute, precision_policy
 from tlstudio.train.events import (
@@ -43,7 +44,6 @@ from tlstudio.train.events import (
     TrainEnd,
 )
 from tlstudio.train.features import FeatureHead, feature_cache_decision
-from tlstudio.train.runs import RunFolderError, RunFolderWriter, new_run_dir
 
 _EVAL_BATCH = 64
 SAVE_INTERVAL = 30.0  # seconds between writes of a new best model during a run

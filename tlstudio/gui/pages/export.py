@@ -39,6 +39,7 @@ from tlstudio.gui.pages.base import Page
 from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.widgets import format_percent, hint_label, named
+from tlstudio.runs import MODEL_FILE
 
 FORMAT_LABELS = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel",
                  "tflite": "TensorFlow Lite (.tflite)", "onnx": "ONNX (.onnx)"}
@@ -330,7 +331,7 @@ class ExportPage(Page):
             return None
         if target.suffix != ".keras":
             target = target.with_name(target.name + ".keras")
-        source = run / "model.keras"
+        source = run / MODEL_FILE
 
         def work(context: TaskContext) -> Path:
             return copy_file_atomic(source, target)

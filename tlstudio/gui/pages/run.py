@@ -29,8 +29,8 @@ from tlstudio.gui.plots import RunCurves, TrainingPlots
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.widgets import format_percent, format_seconds, hint_label, named
 from tlstudio.gui.worker import RunOutcome, TrainingSession
+from tlstudio.runs import RunFolderError
 from tlstudio.train.events import BatchEnd, EpochEnd, PhaseBegin, PrepareProgress, RunStatus, TrainBegin, TrainEnd
-from tlstudio.train.runs import RunFolderError
 
 MAX_LOG_LINES = 5000
 STATUS_TEXT = {RunStatus.FINISHED: "Finished", RunStatus.STOPPED: "Stopped", RunStatus.FAILED: "Failed"}

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,10 +24,16 @@ from typing import Any
 
 from tlstudio.config import Project
 from tlstudio.files import atomic_target, write_text_atomic
+from tlstudio.registry import BACKBONES
 
+CONFIG_FILE = "config.json"
+LABELS_FILE = "labels.txt"
+HISTORY_FILE = "history.csv"
+STEPS_FILE = "steps.csv"
+MODEL_FILE = "model.keras"
+METRICS_FILE = "metrics.json"
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
 STEP_COLUMNS = ("step", "epoch", "loss", "lr")
-MODEL_FILE = "model.keras"
 
 
 class RunFolderError(ValueError):
@@ -54,8 +62,8 @@ class RunFolderWriter:
         except OSError as error:
             raise RunFolderError(f"cannot create the run folder {self.path} ({error.strerror}); "
                                  "choose a folder you can write to.") from None
-        self._history = self._open_csv("history.csv", HISTORY_COLUMNS)
-        self._steps = self._open_csv("steps.csv", STEP_COLUMNS)
+        self._history = self._open_csv(HISTORY_FILE, HISTORY_COLUMNS)
+        self._steps = self._open_csv(STEPS_FILE, STEP_COLUMNS)
 
     def _open_csv(self, name: str, columns: tuple[str, ...]):
         handle = open(self.path / name, "w", newline="", encoding="utf-8")
@@ -65,10 +73,10 @@ class RunFolderWriter:
         return handle, writer
 
     def write_config(self, project: Project) -> None:
-        write_text_atomic(self.path / "config.json", project.to_json() + "\n")
+        write_text_atomic(self.path / CONFIG_FILE, project.to_json() + "\n")
 
     def write_labels(self, classes: list[str]) -> None:
-        write_text_atomic(self.path / "labels.txt", "".join(f"{name}\n" for name in classes))
+        write_text_atomic(self.path / LABELS_FILE, "".join(f"{name}\n" for name in classes))
 
     def add_step(self, step: int, epoch: int, loss: float, lr: float) -> None:
         self._steps[1].writerow((step, epoch, _number(loss), _number(lr)))
@@ -82,12 +90,21 @@ class RunFolderWriter:
         save_model_atomic(model, self.path / MODEL_FILE)
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
-        write_text_atomic(self.path / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        write_metrics(self.path, metrics)
 
     def close(self) -> None:
         for handle, _ in (self._history, self._steps):
             if not handle.closed:
                 handle.close()
+
+
+def write_metrics(run_dir: str | os.PathLike, metrics: dict[str, Any]) -> None:
+    """metrics.json of a run, written atomically (the trainer at the end, an evaluation adding a test split)."""
+    write_text_atomic(Path(run_dir) / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+
+
+def is_run_folder(path: str | os.PathLike) -> bool:
+    return (Path(path) / CONFIG_FILE).is_file()
 
 
 def save_model_atomic(model, path: str | os.PathLike) -> None:
@@ -102,6 +119,8 @@ def _number(value: float) -> str:
 
 @dataclass
 class RunRecord:
+    """What a run folder holds; `steps` is empty when read without them (they can be long)."""
+
     run_dir: Path
     config: dict[str, Any]
     classes: list[str]
@@ -114,18 +133,55 @@ class RunRecord:
         return self.run_dir / MODEL_FILE
 
 
-def read_run(run_dir: str | os.PathLike) -> RunRecord:
+def read_run(run_dir: str | os.PathLike, *, steps: bool = True) -> RunRecord:
+    """Read a run folder; raises RunFolderError when it is none, OSError / ValueError when unreadable."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise RunFolderError(f"{run_dir} is not a TL Studio run folder (no config.json); choose a folder "
+    if not is_run_folder(run_dir):
+        raise RunFolderError(f"{run_dir} is not a TL Studio run folder (no {CONFIG_FILE}); choose a folder "
                              "made by 'tlstudio train' or the Train button.")
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    labels = run_dir / "labels.txt"
+    config = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    labels = run_dir / LABELS_FILE
     classes = labels.read_text(encoding="utf-8").splitlines() if labels.is_file() else []
-    metrics_file = run_dir / "metrics.json"
+    metrics_file = run_dir / METRICS_FILE
     metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else None
-    return RunRecord(run_dir, config, classes, _read_csv(run_dir / "history.csv"),
-                     _read_csv(run_dir / "steps.csv"), metrics)
+    return RunRecord(run_dir, config, classes, _read_csv(run_dir / HISTORY_FILE),
+                     _read_csv(run_dir / STEPS_FILE) if steps else [],
+                     metrics if isinstance(metrics, dict) else None)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One earlier run, as the run lists show it: cheap enough to make for every run on each refresh."""
+
+    path: Path
+    backbone: str
+    epochs: int
+    val_accuracy: float | None
+    has_model: bool
+
+    @property
+    def when(self) -> str:
+        """'29 Nov 18:54' from the folder's timestamp, else the folder name."""
+        try:
+            return datetime.strptime(self.path.name[:15], "%Y%m%d-%H%M%S").strftime("%d %b %H:%M")
+        except ValueError:
+            return self.path.name
+
+    @property
+    def label(self) -> str:
+        accuracy = (f"val acc {self.val_accuracy:.1%}" if self.val_accuracy is not None
+                    and math.isfinite(self.val_accuracy) else "no result")
+        backbone = BACKBONES[self.backbone].label if self.backbone in BACKBONES else self.backbone
+        return f"{self.when} · {backbone} · {self.epochs} epochs · {accuracy}"
+
+
+def summarize_run(path: str | os.PathLike) -> RunSummary:
+    """A run's line in the lists; raises OSError / ValueError for a folder that cannot be read."""
+    path = Path(path)
+    record = read_run(path, steps=False)
+    accuracy = (record.metrics or {}).get("val_accuracy")
+    return RunSummary(path, str(record.config.get("model", {}).get("backbone", "?")), len(record.history),
+                      float(accuracy) if accuracy is not None else None, record.model_path.is_file())
 
 
 def _read_csv(path: Path) -> list[dict[str, float]]:
@@ -138,10 +194,22 @@ def _read_csv(path: Path) -> list[dict[str, float]]:
         return rows
 
 
+def runs_root(project_file: str | os.PathLike | None, data_folder: str | None, app_data_dir: str | os.PathLike) -> Path:
+    """Where the GUI puts a project's runs: beside a saved project file (`<project folder>/runs/`), or,
+    for a project not saved yet, in the app's data folder under the data folder's name, so a user's
+    data folder is never written to without asking."""
+    if project_file is not None:
+        return Path(project_file).parent / "runs"
+    if not data_folder:
+        return Path(app_data_dir) / "runs" / "untitled"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(data_folder).name).strip("_") or "data"
+    return Path(app_data_dir) / "runs" / name
+
+
 def list_runs(root: str | os.PathLike) -> list[Path]:
     """Run folders directly under `root`, newest first."""
     root = Path(root)
     if not root.is_dir():
         return []
-    runs = [p for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()]
-    return sorted(runs, key=lambda p: (p / "config.json").stat().st_mtime, reverse=True)
+    runs = [p for p in root.iterdir() if p.is_dir() and is_run_folder(p)]
+    return sorted(runs, key=lambda p: (p / CONFIG_FILE).stat().st_mtime, reverse=True)
