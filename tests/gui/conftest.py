@@ -152,8 +152,8 @@ def trained_project(tmp_path_factory):
     the real Trainer, 3 demo classes x 8 images, 64 px, random initial weights, 1 epoch."""
     from tlstudio.config import Project
     from tlstudio.data.demo import make_demo_dataset
-    from tlstudio.train.events import RunStatus
     from tlstudio.runs import new_run_dir
+    from tlstudio.train.events import RunStatus
     from tlstudio.train.trainer import Trainer
 
     root = tmp_path_factory.mktemp("trained")
