@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tlstudio.gui.pages.model import WEIGHTS_COLUMN
+from tlstudio.gui.model_tables import WEIGHTS_COLUMN
 from tlstudio.gui.worker import RunOutcome
 from tlstudio.registry import BACKBONE_NAMES
 from tlstudio.train.events import RunStatus

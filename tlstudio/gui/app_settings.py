@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QObject, QSettings, Signal
 
+APP_NAME = "TL Studio"
 MAX_RECENT = 8
 
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 
 import platformdirs
 from PySide6.QtCore import QByteArray, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -26,11 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.config import Project, ProjectError
-from tlstudio.data.demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS, demo_dataset_ready, make_demo_dataset
-from tlstudio.gui.app_settings import AppSettings
-from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
+from tlstudio.gui.app_settings import APP_NAME, AppSettings
+from tlstudio.gui.background import Task, TaskRunner, TensorFlowLoader
 from tlstudio.gui.dataset_model import DatasetModel
+from tlstudio.gui.file_commands import FileCommands
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.pages.data import DataPage
 from tlstudio.gui.pages.evaluate import EvaluatePage
@@ -43,17 +40,12 @@ from tlstudio.gui.pages.try_it import TryPage
 from tlstudio.gui.project_model import ProjectModel
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.style import STYLE_SHEET
+from tlstudio.gui.train_control import TrainControl
 from tlstudio.gui.widgets import MessageBar, named
-from tlstudio.gui.worker import RunOutcome, TrainerLike, TrainingSession, default_trainer
-from tlstudio.registry import get_backbone
-from tlstudio.runs import new_run_dir
-from tlstudio.train.events import RunStatus
-from tlstudio.train.readiness import training_blocker
-from tlstudio.weight_sources import imagenet_availability, offline_alternatives
+from tlstudio.gui.worker import TrainerLike, TrainingSession, default_trainer
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "TL Studio"
 PAGE_NAMES = ("data", "model", "training", "run", "evaluate", "try", "export")
 PAGE_TITLES = {"try": "Try it"}
 
@@ -62,7 +54,7 @@ def default_app_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("tlstudio", appauthor=False))
 
 
-class MainWindow(QMainWindow):
+class MainWindow(FileCommands, TrainControl, QMainWindow):
     """Owns the one ProjectModel and the services pages share; relays run results for tests."""
 
     training_finished = Signal(object)  # RunOutcome, emitted on the GUI thread after the Run page updated
@@ -277,161 +269,6 @@ class MainWindow(QMainWindow):
             item.setText(f"{number}   {page.title}" + (f"\n      {summary}" if summary else ""))
             item.setToolTip(f"{page.title} (Ctrl+{number})")
 
-    # -- opening and saving -----------------------------------------------------------------------
-
-    def open_target(self, target: str | Path) -> bool:
-        """Open a project file or a data folder, as given on the command line or from recents."""
-        path = Path(target).expanduser()
-        if path.is_dir():
-            self.open_folder(path)
-            return True
-        if path.is_file():
-            return self.open_project(path)
-        self.show_error(f"{path} does not exist; choose an existing project file or data folder.")
-        self.app_settings.forget_project(str(path))
-        self.app_settings.forget_folder(str(path))
-        return False
-
-    @Slot()
-    def choose_project(self) -> None:
-        if not self._confirm_discard():
-            return
-        start = str(self.project.path.parent if self.project.path else Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Open a TL Studio project", start,
-                                              "TL Studio project (*.json);;All files (*)")
-        if path:
-            self.open_project(Path(path), confirmed=True)
-
-    def open_project(self, path: Path, confirmed: bool = False) -> bool:
-        if not confirmed and not self._confirm_discard():
-            return False
-        try:
-            self.project.load(path)
-        except ProjectError as error:
-            self.show_error(str(error))
-            return False
-        self.app_settings.remember_project(self.project.path)
-        if self.project.project.data.folder:
-            self.app_settings.remember_folder(self.project.project.data.folder)
-        self.show_page("data")
-        self.statusBar().showMessage(f"Opened {self.project.path}", 4000)
-        return True
-
-    @Slot()
-    def choose_folder(self) -> None:
-        self.show_page("data")
-        self.data_page.choose_folder()
-
-    def open_folder(self, folder: str | Path) -> None:
-        """Use `folder` as the data folder of the current project and show the Data page."""
-        self.data_page.set_folder(folder)
-        self.show_page("data")
-
-    @Slot()
-    def new_project(self) -> None:
-        if self._confirm_discard():
-            self.project.replace(Project())
-            self.stack.setCurrentWidget(self.start_panel)
-            self.step_list.clearSelection()
-
-    @Slot()
-    def save(self) -> bool:
-        if self.project.path is None:
-            return self.save_as()
-        return self.save_to(self.project.path)
-
-    @Slot()
-    def save_as(self) -> bool:
-        folder = self.project.project.data.folder
-        start = (self.project.path if self.project.path else
-                 Path(folder).parent / f"{Path(folder).name}-project.json" if folder else Path.home() / "project.json")
-        path, _ = QFileDialog.getSaveFileName(self, "Save the project", str(start),
-                                              "TL Studio project (*.json)")
-        if not path:
-            return False
-        target = Path(path)
-        if target.suffix != ".json":
-            target = target.with_name(target.name + ".json")
-        return self.save_to(target)
-
-    def save_to(self, path: Path) -> bool:
-        try:
-            saved = self.project.save(path)
-        except OSError as error:
-            self.show_error(f"Could not save {path}: {error.strerror or error}. Choose another folder.")
-            return False
-        self.app_settings.remember_project(saved)
-        self.statusBar().showMessage(f"Saved {saved}", 4000)
-        return True
-
-    @Slot()
-    def open_demo(self) -> None:
-        """Create the demo dataset once (in the background) and open it."""
-
-        folder = self.app_data_dir / "demo" / "shapes"
-        if demo_dataset_ready(folder):
-            self._on_demo_ready(folder)
-            return
-        if self._demo_task is not None:
-            return
-
-        def work(context: TaskContext) -> Path:
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            return make_demo_dataset(folder, per_class=DEMO_PER_CLASS, size=DEMO_IMAGE_SIZE)
-
-        self.statusBar().showMessage("Creating the demo dataset…")
-        self._demo_task = self.runner.submit("creating the demo dataset", work)
-        self._demo_task.succeeded.connect(self._on_demo_ready)
-        self._demo_task.failed.connect(self._on_demo_failed)
-
-    @Slot(object)
-    def _on_demo_ready(self, folder: Path) -> None:
-        self._demo_task = None
-        self.open_folder(folder)
-        self.statusBar().showMessage(f"Demo dataset: {folder}", 5000)
-        self.demo_opened.emit(str(folder))
-
-    @Slot(str)
-    def _on_demo_failed(self, message: str) -> None:
-        self._demo_task = None
-        self.show_error(f"Could not create the demo dataset: {message}")
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        projects = self.app_settings.recent_projects
-        for path in projects:
-            action = self.recent_menu.addAction(path)
-            action.setData(path)
-            action.triggered.connect(self._on_recent_project)
-        if not projects:
-            self.recent_menu.addAction("No recent projects").setEnabled(False)
-
-    @Slot()
-    def _on_recent_project(self) -> None:
-        action = self.sender()
-        if isinstance(action, QAction) and action.data():
-            self.open_target(str(action.data()))
-
-    def _confirm_discard(self) -> bool:
-        """Ask about unsaved changes; True when it is fine to drop the current project."""
-        if not self.project.modified:
-            return True
-        answer = self.ask_unsaved()
-        if answer == QMessageBox.StandardButton.Save:
-            return self.save()
-        return answer == QMessageBox.StandardButton.Discard
-
-    def _ask_unsaved_dialog(self) -> QMessageBox.StandardButton:
-        buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                   | QMessageBox.StandardButton.Cancel)
-        return QMessageBox.question(self, APP_NAME, f"Save the changes to {self.project.display_name}?",
-                                    buttons, QMessageBox.StandardButton.Save)
-
-    @Slot()
-    def _refresh_title(self, *_: object) -> None:
-        self.setWindowTitle(f"{self.project.display_name}[*] — {APP_NAME}")
-        self.setWindowModified(self.project.modified)
-
     # -- messages ---------------------------------------------------------------------------------
 
     def show_error(self, message: str, actions: Sequence[tuple[str, Callable[[], object]]] = ()) -> None:
@@ -439,110 +276,12 @@ class MainWindow(QMainWindow):
         log.info("shown to the user: %s", message)
         self.message_bar.show_message(message, "error", actions=actions)
 
-    def offline_backbone_offers(self) -> list[tuple[str, Callable[[], object]]]:
-        """"Use <backbone>" fixes when the chosen ImageNet weights can't be had without the network."""
-        model = self.project.project.model
-        spec = get_backbone(model.backbone)
-        if model.weights != "imagenet" or imagenet_availability(spec, model.resolved_image_size).ready:
-            return []
-        return [(f"Use {alternative.label}", partial(self.use_backbone, alternative.name))
-                for alternative in offline_alternatives(exclude=spec.name)]
-
-    def use_backbone(self, name: str) -> None:
-        """Switch to the backbone `name` with its ImageNet weights and default input size."""
-        if self.project.update({"model.backbone": name, "model.weights": "imagenet", "model.image_size": None}) is None:
-            self.show_info(f"Backbone: {get_backbone(name).label} with ImageNet weights; press Train.")
-
     def show_info(self, message: str, timeout_ms: int = 8000) -> None:
         self.message_bar.show_message(message, "info", timeout_ms)
 
     @Slot(str, str)
     def _on_setting_rejected(self, key: str, message: str) -> None:
         self.message_bar.show_message(message[:1].upper() + message[1:], "warning", 8000)
-
-    # -- training ---------------------------------------------------------------------------------
-
-    def train_blocker(self) -> str | None:
-        """Why Train is disabled right now, or None."""
-        if self.session.running:
-            return "Training…"
-        if self.tensorflow.error:
-            return f"TensorFlow could not be loaded: {self.tensorflow.error}"
-        if not self.tensorflow.ready:
-            return "loading TensorFlow…"
-        # The data's own state (scanning, errors, split) first, then the project's core checks.
-        return self.dataset.blocking_reason() or training_blocker(self.project.project)
-
-    @Slot()
-    def _update_train_state(self, *_: object) -> None:
-        reason = self.train_blocker()
-        running = self.session.running
-        self.train_action.setEnabled(reason is None)
-        self.stop_action.setEnabled(running and not self.session.stop_requested)
-        if reason is None:
-            project = self.project.project
-            spec = get_backbone(project.model.backbone)
-            text = (f"Ready: {len(self.dataset.index.classes)} classes, {self.dataset.train_count} training "
-                    f"images, {spec.label} at {project.model.resolved_image_size} px.")
-            self.train_action.setToolTip("Train with these settings (Ctrl+Return)")
-        else:
-            text = reason
-            self.train_action.setToolTip(f"Train (Ctrl+Return) — {reason}")
-        self.run_page.set_readiness(text, reason is None)
-        self.run_page.set_device(self.tensorflow.device)
-        self._refresh_steps()
-
-    @Slot()
-    def start_training(self) -> bool:
-        """Snapshot the Project and train it in the worker thread; False when Train is blocked."""
-        reason = self.train_blocker()
-        if reason is not None:
-            if not self.session.running:
-                self.statusBar().showMessage(f"Cannot train yet: {reason}", 6000)
-            return False
-        snapshot = self.project.snapshot()
-        run_dir = new_run_dir(self.history.root, snapshot.model.backbone)
-        self.message_bar.dismiss()
-        self.show_page("run")
-        self.run_page.begin_run(run_dir)
-        self.session.start(snapshot, run_dir)
-        return True
-
-    @Slot()
-    def stop_training(self) -> None:
-        if self.session.running and not self.session.stop_requested:
-            self.session.stop()
-            self.run_page.append_log("stop requested: finishing the current batch…")
-            self.statusBar().showMessage("Stopping after the current batch…", 4000)
-        self._update_train_state()
-
-    @Slot(object)
-    def _on_training_finished(self, outcome: RunOutcome) -> None:
-        self.history.refresh()
-        if outcome.status == RunStatus.FAILED:
-            self.show_error(f"Training failed: {outcome.message}", self.offline_backbone_offers())
-        elif outcome.status == RunStatus.STOPPED:
-            self.show_info(f"Training stopped: {outcome.message}")
-        else:
-            self.show_info(f"Training finished: {outcome.message}")
-        self._update_train_state()
-        self.training_finished.emit(outcome)
-
-    @Slot(str)
-    def _on_tensorflow_loaded(self, device: str) -> None:
-        self.engine_label.setText(f"TensorFlow ready · {device}")
-        self._update_train_state()
-
-    @Slot(str)
-    def _on_tensorflow_failed(self, message: str) -> None:
-        self.engine_label.setText("TensorFlow failed to load")
-        self.show_error(f"TensorFlow could not be loaded, so training is unavailable: {message}")
-        self._update_train_state()
-
-    def start_loading_tensorflow(self) -> None:
-        """Import TensorFlow in the background; call after the window is shown."""
-        self.engine_label.setText("loading TensorFlow…")
-        self.tensorflow.start()
 
     # -- drag and drop onto the window ------------------------------------------------------------
 

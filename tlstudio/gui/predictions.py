@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,13 @@ class TriedImage:
     @property
     def top_class(self) -> int:
         return int(np.argmax(self.probabilities)) if self.probabilities else -1
+
+    def caption(self, classes: list[str]) -> str:
+        """Its line in the image list: the file name, then the answer (or why there is none)."""
+        if self.error:
+            return f"{self.path.name}\ncannot be read: {self.error}"
+        best = self.top_class
+        return f"{self.path.name}\n{classes[best]} {self.probabilities[best]:.0%}"
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,51 @@ class LoadedModel:
     def can_explain(self) -> bool:
         """Grad-CAM needs the Keras model itself (the run's model.keras gives it)."""
         return getattr(self.predictor.runtime, "model", None) is not None
+
+
+class TryState:
+    """What the Try-it page was asked and has answered, apart from how it draws them: the images tried
+    (in order), those waiting for a model to load, and the last rendered views (a small LRU cache)."""
+
+    def __init__(self, views_kept: int) -> None:
+        self.tried: dict[Path, TriedImage] = {}
+        self.waiting: list[Path] = []  # asked about before the model was loaded
+        self._views: OrderedDict[Path, ImageView] = OrderedDict()
+        self._views_kept = views_kept
+
+    def ask_again(self, pending: list[Path]) -> None:
+        """A new model: every image asked about so far (and `pending`) waits for it; old answers go."""
+        self.wait_for([*self.tried, *pending])
+        self.tried.clear()
+        self._views.clear()
+
+    def wait_for(self, paths: list[Path]) -> None:
+        self.waiting = list(dict.fromkeys([*self.waiting, *paths]))
+
+    def take_waiting(self) -> list[Path]:
+        waiting, self.waiting = self.waiting, []
+        return waiting
+
+    def answered(self, images: list[TriedImage], replace: bool) -> None:
+        if replace:
+            self.tried.clear()
+            self._views.clear()
+        for image in images:
+            self.tried[image.path] = image
+
+    def clear(self) -> None:
+        self.tried.clear()
+        self._views.clear()
+        self.waiting.clear()
+
+    def view(self, path: Path) -> ImageView | None:
+        return self._views.get(path)
+
+    def keep_view(self, view: ImageView) -> None:
+        self._views[view.path] = view
+        self._views.move_to_end(view.path)
+        while len(self._views) > self._views_kept:
+            self._views.popitem(last=False)
 
 
 def load_model(run: Path, context: TaskContext) -> LoadedModel:

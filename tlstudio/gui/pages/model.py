@@ -6,8 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Slot
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -23,8 +22,6 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QSlider,
     QTableView,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -32,65 +29,14 @@ from PySide6.QtWidgets import (
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.bindings import bind_check, bind_spin
 from tlstudio.gui.dataset_model import DatasetModel
+from tlstudio.gui.model_tables import BACKBONE_ORDER, BackboneTable, LayerTableModel
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.project_model import ALL, ProjectModel
 from tlstudio.gui.widgets import LogSpinBox, float_spin, format_count, hint_label, int_spin, named, two_columns
 from tlstudio.model.build import load_backbone_layers
 from tlstudio.model.freezing import BackboneLayers, layer_states, trainable_parameters
-from tlstudio.registry import BACKBONES, get_backbone
+from tlstudio.registry import get_backbone
 from tlstudio.weight_sources import imagenet_availability, offline_alternatives
-
-FROZEN_COLOR = QColor("#8a8f98")
-WEIGHTS_COLUMN = 4  # the backbone table's "Weights" column: where the ImageNet weights come from
-PHASE_TWO_COLOR = QColor("#7b4fbf")
-
-
-class LayerTableModel(QAbstractTableModel):
-    """The backbone's layers with their state under the current freeze settings."""
-
-    HEADERS = ("#", "Layer", "Type", "Parameters", "State")
-    # Class-level defaults: Qt may ask a view's model for its size while the window is torn down,
-    # after Python has already cleared the instance's attributes.
-    rows: list | tuple = ()
-    states: list | tuple = ()
-
-    def set_rows(self, rows: list, states: list[str]) -> None:
-        self.beginResetModel()
-        self.rows, self.states = list(rows), list(states)
-        self.endResetModel()
-
-    def set_states(self, states: list[str]) -> None:
-        self.states = list(states)
-        if self.rows:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self.rows) - 1, len(self.HEADERS) - 1))
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.HEADERS[section]
-        return None
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        row = self.rows[index.row()]
-        state = self.states[index.row()] if index.row() < len(self.states) else ""
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return (str(row.index), row.name, row.type, f"{row.parameters:,}", state)[column]
-        if role == Qt.ItemDataRole.ForegroundRole:
-            if state == "frozen":
-                return QBrush(FROZEN_COLOR)
-            if state == "phase 2":
-                return QBrush(PHASE_TWO_COLOR)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (0, 3):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
 
 
 class ModelPage(Page):
@@ -116,35 +62,7 @@ class ModelPage(Page):
         # Left column: backbone, input, weights, head.
         backbone_box = QGroupBox("Backbone")
         backbone_layout = QVBoxLayout(backbone_box)
-        self.backbone_table = named(QTableWidget(len(BACKBONES), 5), "modelBackboneTable", "Backbone",
-                                    "The pretrained network; smaller ones train faster on a CPU.")
-        self.backbone_table.setHorizontalHeaderLabels(["Backbone", "Parameters", "Input", "Top-1", "Weights"])
-        self.backbone_table.horizontalHeaderItem(3).setToolTip("Top-1 accuracy on ImageNet")
-        self.backbone_table.horizontalHeaderItem(WEIGHTS_COLUMN).setToolTip(
-            "Where the ImageNet weights come from: shipped with TL Studio, an optional package, "
-            "Keras's cache, or a download (↓)")
-        self.backbone_table.verticalHeader().hide()
-        self.backbone_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.backbone_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.backbone_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.backbone_table.setShowGrid(False)
-        self.backbone_table.setAlternatingRowColors(True)
-        self.backbone_table.verticalHeader().setDefaultSectionSize(22)
-        header = self.backbone_table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self._backbone_names = list(BACKBONES)
-        for row, spec in enumerate(BACKBONES.values()):
-            cells = [spec.label, f"{spec.parameters_millions:g} M", f"{spec.default_size} px",
-                     f"{spec.imagenet_top1:.1f} %", ""]
-            for column, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setToolTip(spec.description if column < WEIGHTS_COLUMN else spec.weights_origin)
-                if column:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.backbone_table.setItem(row, column, item)
-        self.backbone_table.setFixedHeight(22 * len(BACKBONES) + 28)
-        self._refresh_weights_column()
+        self.backbone_table = BackboneTable()
         self.backbone_table.itemSelectionChanged.connect(self._on_backbone_selected)
         backbone_layout.addWidget(self.backbone_table)
         self.description_label = hint_label()
@@ -303,7 +221,7 @@ class ModelPage(Page):
         try:
             settings = self._project.project.model
             spec = get_backbone(settings.backbone)
-            row = self._backbone_names.index(settings.backbone)
+            row = BACKBONE_ORDER.index(settings.backbone)
             if self.backbone_table.currentRow() != row:
                 self.backbone_table.selectRow(row)
             self.description_label.setText(
@@ -373,7 +291,7 @@ class ModelPage(Page):
             text = f"⚠ {weights} does not exist; choose an existing weights file."
         self.weights_status.setText(text)
         self._set_offline_buttons(alternatives)
-        self._refresh_weights_column()
+        self.backbone_table.refresh_weights()
 
     def _set_offline_buttons(self, alternatives: list) -> None:
         if [button.property("backbone") for button in self.offline_buttons] == [a.name for a in alternatives]:
@@ -395,14 +313,6 @@ class ModelPage(Page):
     def _use_backbone(self, name: str) -> None:
         self._project.update({"model.backbone": name, "model.weights": "imagenet", "model.image_size": None})
         self._refresh()
-
-    def _refresh_weights_column(self) -> None:
-        """The table's last column: where each backbone's ImageNet weights would come from now."""
-        for row, spec in enumerate(BACKBONES.values()):
-            text = imagenet_availability(spec, spec.default_size).short
-            item = self.backbone_table.item(row, WEIGHTS_COLUMN)
-            if item is not None and item.text() != text:
-                item.setText(text)
 
     def _refresh_layers(self) -> None:
         settings = self._project.project.model
@@ -454,7 +364,7 @@ class ModelPage(Page):
         row = self.backbone_table.currentRow()
         if row < 0:
             return
-        name = self._backbone_names[row]
+        name = BACKBONE_ORDER[row]
         settings = self._project.project.model
         changes: dict[str, Any] = {"model.backbone": name}
         spec = get_backbone(name)

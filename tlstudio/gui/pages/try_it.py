@@ -8,7 +8,6 @@ background tasks (`tlstudio.gui.predictions`); the slots here only draw results.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -36,6 +35,7 @@ from tlstudio.gui.predictions import (
     LoadedModel,
     PredictionBatch,
     TriedImage,
+    TryState,
     load_model,
     predict_files,
     render_view,
@@ -71,9 +71,7 @@ class TryPage(Page):
         self._load_task: Task | None = None
         self._predict_tasks: set[Task] = set()
         self._view_task: Task | None = None
-        self._waiting: list[Path] = []  # asked for before the model was loaded
-        self.tried: dict[Path, TriedImage] = {}
-        self._views: OrderedDict[Path, ImageView] = OrderedDict()
+        self.state = TryState(VIEWS_KEPT)
         self.thumbnails = ThumbnailCache(runner, THUMBNAIL_SIZE, parent=self)
         self.last_batch: PredictionBatch | None = None
         self.setAcceptDrops(True)
@@ -191,18 +189,16 @@ class TryPage(Page):
     @Slot(str)
     def _on_tensorflow_loaded(self, _device: str) -> None:
         self._refresh_controls()
-        if self.isVisible() or self._waiting:
+        if self.isVisible() or self.state.waiting:
             self._load_if_needed()
 
     @Slot(object)
     def _on_run_changed(self, run: Path | None) -> None:
         # Ask the new model about every image asked about so far.
         pending = [path for task in self._predict_tasks for path in getattr(task, "paths", [])]
-        self._waiting = list(dict.fromkeys([*self._waiting, *self.tried, *pending]))
+        self.state.ask_again(pending)
         self._cancel_predictions()
         self.model = None
-        self.tried.clear()
-        self._views.clear()
         self.image_list.set_entries([])
         self._show_current()
         if self._load_task is not None:
@@ -214,7 +210,7 @@ class TryPage(Page):
             except (OSError, ValueError):
                 resize = "center-crop"
             self.thumbnails.set_resize(resize)
-            if self.isVisible() or self._waiting:
+            if self.isVisible() or self.state.waiting:
                 self._load_if_needed()
         self.model_label.setText("")
         self._refresh_controls()
@@ -252,8 +248,8 @@ class TryPage(Page):
         self.gradcam_check.setEnabled(model.can_explain)
         self._set_status("", "")
         self._refresh_controls()
-        if self._waiting:
-            waiting, self._waiting = self._waiting, []
+        if self.state.waiting:
+            waiting = self.state.take_waiting()
             self.add_paths(waiting, replace=True)
 
     @Slot(str)
@@ -285,7 +281,7 @@ class TryPage(Page):
         """
         paths = [Path(p) for p in paths]
         if self.model is None:
-            self._waiting = list(dict.fromkeys([*self._waiting, *paths]))
+            self.state.wait_for(paths)
             self._load_if_needed()
             if self.run_combo.selected_run is None:
                 self._set_status("Train a model on the Run page first; then try it here.", "error")
@@ -333,11 +329,7 @@ class TryPage(Page):
         replace = getattr(self.sender(), "replace", False)
         if self.model is None or batch.run != self.model.run:
             return  # the run changed meanwhile; its model will be asked again
-        if replace:
-            self.tried.clear()
-            self._views.clear()
-        for image in batch.images:
-            self.tried[image.path] = image
+        self.state.answered(batch.images, replace)
         self.last_batch = batch
         self._fill_list([image.path for image in batch.images][:1])
         count = len(batch.images)
@@ -361,12 +353,8 @@ class TryPage(Page):
         classes = self.model.predictor.classes if self.model else []
         entries = []
         for image in self.tried.values():
-            if image.error:
-                caption = f"{image.path.name}\ncannot be read: {image.error}"
-            else:
-                best = image.top_class
-                caption = f"{image.path.name}\n{classes[best]} {image.probabilities[best]:.0%}"
-            entries.append(GalleryEntry(image.path, caption, f"{image.path}\nDouble-click to open its folder."))
+            entries.append(GalleryEntry(image.path, image.caption(classes),
+                                        f"{image.path}\nDouble-click to open its folder."))
         blocked = self.image_list.blockSignals(True)
         self.image_list.set_entries(entries)
         self.image_list.blockSignals(blocked)
@@ -378,9 +366,7 @@ class TryPage(Page):
     @Slot()
     def clear(self) -> None:
         self._cancel_predictions()
-        self.tried.clear()
-        self._views.clear()
-        self._waiting.clear()
+        self.state.clear()
         self.image_list.set_entries([])
         self._show_current()
         self._set_status("", "")
@@ -388,6 +374,10 @@ class TryPage(Page):
         self.summary_changed.emit()
 
     # -- the image looked at ----------------------------------------------------------------------
+
+    @property
+    def tried(self) -> dict[Path, TriedImage]:
+        return self.state.tried
 
     @property
     def current(self) -> TriedImage | None:
@@ -421,7 +411,7 @@ class TryPage(Page):
         """Draw the cached view of `image`, or render it (and its heat map) in the background."""
         explain = self.gradcam_check.isChecked() and self.model is not None and self.model.can_explain \
             and not image.error
-        view = self._views.get(image.path)
+        view = self.state.view(image.path)
         if view is not None and (not explain or view.overlay is not None):
             self._draw_view(view)
             return
@@ -444,10 +434,7 @@ class TryPage(Page):
     @Slot(object)
     def _on_view_rendered(self, view: ImageView) -> None:
         self._view_task = None
-        self._views[view.path] = view
-        self._views.move_to_end(view.path)
-        while len(self._views) > VIEWS_KEPT:
-            self._views.popitem(last=False)
+        self.state.keep_view(view)
         current = self.current
         if current is not None and current.path == view.path:
             self._request_view(current)  # draws it, or asks for the overlay if it was toggled meanwhile
