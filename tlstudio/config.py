@@ -14,6 +14,8 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tlstudio.data.scan import DatasetIndex
+from tlstudio.data.split import Split, split_index
 from tlstudio.files import write_text_atomic
 from tlstudio.registry import BACKBONE_NAMES, get_backbone
 from tlstudio.weight_sources import default_backbone
@@ -256,6 +258,11 @@ class Project(BaseModel):
 
     def save(self, path: str | os.PathLike) -> None:
         write_text_atomic(Path(path), self.to_json() + "\n")
+
+    def split(self, index: DatasetIndex) -> Split:
+        """The train/validation split this project trains with: its val_split and seed, one rule for the
+        trainer, the evaluation and the Data page. Raises DataError when the data cannot be split."""
+        return split_index(index, self.data.val_split, self.training.seed)
 
     def copy_with(self, **changes: Any) -> Project:
         """A validated copy with dotted-path changes, e.g. copy_with(**{"optimizer.learning_rate": 0.01})."""

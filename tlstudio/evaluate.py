@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from tlstudio.config import Project, ProjectError
-from tlstudio.data import DataError, load_images, scan, split_index
+from tlstudio.data import DataError, load_images, scan
 from tlstudio.inference import KerasRuntime, top_k
 from tlstudio.metrics import classification_metrics, confusion_matrix
 from tlstudio.runs import CONFIG_FILE, RunFolderError, read_run, write_metrics
@@ -136,7 +136,7 @@ def dataset_split(project):
     index = scan(project.data.folder, max_megapixels=project.data.max_megapixels)
     if index.errors:
         raise DataError(index.errors[0])
-    return split_index(index, project.data.val_split, project.training.seed)
+    return project.split(index)
 
 
 def evaluate_run(run_dir: str | os.PathLike, *, progress: Callable[[Any], None] | None = None,

@@ -37,10 +37,10 @@ def test_demo_data_scan_train_and_the_model_reloads_in_a_fresh_process(tmp_path)
 
     # The validation images, decoded exactly as training decoded them.
     from tlstudio.config import Project
-    from tlstudio.data import load_images, scan, split_index
+    from tlstudio.data import load_images, scan
 
     project = Project.load(tmp_path / "p.json")
-    split = split_index(scan(data), project.data.val_split, project.training.seed)
+    split = project.split(scan(data))
     images = load_images([item.path for item in split.val], 32, project.data.resize)
     np.save(tmp_path / "val.npy", images)
     labels = np.array([item.label for item in split.val])

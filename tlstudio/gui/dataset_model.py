@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from tlstudio.data import DataError, DatasetIndex, scan, split_index
+from tlstudio.data import DataError, DatasetIndex, scan
 from tlstudio.gui.background import Task, TaskContext, TaskRunner
 from tlstudio.gui.project_model import ALL, ProjectModel
 
@@ -135,7 +135,7 @@ class DatasetModel(QObject):
             return
         data = self._project.project
         try:
-            split = split_index(self.index, data.data.val_split, data.training.seed)
+            split = data.split(self.index)
         except DataError as error:
             self.error = str(error)
             return

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from tlstudio.config import Project, ProjectError
-from tlstudio.data import scan, split_index, steps_per_epoch
+from tlstudio.data import scan, steps_per_epoch
 from tlstudio.data.cache import load_images_cached
 from tlstudio.metrics import classification_metrics
 from tlstudio.model import schedules  # its Keras classes (PlateauReducer, ...) are made on first access
@@ -172,7 +172,7 @@ class _Run:
             raise _Failure(index.errors[0])
         for warning in index.warnings:
             self.observer.on_log(f"warning: {warning}")
-        split = split_index(index, project.data.val_split, project.training.seed)
+        split = project.split(index)
         self.classes = list(index.classes)
         self.image_size = project.model.resolved_image_size
 
