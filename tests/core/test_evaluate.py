@@ -5,7 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
-from test_export import PRETRAINED_SMALL  # the same pretrained backbone as the export tests
+from run_helpers import PRETRAINED_SMALL
 
 from tlstudio.config import Project
 from tlstudio.evaluate import EvaluationError, classification_metrics, confusion_matrix, evaluate_run

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image
-from test_export import keras_probabilities, tiny_cnn_run, validation_images  # shared run builders
+from run_helpers import keras_probabilities, tiny_cnn_run, validation_images
 
 from tlstudio.cli import main
 from tlstudio.config import Project

@@ -9,6 +9,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from gui_helpers import dispose, wait_for_scan  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QSettings, QThread  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
@@ -100,28 +101,9 @@ def make_window(qtbot, tmp_path, app_settings):
     windows.clear()
 
 
-def dispose(window) -> None:
-    """Close and delete a window now, while its Python wrappers are alive. Left to the garbage
-    collector, pyqtgraph items can lose their attributes before Qt stops asking them for sizes."""
-    import shiboken6
-    from PySide6.QtCore import QEvent
-
-    if not shiboken6.isValid(window):
-        return
-    window.shutdown()
-    window.close()
-    window.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-
-
 @pytest.fixture
 def window(make_window):
     return make_window()
-
-
-def wait_for_scan(qtbot, window, timeout=20_000):
-    """Wait until the data folder's scan (and split) is done."""
-    qtbot.waitUntil(lambda: not window.dataset.scanning and window.dataset.index is not None, timeout=timeout)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import wait_for_scan
+from gui_helpers import wait_for_scan
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 

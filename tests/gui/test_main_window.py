@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import dispose
+from gui_helpers import dispose
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
     QAbstractButton,
