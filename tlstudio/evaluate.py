@@ -17,7 +17,7 @@ import numpy as np
 
 from tlstudio.config import Project, ProjectError
 from tlstudio.data import DataError, load_images, scan
-from tlstudio.inference import KerasRuntime, top_k
+from tlstudio.inference import KerasRuntime, predict_in_batches, top_k
 from tlstudio.metrics import classification_metrics, confusion_matrix
 from tlstudio.runs import CONFIG_FILE, RunFolderError, read_run, write_metrics
 from tlstudio.train.events import PrepareProgress
@@ -27,7 +27,6 @@ __all__ = ["classification_metrics", "confusion_matrix", "evaluate_run", "datase
 
 
 LOW_CONFIDENCE = 0.5  # correct predictions below this confidence join the "biggest mistakes"
-_PREDICT_BATCH = 64
 
 
 class EvaluationError(ValueError):
@@ -185,12 +184,10 @@ def evaluate_run(run_dir: str | os.PathLike, *, progress: Callable[[Any], None] 
     splits, done = {}, 0
     for name, items in chosen.items():
         images = decoded[name]
-        outputs = []
-        for start in range(0, len(images), _PREDICT_BATCH):
-            outputs.append(runtime(images[start:start + _PREDICT_BATCH].astype(np.float32)))
-            report("predicting", done + min(start + _PREDICT_BATCH, len(images)), total)
+        probabilities = predict_in_batches(lambda batch: runtime(batch.astype(np.float32)), images, len(classes),
+                                           on_batch=lambda count, offset=done: report("predicting", offset + count,
+                                                                                      total))
         done += len(images)
-        probabilities = np.concatenate(outputs) if outputs else np.zeros((0, len(classes)), np.float32)
         y_true = np.array([item.label for item in items], dtype=int)
         splits[name] = SplitEvaluation(name, classes, _records(items, y_true, probabilities),
                                        split_metrics(name, y_true, probabilities, classes))

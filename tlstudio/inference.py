@@ -33,7 +33,7 @@ SAVEDMODEL_EXTRA = "assets.extra"
 ONNX_METADATA_KEY = "tlstudio"
 DEFAULT_RESIZE = "center-crop"
 DEFAULT_MAX_MEGAPIXELS = 64.0
-_BATCH = 32
+PREDICT_BATCH = 64  # images per call when predicting many: the trainer, evaluation, export checks, Try it
 
 
 class PredictorError(ValueError):
@@ -82,6 +82,30 @@ class Runtime:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+
+def predict_in_batches(call: Callable[[np.ndarray], Any], inputs: np.ndarray, num_classes: int,
+                       on_batch: Callable[[int], None] | None = None, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """`call` over `inputs` in batches of `batch_size` (the last one partial), the answers stacked.
+
+    Inputs keep their dtype (uint8 images are cast inside the traced call, not here); `on_batch`
+    receives how many inputs are done after each batch.
+    """
+    out = []
+    for first in range(0, len(inputs), batch_size):
+        out.append(np.asarray(call(inputs[first:first + batch_size])))
+        if on_batch is not None:
+            on_batch(min(first + batch_size, len(inputs)))
+    return np.concatenate(out) if out else np.zeros((0, num_classes), np.float32)
+
+
+def inference_function(model, input_shape: tuple[int, ...], dtype: Any = np.float32):
+    """One traced call of `model` (training=False) for any batch size: inputs of `input_shape` and
+    `dtype` (uint8 images or float features), cast to float32 inside the graph."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, *input_shape), tf.as_dtype(dtype))
+    return tf.function(lambda x: model(tf.cast(x, tf.float32), training=False), input_signature=[spec])
 
 
 def serving_function(model, size: int):
@@ -358,8 +382,7 @@ class Predictor:
                              f"not {images.shape}")
         if len(images) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
-        batch = images.astype(np.float32)
-        return np.concatenate([self.runtime(batch[i:i + _BATCH]) for i in range(0, len(batch), _BATCH)])
+        return predict_in_batches(lambda batch: self.runtime(batch.astype(np.float32)), images, len(self.classes))
 
     def predict_paths(self, paths: Iterable[str | os.PathLike], top: int = 3) -> list[dict[str, Any]]:
         """One entry per path, in order: ``{"image", "top": [{"label", "probability"}]}`` or

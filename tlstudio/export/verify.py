@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tlstudio.export.results import FormatResult
-from tlstudio.inference import PredictorError, open_runtime
+from tlstudio.inference import PredictorError, open_runtime, predict_in_batches
 
 # Float32 formats must give Keras's probabilities within this (measured: 2e-5 at most).
 MAX_FLOAT_DIFF = 1e-4
@@ -22,10 +22,9 @@ MIN_QUANTIZED_AGREEMENT = 0.8
 LATENCY_REPEATS = 10
 
 
-def predict(call: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch: int = 32) -> np.ndarray:
+def predict(call: Callable[[np.ndarray], np.ndarray], images: np.ndarray) -> np.ndarray:
     """``call`` over uint8 ``images`` in float32 batches; the probabilities stacked."""
-    out = [np.asarray(call(images[i:i + batch].astype(np.float32))) for i in range(0, len(images), batch)]
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    return predict_in_batches(lambda batch: call(batch.astype(np.float32)), images, 0)
 
 
 def verify(result: FormatResult, path: Path, images: np.ndarray, expected: np.ndarray) -> None:

@@ -20,10 +20,8 @@ from PySide6.QtGui import QImage
 from tlstudio.data import DataError, load_image
 from tlstudio.gui.background import TaskContext
 from tlstudio.gui.thumbnails import array_to_qimage
-from tlstudio.inference import Predictor, image_files
+from tlstudio.inference import PREDICT_BATCH, Predictor, image_files
 from tlstudio.runs import MODEL_FILE
-
-PREDICT_BATCH = 32
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ import numpy as np
 from tlstudio.config import Project, ProjectError
 from tlstudio.data import scan, steps_per_epoch
 from tlstudio.data.cache import load_images_cached
+from tlstudio.inference import inference_function, predict_in_batches
 from tlstudio.metrics import classification_metrics
 from tlstudio.model import schedules  # its Keras classes (PlateauReducer, ...) are made on first access
 from tlstudio.model.augment import make_augmenter
@@ -45,7 +46,6 @@ from tlstudio.train.events import (
 )
 from tlstudio.train.features import FeatureHead, feature_cache_decision
 
-_EVAL_BATCH = 64
 SAVE_INTERVAL = 30.0  # seconds between writes of a new best model during a run
 
 
@@ -428,17 +428,12 @@ class _Run:
 
     def _validation_probabilities(self) -> np.ndarray:
         """The restored model's answers on the validation images; from cached features when it has them."""
-        import tensorflow as tf
-
         if self.val_features is not None:
             model, inputs = self.val_features
         else:
             model, inputs = self.model, self.x_val
-        # One trace for every batch size, the last partial batch included.
-        infer = tf.function(lambda x: model(tf.cast(x, tf.float32), training=False),
-                            input_signature=[tf.TensorSpec((None, *inputs.shape[1:]), inputs.dtype)])
-        out = [infer(inputs[i:i + _EVAL_BATCH]).numpy() for i in range(0, len(inputs), _EVAL_BATCH)]
-        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
+        infer = inference_function(model, inputs.shape[1:], inputs.dtype)  # one trace for every batch size
+        return predict_in_batches(lambda batch: infer(batch).numpy(), inputs, len(self.classes))
 
     # -- called by the event relay ---------------------------------------------------------
 
