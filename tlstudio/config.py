@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tlstudio.data.images import DEFAULT_MAX_MEGAPIXELS, DEFAULT_RESIZE, ImageInput
 from tlstudio.data.scan import DatasetIndex
 from tlstudio.data.split import Split, split_index
 from tlstudio.files import write_text_atomic
@@ -46,8 +47,9 @@ class _Section(BaseModel):
 class DataSettings(_Section):
     folder: str | None = Field(None, description="Folder of class sub-folders (or train/ and val/).")
     val_split: float = Field(0.2, gt=0.0, lt=1.0, description="Share of each class held out for validation.")
-    resize: ResizePolicy = Field("center-crop", description="How images are fitted to the square input.")
-    max_megapixels: float = Field(64.0, gt=0.0, description="Images larger than this are refused from the header.")
+    resize: ResizePolicy = Field(DEFAULT_RESIZE, description="How images are fitted to the square input.")
+    max_megapixels: float = Field(DEFAULT_MAX_MEGAPIXELS, gt=0.0,
+                                  description="Images larger than this are refused from the header.")
 
 
 class ModelSettings(_Section):
@@ -258,6 +260,11 @@ class Project(BaseModel):
 
     def save(self, path: str | os.PathLike) -> None:
         write_text_atomic(Path(path), self.to_json() + "\n")
+
+    @property
+    def image_input(self) -> ImageInput:
+        """How this project turns image files into model inputs (size, resize policy, pixel limit)."""
+        return ImageInput(self.model.resolved_image_size, self.data.resize, self.data.max_megapixels)
 
     def split(self, index: DatasetIndex) -> Split:
         """The train/validation split this project trains with: its val_split and seed, one rule for the

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from tlstudio.config import Project, ProjectError
-from tlstudio.data import DataError, load_images, scan
+from tlstudio.config import ProjectError
+from tlstudio.data import DataError, scan
 from tlstudio.inference import KerasRuntime, predict_in_batches, top_k
 from tlstudio.metrics import classification_metrics, confusion_matrix
-from tlstudio.runs import CONFIG_FILE, RunFolderError, read_run, write_metrics
+from tlstudio.runs import RunFolderError, read_run, write_metrics
 from tlstudio.train.events import PrepareProgress
 
 __all__ = ["classification_metrics", "confusion_matrix", "evaluate_run", "dataset_split", "split_metrics",
@@ -152,7 +152,7 @@ def evaluate_run(run_dir: str | os.PathLike, *, progress: Callable[[Any], None] 
 
     try:
         run = read_run(run_dir)
-        project = Project.from_dict(run.config, source=str(run.run_dir / CONFIG_FILE))
+        project = run.project
     except (RunFolderError, ProjectError, OSError, ValueError) as error:
         raise EvaluationError(str(error)) from None
     if not run.model_path.is_file():
@@ -163,7 +163,6 @@ def evaluate_run(run_dir: str | os.PathLike, *, progress: Callable[[Any], None] 
     except DataError as error:
         raise EvaluationError(f"cannot evaluate {run.run_dir}: {error}") from None
     chosen = {"val": split.val, **({"test": split.test} if split.test else {})}
-    size = project.model.resolved_image_size
     total = sum(len(items) for items in chosen.values())
     decoded: dict[str, np.ndarray] = {}
     done = 0
@@ -172,8 +171,7 @@ def evaluate_run(run_dir: str | os.PathLike, *, progress: Callable[[Any], None] 
             report("decoding images", offset + count, total)
 
         try:
-            decoded[name] = load_images([item.path for item in items], size, project.data.resize,
-                                        max_megapixels=project.data.max_megapixels, progress=decode_progress)
+            decoded[name] = project.image_input.load_many([item.path for item in items], decode_progress)
         except DataError as error:
             raise EvaluationError(f"cannot evaluate {run.run_dir}: {error}") from None
         done += len(items)

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from tlstudio.config import Project, ProjectError
-from tlstudio.data import IMAGE_EXTENSIONS, DataError, load_image
+from tlstudio.data import IMAGE_EXTENSIONS, DataError, ImageInput, load_image
+from tlstudio.data.images import DEFAULT_MAX_MEGAPIXELS, DEFAULT_RESIZE
 from tlstudio.runs import CONFIG_FILE, LABELS_FILE
 
 FORMATS: tuple[str, ...] = ("keras", "savedmodel", "tflite", "onnx")
@@ -31,8 +32,6 @@ CARD_FILE = "model_card.json"
 # SavedModel's folder for files the graph does not use; the labels and card travel inside it.
 SAVEDMODEL_EXTRA = "assets.extra"
 ONNX_METADATA_KEY = "tlstudio"
-DEFAULT_RESIZE = "center-crop"
-DEFAULT_MAX_MEGAPIXELS = 64.0
 PREDICT_BATCH = 64  # images per call when predicting many: the trainer, evaluation, export checks, Try it
 
 
@@ -312,11 +311,9 @@ def _read_labels(path: Path) -> list[str]:
 
 def _info_from_dict(data: dict[str, Any], source: str) -> ModelInfo:
     try:
-        model_input = data["input"]
-        return ModelInfo(classes=[str(c) for c in data["classes"]], image_size=int(model_input["image_size"]),
-                         resize=str(model_input.get("resize", DEFAULT_RESIZE)),
-                         max_megapixels=float(model_input.get("max_megapixels", DEFAULT_MAX_MEGAPIXELS)),
-                         source=source)
+        image_input = ImageInput.from_facts(data["input"])
+        return ModelInfo(classes=[str(c) for c in data["classes"]], image_size=image_input.size,
+                         resize=image_input.resize, max_megapixels=image_input.max_megapixels, source=source)
     except (KeyError, TypeError, ValueError) as error:
         raise PredictorError(f"{source} lacks the field {error} (classes, input.image_size); export the model "
                              "again.") from None
@@ -335,8 +332,9 @@ def _info_from_run_config(folder: Path) -> ModelInfo:
         project = Project.load(folder / CONFIG_FILE)
     except ProjectError as error:
         raise PredictorError(str(error)) from None
-    return ModelInfo(_read_labels(folder / LABELS_FILE), project.model.resolved_image_size,
-                     project.data.resize, project.data.max_megapixels, source=str(folder / CONFIG_FILE))
+    image_input = project.image_input
+    return ModelInfo(_read_labels(folder / LABELS_FILE), image_input.size, image_input.resize,
+                     image_input.max_megapixels, source=str(folder / CONFIG_FILE))
 
 
 # -- the predictor ------------------------------------------------------------------------------------

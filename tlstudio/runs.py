@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tlstudio.config import Project
+from tlstudio.data.images import ImageInput
 from tlstudio.files import atomic_target, write_text_atomic
 from tlstudio.registry import BACKBONES
 
@@ -131,6 +132,16 @@ class RunRecord:
     @property
     def model_path(self) -> Path:
         return self.run_dir / MODEL_FILE
+
+    @property
+    def project(self) -> Project:
+        """The resolved project the run used; ProjectError (a ValueError) when config.json is not one."""
+        return Project.from_dict(self.config, source=str(self.run_dir / CONFIG_FILE))
+
+    @property
+    def image_input(self) -> ImageInput:
+        """How the run turned files into inputs: what its model must be given again."""
+        return self.project.image_input
 
 
 def read_run(run_dir: str | os.PathLike, *, steps: bool = True) -> RunRecord:

@@ -221,3 +221,24 @@ def test_load_images_names_a_file_that_became_corrupt(tmp_path: Path) -> None:
     paths[2].unlink()
     with pytest.raises(DataError, match="2.png"):
         load_images(paths, 16)
+
+
+def test_image_input_is_the_one_statement_of_the_input_rules(tmp_path):
+    """The project, a run folder's config and a model card all give back the same ImageInput."""
+    from tlstudio.config import Project
+    from tlstudio.data import ImageInput
+    from tlstudio.data.images import RESAMPLING
+
+    project = Project().copy_with(**{"model.image_size": 48, "data.resize": "pad", "data.max_megapixels": 2.0})
+    image_input = project.image_input
+    assert image_input == ImageInput(48, "pad", 2.0)
+    facts = image_input.facts()
+    assert facts["resample"] == RESAMPLING and facts["shape"] == [None, 48, 48, 3]
+    assert ImageInput.from_facts(facts) == image_input
+    assert ImageInput.from_facts({"image_size": 48}) == ImageInput(48)  # an older card: the defaults
+    path = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("RGB", (80, 40), (200, 10, 10)).save(path)
+    assert image_input.load(path).shape == (48, 48, 3)
+    assert image_input.load_many([path, path]).shape == (2, 48, 48, 3)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlstudio.data.images import load_images
+from tlstudio.data.images import ImageInput
 from tlstudio.files import cache_dir
 
 CACHE_FORMAT = 1
@@ -31,19 +31,20 @@ def image_cache_key(paths: Sequence[Path], size: int, resize: str, max_megapixel
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
-def load_images_cached(paths: Sequence[Path], size: int, resize: str = "center-crop", *,
-                       max_megapixels: float = 64.0, progress: Callable[[int, int], None] | None = None,
+def load_images_cached(paths: Sequence[Path], image_input: ImageInput, *,
+                       progress: Callable[[int, int], None] | None = None,
                        use_cache: bool = True) -> tuple[np.ndarray, bool]:
-    """`load_images`, through the on-disk cache. Returns (images, whether the cache had them).
+    """`image_input.load_many`, through the on-disk cache. Returns (images, whether the cache had them).
 
     A cache that cannot be read or written is only a missed speed-up, never an error.
     """
+    size = image_input.size
     if not use_cache:
-        return load_images(paths, size, resize, max_megapixels=max_megapixels, progress=progress), False
+        return image_input.load_many(paths, progress), False
     try:
-        key = image_cache_key(paths, size, resize, max_megapixels)
-    except OSError:  # a file vanished since the scan: let load_images name it
-        return load_images(paths, size, resize, max_megapixels=max_megapixels, progress=progress), False
+        key = image_cache_key(paths, size, image_input.resize, image_input.max_megapixels)
+    except OSError:  # a file vanished since the scan: let load_many name it
+        return image_input.load_many(paths, progress), False
     entry = cache_dir() / "images" / f"{key}.npy"
     if entry.is_file():
         try:
@@ -54,7 +55,7 @@ def load_images_cached(paths: Sequence[Path], size: int, resize: str = "center-c
                 return images, True
         except (OSError, ValueError):
             pass
-    images = load_images(paths, size, resize, max_megapixels=max_megapixels, progress=progress)
+    images = image_input.load_many(paths, progress)
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".npy", dir=entry.parent)

@@ -19,8 +19,9 @@ import struct
 import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import (  # noqa: F401  (importing the plugins registers them in Image.OPEN)
@@ -44,7 +45,9 @@ PAD_COLOR: tuple[int, int, int] = (0, 0, 0)
 # antialiased, sharp, and fast on large downscales (PIL first box-reduces by an integer factor).
 RESAMPLE = Image.Resampling.BICUBIC
 REDUCING_GAP = 3.0
+RESAMPLING = "bicubic (Pillow)"  # RESAMPLE in words, for model cards
 RESIZE_POLICIES: tuple[str, ...] = ("stretch", "center-crop", "pad")
+DEFAULT_RESIZE = "center-crop"
 DEFAULT_MAX_MEGAPIXELS = 64.0
 
 # PIL format names that are accepted, tried in this order on the file's first bytes.
@@ -311,3 +314,43 @@ def load_images(paths: Iterable[str | os.PathLike[str]], size: int, resize: str 
                 future.cancel()  # don't decode the rest of a set that is already failed
             raise
     return out
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """How an image file becomes a model input, the one statement of it that training, evaluation,
+    prediction and export share: a square of `size` px fitted by the `resize` policy with Pillow's
+    bicubic filter, EXIF orientation applied, transparency on ALPHA_BACKGROUND, and files larger than
+    `max_megapixels` refused from their header."""
+
+    size: int
+    resize: str = DEFAULT_RESIZE
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
+
+    def __post_init__(self) -> None:
+        if self.resize not in RESIZE_POLICIES:
+            raise ValueError(f"unknown resize policy {self.resize!r}; use one of {', '.join(RESIZE_POLICIES)}")
+
+    def load(self, path: str | os.PathLike[str]) -> np.ndarray:
+        """One file as a (size, size, 3) uint8 array."""
+        return load_image(path, self.size, self.resize, self.max_megapixels)
+
+    def load_many(self, paths: Iterable[str | os.PathLike[str]],
+                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Many files, in parallel, as one (N, size, size, 3) uint8 array; DataError names a bad file."""
+        return load_images(paths, self.size, self.resize, max_megapixels=self.max_megapixels, progress=progress)
+
+    def facts(self) -> dict[str, Any]:
+        """The input section of a model card: everything another program needs to feed the model."""
+        return {
+            "image_size": self.size, "shape": [None, self.size, self.size, 3], "layout": "NHWC",
+            "dtype": "float32", "color": "RGB", "range": [0, 255], "resize": self.resize, "resample": RESAMPLING,
+            "exif_orientation": "applied", "alpha_background": list(ALPHA_BACKGROUND), "pad_color": list(PAD_COLOR),
+            "max_megapixels": self.max_megapixels,
+        }
+
+    @classmethod
+    def from_facts(cls, facts: dict[str, Any]) -> ImageInput:
+        """Back from a model card's input section (older cards lack the optional fields)."""
+        return cls(int(facts["image_size"]), str(facts.get("resize", DEFAULT_RESIZE)),
+                   float(facts.get("max_megapixels", DEFAULT_MAX_MEGAPIXELS)))

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tlstudio.config import Project
-from tlstudio.data import load_images
 from tlstudio.export.augmentation_scan import find_augmentation
 from tlstudio.export.model_card import input_facts
 from tlstudio.inference import ONNX_METADATA_KEY
@@ -120,8 +119,7 @@ def _representative_images(project: Project, train_paths: list[Path]) -> np.ndar
     rng = np.random.default_rng(project.training.seed)
     chosen = sorted(rng.permutation(len(train_paths))[:REPRESENTATIVE_IMAGES])
     size = project.model.resolved_image_size
-    images = load_images([train_paths[i] for i in chosen], size, project.data.resize,
-                         max_megapixels=project.data.max_megapixels)
+    images = project.image_input.load_many([train_paths[i] for i in chosen])
     # A black and a white image pin the input range to exactly 0..255, so the uint8 input's
     # scale is 1 and raw pixels go in unchanged.
     extremes = np.stack([np.zeros((size, size, 3), np.uint8), np.full((size, size, 3), 255, np.uint8)])

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from tlstudio.config import Project
-from tlstudio.data.images import ALPHA_BACKGROUND, PAD_COLOR
 from tlstudio.export.results import DestinationError, FormatResult, artefact_name, percent, size_text
 from tlstudio.inference import CARD_FILE, LABELS_FILE, SAVEDMODEL_EXTRA
 from tlstudio.registry import get_backbone
@@ -21,15 +20,9 @@ CARD_MARKDOWN = "model_card.md"
 
 def input_facts(project: Project) -> dict[str, Any]:
     """What the exported model takes: size, layout, colour, range and the resize policy."""
-    size = project.model.resolved_image_size
-    return {
-        "image_size": size, "shape": [None, size, size, 3], "layout": "NHWC", "dtype": "float32",
-        "color": "RGB", "range": [0, 255], "resize": project.data.resize, "resample": "bicubic (Pillow)",
-        "exif_orientation": "applied", "alpha_background": list(ALPHA_BACKGROUND), "pad_color": list(PAD_COLOR),
-        "max_megapixels": project.data.max_megapixels,
-        "note": "raw RGB 0-255: the backbone's preprocessing is inside the model; int8 TFLite takes uint8 "
-                "pixels directly",
-    }
+    return {**project.image_input.facts(),
+            "note": "raw RGB 0-255: the backbone's preprocessing is inside the model; int8 TFLite takes uint8 "
+                    "pixels directly"}
 
 
 def earlier_results(out_dir: Path, run_dir: Path, labels: set[str]) -> list[dict[str, Any]]:
@@ -102,7 +95,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         "## Input", "",
         f"- {model_input['image_size']}×{model_input['image_size']} RGB, float32, NHWC, raw values 0–255 "
         "(the backbone's preprocessing is inside the model; int8 TFLite takes uint8 pixels).",
-        f"- Resize policy: **{model_input['resize']}** (Pillow bicubic), EXIF orientation applied, "
+        f"- Resize policy: **{model_input['resize']}** ({model_input['resample']}), EXIF orientation applied, "
         f"transparency on {tuple(model_input['alpha_background'])}, padding colour "
         f"{tuple(model_input['pad_color'])}.",
         "- Output: softmax probabilities in the order of labels.txt.", "",

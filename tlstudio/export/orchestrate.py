@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tlstudio.config import Project, ProjectError
-from tlstudio.data import DataError, load_images
+from tlstudio.data import DataError
 from tlstudio.evaluate import dataset_split
 from tlstudio.export.converters import Source, convert
 from tlstudio.export.model_card import CARD_MARKDOWN, earlier_results, model_card, write_beside
@@ -35,7 +35,7 @@ from tlstudio.export.staging import Staging, destination_message, is_destination
 from tlstudio.export.verify import predict, verify
 from tlstudio.inference import CARD_FILE, LABELS_FILE, PredictorError, serving_function
 from tlstudio.model.augment import strip_augmentation
-from tlstudio.runs import CONFIG_FILE, RunFolderError, read_run
+from tlstudio.runs import RunFolderError, read_run
 
 _SYNTHETIC_IMAGES = 16
 
@@ -124,7 +124,7 @@ def _read_run(run_dir: str | os.PathLike):
     if not run.classes:
         raise ExportError(f"{run.run_dir} has no labels.txt; it is not a complete run folder.")
     try:
-        project = Project.from_dict(run.config, source=str(run.run_dir / CONFIG_FILE))
+        project = run.project
     except ProjectError as error:
         raise ExportError(str(error)) from None
     return run, project
@@ -138,7 +138,7 @@ def _verification_images(project: Project, limit: int | None) -> tuple[np.ndarra
         paths = [item.path for item in split.val][: limit or None]
         if not paths:
             raise DataError(f"{project.data.folder} has no validation images")
-        images = load_images(paths, size, project.data.resize, max_megapixels=project.data.max_megapixels)
+        images = project.image_input.load_many(paths)
         described = f"{len(paths)} validation images of {project.data.folder}"
         return images, described, [item.path for item in split.train]
     except (DataError, OSError) as error:

@@ -188,9 +188,8 @@ class _Run:
                 raise _Failure("stopped before training began; nothing was trained.")
             self.observer.on_prepare(PrepareProgress("decoding images", done, total))
 
-        images, from_cache = load_images_cached(
-            [item.path for item in items], self.image_size, project.data.resize,
-            max_megapixels=project.data.max_megapixels, progress=progress, use_cache=project.training.image_cache)
+        images, from_cache = load_images_cached([item.path for item in items], project.image_input, progress=progress,
+                                                use_cache=project.training.image_cache)
         if from_cache:
             self.observer.on_log(f"{total} decoded images reused from the image cache")
         self.x_train, self.x_val = images[: len(split.train)], images[len(split.train):]

@@ -306,7 +306,7 @@ class EvaluatePage(Page):
         resize = "center-crop"
         if run is not None:
             try:
-                resize = str(self._history.details(run).config.get("data", {}).get("resize", resize))
+                resize = self._history.details(run).image_input.resize
             except (OSError, ValueError):
                 pass
         self.thumbnails.set_resize(resize)

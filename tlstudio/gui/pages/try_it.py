@@ -206,7 +206,7 @@ class TryPage(Page):
             self._load_task = None
         if run is not None:
             try:
-                resize = str(self._history.details(run).config.get("data", {}).get("resize", "center-crop"))
+                resize = self._history.details(run).image_input.resize
             except (OSError, ValueError):
                 resize = "center-crop"
             self.thumbnails.set_resize(resize)
