@@ -30,6 +30,7 @@ from tlstudio.export import QUANTIZATIONS, ExportError, export_run, parse_format
 from tlstudio.inference import FORMATS, PredictorError, image_files, load_predictor
 from tlstudio.registry import BACKBONE_NAMES, OFFLINE_BACKBONES, get_backbone
 from tlstudio.runs import MODEL_FILE, is_run_folder
+from tlstudio.tasks import TaskState
 from tlstudio.train.events import Observer, StopToken
 from tlstudio.train.readiness import training_blocker
 from tlstudio.train.trainer import Trainer
@@ -280,12 +281,9 @@ def _export(args) -> int:
         print(f"tlstudio export: --format {args.format}: {error}.", file=sys.stderr)
         return 2
 
-    def show(step) -> None:
-        if not args.quiet and step.result is None:
-            print(f"[{step.step}/{step.total}] {step.message}", file=sys.stderr, flush=True)
-
     try:
-        report = export_run(args.run_dir, formats, args.out, args.quantize, progress=show)
+        report = export_run(args.run_dir, formats, args.out, args.quantize,
+                            task=TaskState() if args.quiet else ConsoleTask())
     except ExportError as error:
         print(f"tlstudio export: {error}", file=sys.stderr)
         return 1
@@ -333,6 +331,21 @@ def _version() -> str:
         return version("tlstudio")
     except Exception:  # not installed, running from a checkout
         return "dev"
+
+
+class ConsoleTask(TaskState):
+    """A long task's steps as lines on stderr: `[step/total] what runs now`."""
+
+    def message(self, text: str) -> None:
+        super().message(text)
+        self._pending = text
+
+    def progress(self, done: int, total: int) -> None:
+        super().progress(done, total)
+        text = getattr(self, "_pending", None)
+        if text is not None:
+            print(f"[{done}/{total}] {text}", file=sys.stderr, flush=True)
+            self._pending = None
 
 
 class ConsoleProgress(Observer):

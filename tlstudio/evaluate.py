@@ -8,7 +8,6 @@ does, through the inference runtime it loads lazily.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from tlstudio.data import DataError, scan
 from tlstudio.inference import KerasRuntime, predict_in_batches, top_k
 from tlstudio.metrics import classification_metrics, confusion_matrix
 from tlstudio.runs import RunFolderError, read_run, write_metrics
-from tlstudio.train.events import PrepareProgress
+from tlstudio.tasks import TaskState
 
 __all__ = ["classification_metrics", "confusion_matrix", "evaluate_run", "dataset_split", "split_metrics",
            "Evaluation", "EvaluationError", "ImageRecord", "SplitEvaluation", "LOW_CONFIDENCE"]
@@ -138,17 +137,21 @@ def dataset_split(project):
     return project.split(index)
 
 
-def evaluate_run(run_dir: str | os.PathLike, *, progress: Callable[[Any], None] | None = None,
+def evaluate_run(run_dir: str | os.PathLike, *, task: TaskState | None = None,
                  update_metrics: bool = True) -> Evaluation:
     """Evaluate a run's model.keras on its validation split (and its test split, when the dataset
     has train/val/test folders). With a test split, its metrics are added to metrics.json.
 
-    ``progress`` receives ``PrepareProgress(stage, done, total)`` events. Raises EvaluationError.
+    ``task`` hears each stage ("scanning images", "decoding images", "loading the model",
+    "predicting") and how far it is, and may cancel (Cancelled is raised; nothing is written).
+    Raises EvaluationError.
     """
+    task = task or TaskState()
 
     def report(stage: str, done: int, total: int) -> None:
-        if progress is not None:
-            progress(PrepareProgress(stage, done, total))
+        task.message(stage)
+        task.progress(done, total)
+        task.check()
 
     try:
         run = read_run(run_dir)

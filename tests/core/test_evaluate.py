@@ -9,7 +9,7 @@ from run_helpers import PRETRAINED_SMALL
 
 from tlstudio.config import Project
 from tlstudio.evaluate import EvaluationError, classification_metrics, confusion_matrix, evaluate_run
-from tlstudio.train.events import PrepareProgress
+from tlstudio.tasks import Cancelled, TaskState
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +39,18 @@ def run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def evaluation(run):
     metrics_before = json.loads((run / "metrics.json").read_text())
-    events = []
-    evaluation = evaluate_run(run, progress=events.append)
-    return evaluation, metrics_before, events
+    class Recorder(TaskState):
+        def __init__(self):
+            super().__init__()
+            self.events = []
+
+        def progress(self, done, total):
+            super().progress(done, total)
+            self.events.append((self.status, done, total))
+
+    task = Recorder()
+    evaluation = evaluate_run(run, task=task)
+    return evaluation, metrics_before, task.events
 
 
 def test_validation_numbers_agree_with_metrics_json(evaluation):
@@ -100,10 +109,18 @@ def test_confusion_cells_and_biggest_mistakes_for_the_gui(evaluation):
 
 def test_progress_reports_scanning_decoding_and_predicting(evaluation):
     _, _, events = evaluation
-    assert all(isinstance(e, PrepareProgress) for e in events)
-    stages = [e.stage for e in events]
+    stages = [stage for stage, _, _ in events]
     assert stages[0] == "scanning images" and "decoding images" in stages and stages[-1] == "predicting"
-    assert events[-1].done == events[-1].total == 12
+    assert events[-1][1] == events[-1][2] == 12
+
+
+def test_a_cancelled_evaluation_writes_nothing(run):
+    task = TaskState()
+    task.cancel()
+    before = (run / "metrics.json").read_text()
+    with pytest.raises(Cancelled):
+        evaluate_run(run, task=task)
+    assert (run / "metrics.json").read_text() == before
 
 
 def test_a_run_without_its_data_is_a_clear_error(run, tmp_path):

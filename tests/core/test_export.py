@@ -24,6 +24,7 @@ from tlstudio.export import (
     strip_augmentation,
 )
 from tlstudio.inference import open_runtime
+from tlstudio.tasks import Cancelled, TaskState
 
 FLOAT16_TOLERANCE = 0.02
 # A real pretrained backbone that needs no network, at a small input size to keep tests fast.
@@ -57,9 +58,18 @@ def small_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def exported(run, tmp_path_factory):
-    steps = []
-    report = export_run(run, list(FORMATS), tmp_path_factory.mktemp("export") / "out", progress=steps.append)
-    return report, steps
+    class Recorder(TaskState):
+        def __init__(self):
+            super().__init__()
+            self.steps = []
+
+        def progress(self, done, total):
+            super().progress(done, total)
+            self.steps.append((done, total, self.status))
+
+    task = Recorder()
+    report = export_run(run, list(FORMATS), tmp_path_factory.mktemp("export") / "out", task=task)
+    return report, task.steps
 
 
 def test_every_format_is_exported_verified_and_reported(exported, run):
@@ -77,8 +87,10 @@ def test_every_format_is_exported_verified_and_reported(exported, run):
                      "model_card.md"}
     assert not [p for p in report.out_dir.parent.iterdir() if p.name.startswith(".")]  # staging removed
     # Progress: steps never go back, end at the total, and each format's result is announced.
-    assert [s.step for s in steps] == sorted(s.step for s in steps) and steps[-1].step == steps[-1].total
-    assert [s.result.format for s in steps if s.result] == list(FORMATS)
+    assert [done for done, _, _ in steps] == sorted(done for done, _, _ in steps)
+    assert steps[-1][0] == steps[-1][1] and steps[-1][2].startswith("exported to")
+    assert [status.split(":")[0] for _, _, status in steps if status.endswith(("verified", "FAILED"))] == [
+        r.label for r in report.results]
     assert "keras" in report.format_table() and "100.0%" in report.format_table()
 
 
@@ -295,3 +307,18 @@ def test_cli_export_prints_the_verification_table_and_rejects_bad_flags(small_ru
         main(["export", str(small_run), "--quantize", "int4", "--out", str(out)])
     assert caught.value.code == 2
     assert "--quantize" in capsys.readouterr().err
+
+
+def test_a_cancelled_export_leaves_the_destination_untouched(small_run, tmp_path):
+    """Cancel from another thread (here: once the first format is converted): nothing is written."""
+
+    class CancelAfterFirstFormat(TaskState):
+        def message(self, text):
+            super().message(text)
+            if text.startswith("verifying"):
+                self.cancel()
+
+    out = tmp_path / "out"
+    with pytest.raises(Cancelled):
+        export_run(small_run, ["keras", "onnx"], out, task=CancelAfterFirstFormat())
+    assert not out.exists() or not any(out.iterdir())

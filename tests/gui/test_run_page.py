@@ -191,3 +191,26 @@ def test_feature_cache_label_says_whether_and_why(qtbot, ready_window):
     configure_fake(epochs=1, phase_two_epochs=1, feature_cache=True, feature_cache_note="backbone frozen")
     train(qtbot, window)
     assert "Feature cache not used</b> in phase 2: fine-tuning updates the backbone" in label.text()
+
+
+def test_export_can_be_cancelled(qtbot, ready_window, tmp_path, monkeypatch):
+    """Cancel reaches the export through its TaskState; the page says nothing was written."""
+    import time
+
+    def slow_export(run, formats, out_dir, quantize, task):
+        task.message("converting keras")
+        while True:  # the real export checks between steps; this one between sleeps
+            task.check()
+            time.sleep(0.01)
+
+    monkeypatch.setattr("tlstudio.gui.pages.export.export_run", slow_export)
+    window = ready_window
+    train(qtbot, window)
+    page = window.export_page
+    window.show_page("export")
+    task = page.start_export()
+    assert task is not None and page.cancel_button.isVisible() and not page.export_button.isEnabled()
+    with qtbot.waitSignal(task.finished, timeout=5000):
+        page.cancel_button.click()
+    assert "cancelled" in page.status_label.text() and not page.cancel_button.isVisible()
+    assert page.export_button.isEnabled()

@@ -19,7 +19,6 @@ from tlstudio.export.orchestrate import export_run
 from tlstudio.export.results import (
     QUANTIZATIONS,
     ExportError,
-    ExportProgress,
     ExportReport,
     FormatResult,
     artefact_name,
@@ -31,7 +30,7 @@ from tlstudio.model.augment import strip_augmentation
 
 __all__ = [
     "CARD_MARKDOWN", "CLEAR_MARGIN", "FORMATS", "LATENCY_REPEATS", "MAX_FLOAT_DIFF", "MIN_QUANTIZED_AGREEMENT",
-    "ONNX_OPSET", "QUANTIZATIONS", "REPRESENTATIVE_IMAGES", "ExportError", "ExportProgress", "ExportReport",
+    "ONNX_OPSET", "QUANTIZATIONS", "REPRESENTATIVE_IMAGES", "ExportError", "ExportReport",
     "FormatResult", "artefact_name", "card_markdown", "export_run", "find_augmentation", "library_versions",
     "model_card", "parse_formats", "strip_augmentation", "tflite_bytes", "write_onnx", "write_savedmodel",
 ]

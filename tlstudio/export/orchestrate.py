@@ -11,7 +11,6 @@ reason and leaves no file behind.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,6 @@ from tlstudio.export.results import (
     QUANTIZATIONS,
     DestinationError,
     ExportError,
-    ExportProgress,
     ExportReport,
     FormatResult,
     artefact_name,
@@ -36,18 +34,22 @@ from tlstudio.export.verify import predict, verify
 from tlstudio.inference import CARD_FILE, LABELS_FILE, PredictorError, serving_function
 from tlstudio.model.augment import strip_augmentation
 from tlstudio.runs import RunFolderError, read_run
+from tlstudio.tasks import TaskState
 
 _SYNTHETIC_IMAGES = 16
 
 
 def export_run(run_dir: str | os.PathLike, formats: list[str], out_dir: str | os.PathLike,
-               quantize: str = "none", *, progress: Callable[[ExportProgress], None] | None = None,
+               quantize: str = "none", *, task: TaskState | None = None,
                max_verify_images: int | None = None) -> ExportReport:
     """Export the run's model in ``formats`` into ``out_dir``, each verified; see the module docstring.
 
-    ``quantize`` applies to TFLite. Raises ExportError for a bad run folder or destination;
-    a format that fails conversion or verification is an ``ok=False`` result, not an exception.
+    ``quantize`` applies to TFLite. ``task`` hears what runs and how far it is, and may cancel:
+    the export then raises Cancelled before the next step and leaves the destination untouched.
+    Raises ExportError for a bad run folder or destination; a format that fails conversion or
+    verification is an ``ok=False`` result, not an exception.
     """
+    task = task or TaskState()
     formats = parse_formats(",".join(formats))
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"unknown quantization {quantize!r}; choose from {', '.join(QUANTIZATIONS)}")
@@ -56,11 +58,12 @@ def export_run(run_dir: str | os.PathLike, formats: list[str], out_dir: str | os
     total = 3 + 2 * len(formats)
     step = 0
 
-    def report(message: str, result: FormatResult | None = None, advance: bool = True) -> None:
+    def report(message: str, advance: bool = True) -> None:
         nonlocal step
         step += advance
-        if progress is not None:
-            progress(ExportProgress(min(step, total), total, message, result))
+        task.message(message)
+        task.progress(min(step, total), total)
+        task.check()
 
     report("loading the model and the validation images", advance=False)
     with Staging(out_dir) as staging:
@@ -100,7 +103,7 @@ def export_run(run_dir: str | os.PathLike, formats: list[str], out_dir: str | os
             else:
                 result.path = out_dir / name
             results.append(result)
-            report(f"{result.label}: {'verified' if result.ok else 'FAILED: ' + result.reason}", result)
+            report(f"{result.label}: {'verified' if result.ok else 'FAILED: ' + result.reason}")
 
         report("writing labels and the model card", advance=False)
         earlier = earlier_results(out_dir, run.run_dir, {r.label for r in results})
@@ -108,8 +111,10 @@ def export_run(run_dir: str | os.PathLike, formats: list[str], out_dir: str | os
         write_beside(staging.path, run.classes, card, [r for r in results if r.ok and r.format == "savedmodel"])
         report("written")
         names = [artefact_name(r.format, r.quantize) for r in results if r.ok]
+        task.check()  # the last moment a cancel leaves the destination untouched
         staging.commit(names + [LABELS_FILE, CARD_FILE, CARD_MARKDOWN])
-        report(f"exported to {out_dir}")
+    task.message(f"exported to {out_dir}")
+    task.progress(total, total)
     return ExportReport(out_dir, results, verified_on, card)
 
 

@@ -52,16 +52,6 @@ class FormatResult:
         return data
 
 
-@dataclass(frozen=True)
-class ExportProgress:
-    """A step of the export: ``message`` says what runs now; ``result`` is set when a format is done."""
-
-    step: int
-    total: int
-    message: str
-    result: FormatResult | None = None
-
-
 @dataclass
 class ExportReport:
     out_dir: Path

@@ -21,6 +21,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from tlstudio.tasks import Cancelled, TaskState
+
 log = logging.getLogger(__name__)
 
 _RUNNERS: weakref.WeakSet[TaskRunner] = weakref.WeakSet()
@@ -30,24 +32,19 @@ _RUNNERS: weakref.WeakSet[TaskRunner] = weakref.WeakSet()
 USER_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
 
 
-class TaskContext:
-    """What a background function may use: report progress, ask whether it was cancelled."""
+class TaskContext(TaskState):
+    """What a background function may use: the core's TaskState (report progress, see or check whether
+    it was cancelled), whose reports reach the GUI thread as the Task's signals."""
 
     def __init__(self, emit_progress: Callable[[int, int], None], emit_message: Callable[[str], None]):
+        super().__init__()
         self._emit_progress = emit_progress
         self._emit_message = emit_message
-        self._cancel = threading.Event()
         self._last_progress = 0.0
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def cancel(self) -> None:
-        self._cancel.set()
 
     def progress(self, done: int, total: int) -> None:
         """Report progress; calls closer together than 50 ms are dropped, except the last one."""
+        super().progress(done, total)
         now = time.monotonic()
         if done >= total or now - self._last_progress >= 0.05:
             self._last_progress = now
@@ -55,6 +52,7 @@ class TaskContext:
 
     def message(self, text: str) -> None:
         """Say what the function is doing now (shown beside its progress)."""
+        super().message(text)
         self._emit_message(str(text))
 
 
@@ -196,6 +194,8 @@ def _run_task(task: Task, fn: Callable[[TaskContext], Any]) -> None:
         return
     try:
         result = fn(task.context)
+    except Cancelled:
+        task._raw_failed.emit("cancelled")
     except USER_ERRORS as error:
         log.debug("task %s failed", task.name, exc_info=True)
         task._raw_failed.emit(describe_error(error))

@@ -7,9 +7,10 @@ callback names. Epochs, batches and steps are counted from 1, as a user reads th
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from tlstudio.tasks import TaskState
 
 
 class RunStatus(StrEnum):
@@ -136,15 +137,13 @@ class RecordingObserver(Observer):
         return [e for e in self.events if isinstance(e, kind)]
 
 
-class StopToken:
-    """Set from any thread to ask a run to stop; the run checks it after every batch."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
+class StopToken(TaskState):
+    """Set from any thread to ask a run to stop; the run checks it after every batch (and, being a
+    TaskState, between the units of work before the first one)."""
 
     def request_stop(self) -> None:
-        self._event.set()
+        self.cancel()
 
     @property
     def stop_requested(self) -> bool:
-        return self._event.is_set()
+        return self.cancelled

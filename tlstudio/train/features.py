@@ -16,6 +16,7 @@ import numpy as np
 from tlstudio.config import Project
 from tlstudio.files import format_bytes
 from tlstudio.model.build import DROPOUT_LAYER, OUTPUT_LAYER, POOL_LAYER
+from tlstudio.tasks import TaskState
 
 HEAD_LAYERS = (DROPOUT_LAYER, OUTPUT_LAYER)
 FEATURE_LAYER = POOL_LAYER
@@ -61,9 +62,10 @@ class FeatureHead:
         return cls(extractor, keras.Model(features, x, name="head"))
 
     def extract(self, images: np.ndarray, batch_size: int, augment: Callable | None = None,
-                progress: Callable[[int, int], None] | None = None, should_stop: Callable[[], bool] | None = None
+                progress: Callable[[int, int], None] | None = None, task: TaskState | None = None
                 ) -> np.ndarray:
-        """Pooled features of uint8 images, batched through one traced function."""
+        """Pooled features of uint8 images, batched through one traced function; `task.check()` between
+        batches (Cancelled when the task was cancelled)."""
         import tensorflow as tf
 
         extractor = self.extractor
@@ -78,8 +80,8 @@ class FeatureHead:
 
         chunks, total = [], len(images)
         for start in range(0, total, batch_size):
-            if should_stop and should_stop():
-                raise InterruptedError
+            if task is not None:
+                task.check()
             chunks.append(run(images[start:start + batch_size]).numpy())
             if progress:
                 progress(min(start + batch_size, total), total)

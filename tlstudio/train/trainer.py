@@ -33,6 +33,7 @@ from tlstudio.model.build import build_model, calibrate_batchnorm, count_paramet
 from tlstudio.model.freezing import unfreeze_top
 from tlstudio.model.optimizers import make_optimizer
 from tlstudio.runs import RunFolderError, RunFolderWriter, new_run_dir
+from tlstudio.tasks import Cancelled
 from tlstudio.train.callbacks import Halt, callback_classes
 from tlstudio.train.compute import apply_determinism, plan_compute, precision_policy
 from tlstudio.train.events import (
@@ -325,8 +326,8 @@ class _Run:
         def extract(images, augment=None):
             try:
                 features = split.extract(images, max(training.batch_size, 64), augment, progress,
-                                         should_stop=lambda: self.stop_token.stop_requested)
-            except InterruptedError:
+                                         task=self.stop_token)
+            except Cancelled:
                 raise _Failure("stopped while computing backbone features; nothing was trained.") from None
             done[0] += len(images)
             return features

@@ -251,11 +251,7 @@ class EvaluatePage(Page):
         def work(context: TaskContext) -> Evaluation:
             from tlstudio.evaluate import evaluate_run
 
-            def progress(event) -> None:
-                context.message(event.stage)
-                context.progress(event.done, event.total)
-
-            return evaluate_run(run, progress=progress)
+            return evaluate_run(run, task=context)
 
         self.progress.setRange(0, 0)
         self.progress.show()

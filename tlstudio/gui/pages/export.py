@@ -128,6 +128,11 @@ class ExportPage(Page):
         self.progress.setFixedWidth(240)
         self.progress.hide()
         action_row.addWidget(self.progress)
+        self.cancel_button = named(QPushButton("Cancel"), "exportCancelButton", "Cancel the export",
+                                   "Stop after the current step; nothing is written to the folder.")
+        self.cancel_button.clicked.connect(self.cancel_export)
+        self.cancel_button.hide()
+        action_row.addWidget(self.cancel_button)
         self.open_button = named(QPushButton("Open folder"), "exportOpenFolderButton", "Open export folder")
         self.open_button.setEnabled(False)
         self.open_button.clicked.connect(self._open_folder)
@@ -207,6 +212,7 @@ class ExportPage(Page):
     @Slot()
     def _refresh_buttons(self, *_: object) -> None:
         idle = self._task is None
+        self.cancel_button.setVisible(not idle)
         has_run = self.selected_run is not None
         any_format = any(check.isChecked() for check in self.format_checks.values())
         self.export_button.setEnabled(idle and has_run and any_format and self._tensorflow.ready)
@@ -239,11 +245,7 @@ class ExportPage(Page):
         quantize = self.quantize_combo.currentData()
 
         def work(context: TaskContext):
-            def progress(event) -> None:
-                context.progress(event.step, event.total)
-                context.message(event.message)
-
-            return export_run(run, formats, out_dir, quantize, progress=progress)
+            return export_run(run, formats, out_dir, quantize, task=context)
 
         self.results_table.setRowCount(0)
         self.progress.setRange(0, 0)
@@ -255,6 +257,7 @@ class ExportPage(Page):
         self._task.messaged.connect(self._on_export_message)
         self._task.succeeded.connect(self._on_exported)
         self._task.failed.connect(self._on_export_failed)
+        self._task.finished.connect(self._on_export_finished)
         self._refresh_buttons()
         return self._task
 
@@ -300,6 +303,22 @@ class ExportPage(Page):
         self.progress.hide()
         self._set_status(f"Export failed: {message}", "error")
         self._refresh_buttons()
+
+    @Slot()
+    def _on_export_finished(self) -> None:
+        task = self.sender()
+        if task is not None and task is self._task and task.cancelled:  # a cancelled task says nothing else
+            self._task = None
+            self.progress.hide()
+            self._set_status("Export cancelled; nothing was written to the folder.", "")
+            self._refresh_buttons()
+
+    @Slot()
+    def cancel_export(self) -> None:
+        """Ask the running export to stop at its next step; its staging folder is removed."""
+        if self._task is not None:
+            self._task.cancel()
+            self._set_status("Cancelling after the current step…", "")
 
     def _set_status(self, text: str, role: str) -> None:
         self.status_label.setText(text)
