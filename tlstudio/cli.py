@@ -31,7 +31,7 @@ from tlstudio.inference import FORMATS, PredictorError, image_files, load_predic
 from tlstudio.registry import BACKBONE_NAMES, OFFLINE_BACKBONES, get_backbone
 from tlstudio.runs import MODEL_FILE, is_run_folder
 from tlstudio.tasks import TaskState
-from tlstudio.train.events import Observer, StopToken
+from tlstudio.train.events import Observer, RunStatus, StopToken
 from tlstudio.train.readiness import training_blocker
 from tlstudio.train.trainer import Trainer
 
@@ -260,7 +260,7 @@ def _train(args) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     observer.close_line()
-    if result.status.value == "FAILED":
+    if result.status is RunStatus.FAILED:
         print(f"tlstudio train: {result.message}", file=sys.stderr)
         if result.run_dir:
             print(f"run folder: {result.run_dir}", file=sys.stderr)
@@ -270,7 +270,7 @@ def _train(args) -> int:
     print(f"{result.status.value.lower()}: validation accuracy {shown} "
           f"(best epoch {result.metrics.get('best_epoch')}), {result.metrics.get('seconds', 0):.0f} s")
     print(f"run folder: {result.run_dir}")
-    return 0 if result.status.value == "FINISHED" else 3
+    return 0 if result.status is RunStatus.FINISHED else 3
 
 
 def _export(args) -> int:

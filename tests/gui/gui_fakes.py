@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tlstudio.config import Project
@@ -15,20 +14,12 @@ from tlstudio.train.events import (
     Observer,
     PhaseBegin,
     PrepareProgress,
+    RunResult,
     RunStatus,
     StopToken,
     TrainBegin,
     TrainEnd,
 )
-
-
-@dataclass
-class FakeResult:
-    status: RunStatus
-    message: str
-    run_dir: Path | None
-    metrics: dict = field(default_factory=dict)
-    history: list = field(default_factory=list)
 
 
 class FakeTrainer:
@@ -47,7 +38,7 @@ class FakeTrainer:
     runs: list[Project] = []
 
     def run(self, project: Project, observer: Observer | None = None, stop_token: StopToken | None = None,
-            run_dir: Path | None = None) -> FakeResult:
+            run_dir: Path | None = None) -> RunResult:
         type(self).runs.append(project)
         observer = observer or Observer()
         stop_token = stop_token or StopToken()
@@ -102,7 +93,7 @@ class FakeTrainer:
         metrics = {"val_accuracy": 0.9, "val_loss": 0.3, "best_epoch": len(history), "seconds": 1.0}
         (run_dir / "metrics.json").write_text(json.dumps(metrics))
         observer.on_train_end(TrainEnd(status, message, str(run_dir), len(history), len(history), 0.9, 0.3, 1.0))
-        return FakeResult(status, message, run_dir, metrics, history)
+        return RunResult(status, message, run_dir, metrics, history)
 
     @staticmethod
     def _write(run_dir: Path, history: list[dict], steps: list[dict]) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tlstudio.gui.model_tables import WEIGHTS_COLUMN
-from tlstudio.gui.worker import RunOutcome
 from tlstudio.registry import BACKBONE_NAMES
-from tlstudio.train.events import RunStatus
+from tlstudio.train.events import RunResult, RunStatus
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +49,7 @@ def test_model_page_offers_offline_backbones_for_an_uncached_download(window):
 
 def test_failed_download_offers_the_offline_backbones_in_the_message(window):
     window.project.update({"model.backbone": "mobilenet_v2", "model.weights": "ImageNet"})
-    window._on_training_finished(RunOutcome(
+    window._on_training_finished(RunResult(
         RunStatus.FAILED, "Could not download the ImageNet weights for MobileNetV2 (no network?): …", None))
     bar = window.message_bar
     assert bar.isVisible() and bar.text.startswith("Training failed: Could not download")
@@ -63,7 +62,7 @@ def test_failed_download_offers_the_offline_backbones_in_the_message(window):
 
 def test_other_failures_offer_no_backbone(window):
     window.project.update({"model.backbone": "squeezenet1_1"})
-    window._on_training_finished(RunOutcome(RunStatus.FAILED, "the disk is full", None))
+    window._on_training_finished(RunResult(RunStatus.FAILED, "the disk is full", None))
     assert window.message_bar.action_buttons == []
 
 

@@ -57,7 +57,7 @@ def default_app_data_dir() -> Path:
 class MainWindow(FileCommands, TrainControl, QMainWindow):
     """Owns the one ProjectModel and the services pages share; relays run results for tests."""
 
-    training_finished = Signal(object)  # RunOutcome, emitted on the GUI thread after the Run page updated
+    training_finished = Signal(object)  # RunResult, emitted on the GUI thread after the Run page updated
     demo_opened = Signal(str)
 
     def __init__(self, *, app_settings: AppSettings | None = None, app_data_dir: Path | None = None,

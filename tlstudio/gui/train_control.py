@@ -11,10 +11,9 @@ from functools import partial
 
 from PySide6.QtCore import Slot
 
-from tlstudio.gui.worker import RunOutcome
 from tlstudio.registry import get_backbone
 from tlstudio.runs import new_run_dir
-from tlstudio.train.events import RunStatus
+from tlstudio.train.events import RunResult, RunStatus
 from tlstudio.train.readiness import training_blocker
 from tlstudio.weight_sources import imagenet_availability, offline_alternatives
 
@@ -77,7 +76,7 @@ class TrainControl:
         self._update_train_state()
 
     @Slot(object)
-    def _on_training_finished(self, outcome: RunOutcome) -> None:
+    def _on_training_finished(self, outcome: RunResult) -> None:
         self.history.refresh()
         if outcome.status == RunStatus.FAILED:
             self.show_error(f"Training failed: {outcome.message}", self.offline_backbone_offers())

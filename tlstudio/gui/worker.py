@@ -16,7 +16,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +29,7 @@ from tlstudio.train.events import (
     Observer,
     PhaseBegin,
     PrepareProgress,
+    RunResult,
     RunStatus,
     StopToken,
     TrainBegin,
@@ -52,26 +53,6 @@ def default_trainer() -> TrainerLike:
     from tlstudio.train.trainer import Trainer
 
     return Trainer()
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """How a run ended, as the GUI shows it (built from the Trainer's RunResult)."""
-
-    status: RunStatus
-    message: str
-    run_dir: Path | None
-    metrics: dict = field(default_factory=dict)
-    history: list = field(default_factory=list)
-
-    @classmethod
-    def from_result(cls, result: Any, run_dir: Path | None) -> RunOutcome:
-        status = RunStatus(getattr(result, "status", RunStatus.FAILED))
-        result_dir = getattr(result, "run_dir", None)
-        return cls(status=status, message=str(getattr(result, "message", "")),
-                   run_dir=Path(result_dir) if result_dir else run_dir,
-                   metrics=dict(getattr(result, "metrics", None) or {}),
-                   history=list(getattr(result, "history", None) or []))
 
 
 class _SignalObserver(Observer):
@@ -134,7 +115,7 @@ class TrainingWorker(QObject):
     epoch_ended = Signal(object)
     train_ended = Signal(object)
     logged = Signal(str)
-    finished = Signal(object)  # RunOutcome
+    finished = Signal(object)  # RunResult
 
     def __init__(self, trainer_factory: Callable[[], TrainerLike], project: Project, run_dir: Path | None,
                  stop_token: StopToken, interval_s: float = BATCH_SIGNAL_INTERVAL_S):
@@ -151,11 +132,12 @@ class TrainingWorker(QObject):
             trainer = self._trainer_factory()
             result = trainer.run(self._project, observer=self._observer, stop_token=self._stop_token,
                                  run_dir=self._run_dir)
-            outcome = RunOutcome.from_result(result, self._run_dir)
+            # The run's folder as the trainer made it, or as asked when it failed before making one.
+            outcome = result if result.run_dir else replace(result, run_dir=self._run_dir)
         except BaseException as error:  # noqa: BLE001 - a crash in a run must not take the app down
             log.error("training crashed:\n%s", traceback.format_exc())
-            outcome = RunOutcome(RunStatus.FAILED, f"Training stopped with an unexpected error: "
-                                 f"{type(error).__name__}: {error}", self._run_dir)
+            outcome = RunResult(RunStatus.FAILED, f"Training stopped with an unexpected error: "
+                                f"{type(error).__name__}: {error}", self._run_dir)
         self._observer.flush()
         # Hand ourselves back to the GUI thread so we can be freed there once this thread ends.
         self.moveToThread(QCoreApplication.instance().thread())
@@ -173,7 +155,7 @@ class TrainingSession(QObject):
     train_ended = Signal(object)
     logged = Signal(str)
     running_changed = Signal(bool)
-    training_finished = Signal(object)  # RunOutcome
+    training_finished = Signal(object)  # RunResult
 
     def __init__(self, trainer_factory: Callable[[], TrainerLike] = default_trainer,
                  parent: QObject | None = None):
@@ -183,7 +165,7 @@ class TrainingSession(QObject):
         self._worker: TrainingWorker | None = None
         self._stop_token: StopToken | None = None
         self._run_dir: Path | None = None
-        self.last_outcome: RunOutcome | None = None
+        self.last_outcome: RunResult | None = None
 
     @property
     def running(self) -> bool:
@@ -282,7 +264,7 @@ class TrainingSession(QObject):
             self.logged.emit(message)
 
     @Slot(object)
-    def _on_worker_finished(self, outcome: RunOutcome) -> None:
+    def _on_worker_finished(self, outcome: RunResult) -> None:
         if not self._is_current():
             return
         self._release_thread()

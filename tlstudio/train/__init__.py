@@ -7,12 +7,13 @@ from tlstudio.train.events import (
     PhaseBegin,
     PrepareProgress,
     RecordingObserver,
+    RunResult,
     RunStatus,
     StopToken,
     TrainBegin,
     TrainEnd,
 )
-from tlstudio.train.trainer import RunResult, Trainer
+from tlstudio.train.trainer import Trainer
 
 __all__ = [
     "BatchEnd", "EpochEnd", "Observer", "PhaseBegin", "PrepareProgress", "RecordingObserver", "RunResult",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
+from typing import Any
 
 from tlstudio.tasks import TaskState
 
@@ -135,6 +137,17 @@ class RecordingObserver(Observer):
 
     def of_type(self, kind: type) -> list:
         return [e for e in self.events if isinstance(e, kind)]
+
+
+@dataclass
+class RunResult:
+    """How a run ended: what `Trainer.run` returns, what the GUI shows and the CLI prints."""
+
+    status: RunStatus
+    message: str
+    run_dir: Path | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
 
 
 class StopToken(TaskState):

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from tlstudio.train.events import (
     Observer,
     PhaseBegin,
     PrepareProgress,
+    RunResult,
     RunStatus,
     StopToken,
     TrainBegin,
@@ -48,15 +49,6 @@ from tlstudio.train.events import (
 from tlstudio.train.features import FeatureHead, feature_cache_decision
 
 SAVE_INTERVAL = 30.0  # seconds between writes of a new best model during a run
-
-
-@dataclass
-class RunResult:
-    status: RunStatus
-    message: str
-    run_dir: Path | None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -315,27 +307,29 @@ class _Run:
         )
 
         training = self.project.training
-        split = FeatureHead.split(self.model)
+        feature_head = FeatureHead.split(self.model)
         copies = max(1, training.augmented_copies) if self.augmenter is not None else 1
         total = len(self.x_train) * copies + len(self.x_val)
-        done = [0]
-
-        def progress(count, _of):
-            self.observer.on_prepare(PrepareProgress("computing backbone features", done[0] + count, total))
+        images_done = 0  # over every extract() call below
 
         def extract(images, augment=None):
+            nonlocal images_done
+
+            def progress(count, _of, before=images_done):
+                self.observer.on_prepare(PrepareProgress("computing backbone features", before + count, total))
+
             try:
-                features = split.extract(images, max(training.batch_size, 64), augment, progress,
-                                         task=self.stop_token)
+                features = feature_head.extract(images, max(training.batch_size, 64), augment, progress,
+                                                task=self.stop_token)
             except Cancelled:
                 raise _Failure("stopped while computing backbone features; nothing was trained.") from None
-            done[0] += len(images)
+            images_done += len(images)
             return features
 
         started = time.perf_counter()
         train_features = np.concatenate([extract(self.x_train, self.augmenter) for _ in range(copies)])
         val_features = extract(self.x_val)
-        self.val_features = (split.head, val_features)
+        self.val_features = (feature_head.head, val_features)
         self.observer.on_log(f"backbone features of {total} images computed in "
                              f"{time.perf_counter() - started:.1f} s")
         labels = np.tile(self.y_train, copies)
@@ -343,7 +337,7 @@ class _Run:
         train_ds = feature_training_dataset(train_features, labels, num_classes, training.batch_size,
                                             seed=training.seed, copies=copies)
         val_ds = feature_evaluation_dataset(val_features, self.y_val, num_classes, training.batch_size)
-        return split.head, train_ds, val_ds
+        return feature_head.head, train_ds, val_ds
 
     def _samples_per_batch(self, use_cache: bool):
         """Images in each batch of an epoch: full batches, then whatever is left (or always full)."""

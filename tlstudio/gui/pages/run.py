@@ -28,9 +28,18 @@ from tlstudio.gui.pages.base import Page
 from tlstudio.gui.plots import RunCurves, TrainingPlots
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.widgets import format_percent, format_seconds, hint_label, named
-from tlstudio.gui.worker import RunOutcome, TrainingSession
+from tlstudio.gui.worker import TrainingSession
 from tlstudio.runs import RunFolderError
-from tlstudio.train.events import BatchEnd, EpochEnd, PhaseBegin, PrepareProgress, RunStatus, TrainBegin, TrainEnd
+from tlstudio.train.events import (
+    BatchEnd,
+    EpochEnd,
+    PhaseBegin,
+    PrepareProgress,
+    RunResult,
+    RunStatus,
+    TrainBegin,
+    TrainEnd,
+)
 
 MAX_LOG_LINES = 5000
 STATUS_TEXT = {RunStatus.FINISHED: "Finished", RunStatus.STOPPED: "Stopped", RunStatus.FAILED: "Failed"}
@@ -54,7 +63,7 @@ class RunPage(Page):
         self._last_batch: BatchEnd | None = None
         self._last_epoch: EpochEnd | None = None
         self._started_at = 0.0
-        self.outcome: RunOutcome | None = None
+        self.outcome: RunResult | None = None
 
         layout = QVBoxLayout(self.body)
         layout.setContentsMargins(0, 6, 0, 0)
@@ -312,7 +321,7 @@ class RunPage(Page):
         self.summary_changed.emit()
 
     @Slot(object)
-    def _on_training_finished(self, outcome: RunOutcome) -> None:
+    def _on_training_finished(self, outcome: RunResult) -> None:
         self.outcome = outcome
         status = STATUS_TEXT.get(outcome.status, str(outcome.status))
         message = outcome.message or ""
