@@ -42,3 +42,15 @@ class TaskState:
     def progress(self, done: int, total: int) -> None:
         """How far it is: `done` of `total` units."""
         self.done, self.total = int(done), int(total)
+
+
+class RecordingTask(TaskState):
+    """Keeps every (status, done, total) report in order; for tests and scripts that read them afterwards."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reports: list[tuple[str, int, int]] = []
+
+    def progress(self, done: int, total: int) -> None:
+        super().progress(done, total)
+        self.reports.append((self.status, self.done, self.total))

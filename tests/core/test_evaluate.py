@@ -9,7 +9,7 @@ from run_helpers import PRETRAINED_SMALL
 
 from tlstudio.config import Project
 from tlstudio.evaluate import EvaluationError, classification_metrics, confusion_matrix, evaluate_run
-from tlstudio.tasks import Cancelled, TaskState
+from tlstudio.tasks import Cancelled, RecordingTask, TaskState
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +39,9 @@ def run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def evaluation(run):
     metrics_before = json.loads((run / "metrics.json").read_text())
-    class Recorder(TaskState):
-        def __init__(self):
-            super().__init__()
-            self.events = []
-
-        def progress(self, done, total):
-            super().progress(done, total)
-            self.events.append((self.status, done, total))
-
-    task = Recorder()
+    task = RecordingTask()
     evaluation = evaluate_run(run, task=task)
-    return evaluation, metrics_before, task.events
+    return evaluation, metrics_before, task.reports
 
 
 def test_validation_numbers_agree_with_metrics_json(evaluation):

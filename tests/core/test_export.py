@@ -24,7 +24,7 @@ from tlstudio.export import (
     strip_augmentation,
 )
 from tlstudio.inference import open_runtime
-from tlstudio.tasks import Cancelled, TaskState
+from tlstudio.tasks import Cancelled, RecordingTask, TaskState
 
 FLOAT16_TOLERANCE = 0.02
 # A real pretrained backbone that needs no network, at a small input size to keep tests fast.
@@ -58,18 +58,9 @@ def small_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def exported(run, tmp_path_factory):
-    class Recorder(TaskState):
-        def __init__(self):
-            super().__init__()
-            self.steps = []
-
-        def progress(self, done, total):
-            super().progress(done, total)
-            self.steps.append((done, total, self.status))
-
-    task = Recorder()
+    task = RecordingTask()
     report = export_run(run, list(FORMATS), tmp_path_factory.mktemp("export") / "out", task=task)
-    return report, task.steps
+    return report, [(done, total, status) for status, done, total in task.reports]
 
 
 def test_every_format_is_exported_verified_and_reported(exported, run):
