@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -60,3 +61,8 @@ def format_bytes(count: float) -> str:
         if count >= size:
             return f"{count / size:.1f} {unit}"
     return f"{int(count)} bytes"
+
+
+def format_percent(value: float | None, missing: str = "–") -> str:
+    """0.9731 -> '97.3%'; `missing` when there is no value (or it is not finite)."""
+    return f"{value:.1%}" if value is not None and math.isfinite(value) else missing

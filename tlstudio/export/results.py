@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tlstudio.files import format_bytes, format_percent
 from tlstudio.inference import FORMATS
 
 QUANTIZATIONS: tuple[str, ...] = ("none", "float16", "dynamic", "int8")
@@ -97,16 +98,10 @@ def artefact_name(fmt: str, quantize: str = "none") -> str:
 
 
 def percent(value: float | None) -> str:
-    """A top-1 agreement for the tables ("-" when not measured)."""
-    return f"{value:.1%}" if value is not None else "-"
+    """A top-1 agreement for the plain-text tables ("-" when not measured)."""
+    return format_percent(value, missing="-")
 
 
 def size_text(size: int | None) -> str:
-    """A file size for the tables: bytes, KB, MB or GB ("-" when not measured)."""
-    if size is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} B"
+    """A file size for the plain-text tables ("-" when not measured)."""
+    return format_bytes(size) if size is not None else "-"

@@ -71,11 +71,6 @@ def hint_label(text: str = "", *, word_wrap: bool = True) -> QLabel:
     return label
 
 
-def format_percent(value: float | None) -> str:
-    """0.9731 -> '97.3%'; '–' when there is no value (or it is not finite)."""
-    return f"{value:.1%}" if value is not None and math.isfinite(value) else "–"
-
-
 def format_count(value: float) -> str:
     """12 345 678 -> '12.3 M', 4 321 -> '4,321'."""
     if value >= 1e6:

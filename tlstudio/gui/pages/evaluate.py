@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.evaluate import LOW_CONFIDENCE, Evaluation, ImageRecord, SplitEvaluation
+from tlstudio.files import format_percent
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.confusion import ConfusionMatrixView
 from tlstudio.gui.gallery import GalleryEntry, ImageGallery
@@ -36,7 +37,7 @@ from tlstudio.gui.pages.base import Page
 from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.thumbnails import ThumbnailCache
-from tlstudio.gui.widgets import format_percent, hint_label, named, set_tab_chain
+from tlstudio.gui.widgets import hint_label, named, set_tab_chain
 
 LOW_PERCENT = f"{LOW_CONFIDENCE * 100:g} %"  # the evaluation's threshold for a right but unsure answer
 

@@ -33,12 +33,12 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.export import FORMATS, QUANTIZATIONS, export_run
-from tlstudio.files import atomic_target, format_bytes
+from tlstudio.files import atomic_target, format_bytes, format_percent
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
-from tlstudio.gui.widgets import format_percent, hint_label, named
+from tlstudio.gui.widgets import hint_label, named
 from tlstudio.runs import MODEL_FILE
 
 FORMAT_LABELS = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel",

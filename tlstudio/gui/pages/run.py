@@ -24,10 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.files import format_percent
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.plots import RunCurves, TrainingPlots
 from tlstudio.gui.run_history import RunHistory
-from tlstudio.gui.widgets import format_percent, format_seconds, hint_label, named
+from tlstudio.gui.widgets import format_seconds, hint_label, named
 from tlstudio.gui.worker import TrainingSession
 from tlstudio.runs import RunFolderError
 from tlstudio.train.events import (
