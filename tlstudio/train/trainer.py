@@ -11,7 +11,6 @@ message, and the run folder is complete in every case (the best model so far is 
 from __future__ import annotations
 
 import importlib
-import math
 import sys
 import threading
 import time
@@ -23,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from tlstudio.config import Project, ProjectError
-from tlstudio.data import scan, steps_per_epoch
-from tlstudio.data.cache import load_images_cached
+from tlstudio.data import steps_per_epoch
 from tlstudio.inference import inference_function, predict_in_batches
 from tlstudio.metrics import classification_metrics
 from tlstudio.model import schedules  # its Keras classes (PlateauReducer, ...) are made on first access
@@ -32,9 +30,10 @@ from tlstudio.model.augment import make_augmenter
 from tlstudio.model.build import build_model, calibrate_batchnorm, count_parameters
 from tlstudio.model.freezing import unfreeze_top
 from tlstudio.model.optimizers import make_optimizer
-from tlstudio.runs import RunFolderError, RunFolderWriter, new_run_dir
+from tlstudio.runs import RunFolderError, RunFolderWriter
 from tlstudio.tasks import Cancelled
 from tlstudio.train.callbacks import Halt, callback_classes
+from tlstudio.train.checkpoint import Checkpoint
 from tlstudio.train.compute import apply_determinism, plan_compute, precision_policy
 from tlstudio.train.events import (
     Observer,
@@ -47,8 +46,7 @@ from tlstudio.train.events import (
     TrainEnd,
 )
 from tlstudio.train.features import FeatureHead, feature_cache_decision
-
-SAVE_INTERVAL = 30.0  # seconds between writes of a new best model during a run
+from tlstudio.train.prepare import PrepareError, RunData, prepare_run, start_run_folder
 
 
 @dataclass(frozen=True)
@@ -89,19 +87,24 @@ class _Run:
         self.stop_token = stop_token
         self.started = time.perf_counter()
         self.writer: RunFolderWriter | None = None
+        self.checkpoint: Checkpoint | None = None  # once the model is built
         self.model = None
-        self.best_weights: list | None = None
-        self.best_val_loss = math.inf
-        self.best_epoch: int | None = None
         self.history: list[dict[str, float]] = []
         self.epochs_completed = 0
         self.global_step = 0
         self.stopped = False
         self.nan_message: str | None = None
-        self.last_save = -math.inf
         self.val_features = None  # (head model, cached validation features) while they are valid
         self.tf_import: threading.Thread | None = None
-        self.best_unsaved = False
+        # Set by the stages as they come: the data (prepare), the model (build), the loop (train).
+        self.data: RunData | None = None
+        self.classes: list[str] = []
+        self.image_size = 0
+        self.x_train = self.y_train = self.x_val = self.y_val = None
+        self.built = self.compute = self.augmenter = self.schedule = None
+        self.device = ""
+        self.steps_per_epoch = self.total_steps = 0
+        self.fit_samples = None  # batch index -> images in that batch, for the current fit
 
     # -- the whole run ---------------------------------------------------------------------
 
@@ -139,7 +142,7 @@ class _Run:
         val = metrics.get("val_accuracy") if metrics else None
         self.observer.on_train_end(TrainEnd(
             status=status, message=message, run_dir=str(run_path) if run_path else "",
-            epochs_completed=self.epochs_completed, best_epoch=self.best_epoch,
+            epochs_completed=self.epochs_completed, best_epoch=self.checkpoint.best_epoch if self.checkpoint else None,
             val_accuracy=val, val_loss=metrics.get("val_loss") if metrics else None,
             seconds=time.perf_counter() - self.started))
         return RunResult(status, message, run_path, metrics, self.history)
@@ -155,39 +158,18 @@ class _Run:
         if "tensorflow" not in sys.modules:
             tf_import.start()
         project = self.project
-        if not project.data.folder:
-            raise _Failure("no data folder is set; choose a folder of class sub-folders (data.folder).")
-        self.observer.on_prepare(PrepareProgress("scanning images", 0, 0))
-        index = scan(project.data.folder, max_megapixels=project.data.max_megapixels,
-                     progress=lambda done, total: self.observer.on_prepare(
-                         PrepareProgress("scanning images", done, total)))
-        if index.errors:
-            raise _Failure(index.errors[0])
-        for warning in index.warnings:
-            self.observer.on_log(f"warning: {warning}")
-        split = project.split(index)
-        self.classes = list(index.classes)
-        self.image_size = project.model.resolved_image_size
 
-        self.writer = RunFolderWriter(run_dir or new_run_dir(runs_root, project.model.backbone))
-        self.writer.write_config(project)
-        self.writer.write_labels(self.classes)
+        def make_writer(classes: list[str]) -> RunFolderWriter:
+            self.writer = start_run_folder(project, classes, run_dir, runs_root)
+            return self.writer
 
-        items = split.train + split.val
-        total = len(items)
-
-        def progress(done, _total):
-            if self.stop_token.stop_requested:
-                raise _Failure("stopped before training began; nothing was trained.")
-            self.observer.on_prepare(PrepareProgress("decoding images", done, total))
-
-        images, from_cache = load_images_cached([item.path for item in items], project.image_input, progress=progress,
-                                                use_cache=project.training.image_cache)
-        if from_cache:
-            self.observer.on_log(f"{total} decoded images reused from the image cache")
-        self.x_train, self.x_val = images[: len(split.train)], images[len(split.train):]
-        self.y_train = np.array([item.label for item in split.train], dtype=np.int32)
-        self.y_val = np.array([item.label for item in split.val], dtype=np.int32)
+        try:
+            self.data = prepare_run(project, self.observer, self.stop_token, make_writer)
+        except PrepareError as error:
+            raise _Failure(str(error)) from None
+        self.classes, self.image_size = self.data.classes, self.data.image_size
+        self.x_train, self.y_train, self.x_val, self.y_val = (self.data.x_train, self.data.y_train,
+                                                              self.data.x_val, self.data.y_val)
 
         self.observer.on_prepare(PrepareProgress("building the model", 0, 1))
         if tf_import.is_alive():
@@ -243,7 +225,7 @@ class _Run:
             image_size=self.image_size, backbone=project.model.backbone))
         self.observer.on_log(f"{len(self.x_train)} training and {len(self.x_val)} validation images, "
                              f"{len(self.classes)} classes, {self.image_size} px, on {self.device}")
-        self.last_finite_weights = self.model.get_weights()
+        self.checkpoint = Checkpoint(self.model, self.writer)
 
         for phase in phases:
             if self.stopped or self.nan_message:
@@ -271,7 +253,7 @@ class _Run:
             # In this order: the guard sees a NaN first, the relay reports the batch, then a Stop ends the fit.
             fit_model.fit(train_ds, epochs=phase.end_epoch, initial_epoch=phase.first_epoch,
                           steps_per_epoch=self.steps_per_epoch, validation_data=val_ds,
-                          callbacks=[nan_guard(halt, lambda: self.last_finite_weights, self.observer), relay,
+                          callbacks=[nan_guard(halt, lambda: self.checkpoint.last_finite_weights, self.observer), relay,
                                      stop_check(halt, self.stop_token), *callbacks], shuffle=False, verbose=0)
             if halt.reason == "nan":
                 self.nan_message = halt.message
@@ -374,19 +356,12 @@ class _Run:
     # -- after the last step ---------------------------------------------------------------
 
     def _finish(self) -> dict[str, Any]:
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
-            if self.best_unsaved:
-                self._save_model()
-        else:
-            # No complete epoch (stopped or NaN in the first one): keep the last finite weights.
-            self.model.set_weights(self.last_finite_weights)
-            self._save_model()
+        self.checkpoint.keep_best()
         return self._write_metrics()
 
     def _salvage(self) -> dict[str, Any]:
         """After a failure: make sure the best model so far is on disk, with its metrics."""
-        if self.model is None or self.writer is None:
+        if self.checkpoint is None:
             return {}
         try:
             return self._finish()
@@ -394,21 +369,11 @@ class _Run:
             self.observer.on_log(f"could not save the model after the failure: {error}")
             return {}
 
-    def _save_model(self) -> None:
-        import keras
-
-        # A fresh functional model over the same layers: no optimizer, no compile state, so
-        # model.keras loads with plain keras.saving.load_model anywhere.
-        inference = keras.Model(self.model.inputs, self.model.outputs, name=self.model.name)
-        self.writer.save_model(inference)
-        self.last_save = time.perf_counter()
-        self.best_unsaved = False
-
     def _write_metrics(self) -> dict[str, Any]:
         probabilities = self._validation_probabilities()
         metrics = classification_metrics(self.y_val, probabilities, self.classes)
         metrics.update({
-            "best_epoch": self.best_epoch,
+            "best_epoch": self.checkpoint.best_epoch,
             "epochs_completed": self.epochs_completed,
             "train_images": int(len(self.x_train)),
             "val_images": int(len(self.x_val)),
@@ -435,24 +400,11 @@ class _Run:
         self.writer.add_step(step, epoch, loss, lr)
 
     def epoch_completed(self, row: dict[str, float]) -> bool:
-        """Record a complete epoch; returns whether it is the best so far (saved to disk)."""
+        """Record a complete epoch; returns whether it is the best so far."""
         self.history.append(row)
         self.writer.add_epoch(row)
         self.epochs_completed += 1
-        self.last_finite_weights = self.model.get_weights()
-        val_loss = row["val_loss"]
-        if math.isfinite(val_loss) and val_loss < self.best_val_loss:
-            self.best_val_loss = val_loss
-            self.best_epoch = int(row["epoch"])
-            self.best_weights = self.last_finite_weights
-            # Written as soon as it is best, but at most every SAVE_INTERVAL seconds: on a cached head an
-            # epoch takes milliseconds and a save a good fraction of a second. The rest is written at the end.
-            if time.perf_counter() - self.last_save >= SAVE_INTERVAL:
-                self._save_model()
-            else:
-                self.best_unsaved = True
-            return True
-        return False
+        return self.checkpoint.epoch_completed(int(row["epoch"]), row["val_loss"])
 
 
 def _describe_unexpected(error: Exception) -> str:

@@ -1,0 +1,78 @@
+"""Before a run's first step: check and split the data folder, start the run folder, decode the images.
+
+The trainer's first stage, on its own: what comes out (`RunData`) is everything the later stages read
+about the data. Failures the user can fix are `PrepareError` with one sentence naming the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tlstudio.config import Project
+from tlstudio.data import scan
+from tlstudio.data.cache import load_images_cached
+from tlstudio.runs import RunFolderWriter, new_run_dir
+from tlstudio.train.events import Observer, PrepareProgress, StopToken
+
+
+class PrepareError(Exception):
+    """The data cannot be trained on, or a stop came first; the message is one sentence."""
+
+
+@dataclass
+class RunData:
+    """The decoded training and validation images (uint8) with their labels, in the split's order."""
+
+    classes: list[str]
+    image_size: int
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+def prepare_run(project: Project, observer: Observer, stop_token: StopToken,
+                make_writer: Callable[[list[str]], RunFolderWriter]) -> RunData:
+    """Scan and split the data folder, then (`make_writer`, once the classes are known) start the run
+    folder, then decode every image once, through the decoded-image cache."""
+    if not project.data.folder:
+        raise PrepareError("no data folder is set; choose a folder of class sub-folders (data.folder).")
+    observer.on_prepare(PrepareProgress("scanning images", 0, 0))
+    index = scan(project.data.folder, max_megapixels=project.data.max_megapixels,
+                 progress=lambda done, total: observer.on_prepare(PrepareProgress("scanning images", done, total)))
+    if index.errors:
+        raise PrepareError(index.errors[0])
+    for warning in index.warnings:
+        observer.on_log(f"warning: {warning}")
+    split = project.split(index)
+    classes = list(index.classes)
+    make_writer(classes)
+
+    items = split.train + split.val
+    total = len(items)
+
+    def progress(done, _total):
+        if stop_token.stop_requested:
+            raise PrepareError("stopped before training began; nothing was trained.")
+        observer.on_prepare(PrepareProgress("decoding images", done, total))
+
+    images, from_cache = load_images_cached([item.path for item in items], project.image_input, progress=progress,
+                                            use_cache=project.training.image_cache)
+    if from_cache:
+        observer.on_log(f"{total} decoded images reused from the image cache")
+    return RunData(classes, project.image_input.size,
+                   x_train=images[: len(split.train)], y_train=np.array([i.label for i in split.train], np.int32),
+                   x_val=images[len(split.train):], y_val=np.array([i.label for i in split.val], np.int32))
+
+
+def start_run_folder(project: Project, classes: list[str], run_dir: str | Path | None,
+                     runs_root: str | Path) -> RunFolderWriter:
+    """The run folder with config.json and labels.txt written (new or empty; RunFolderError otherwise)."""
+    writer = RunFolderWriter(run_dir or new_run_dir(runs_root, project.model.backbone))
+    writer.write_config(project)
+    writer.write_labels(classes)
+    return writer
