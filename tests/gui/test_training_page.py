@@ -19,7 +19,7 @@ def test_only_the_optimizers_own_parameters_are_shown(window):
     for name, parameters in OPTIMIZER_PARAMETERS.items():
         _select(page.optimizer_combo, name)
         assert window.project.project.optimizer.name == name
-        shown = {field for field, spin in page.optimizer_spins.items() if page.optimizer_form.isRowVisible(spin)}
+        shown = {field for field, spin in page.optimizer_spins.items() if page.optimizer_group.form.isRowVisible(spin)}
         assert shown == set(parameters), name
         for field in parameters:
             assert page.optimizer_spins[field].toolTip() == OPTIMIZER_HELP[name][field]
@@ -58,7 +58,7 @@ def test_widgets_write_the_project(window):
     assert (project.training.mixed_precision, project.training.deterministic) == ("bfloat16", "on")
     page.optimizer_spins["clipnorm"].setValue(0.0)  # "off"
     assert window.project.project.optimizer.clipnorm is None
-    shown = {f for f, spin in page.schedule_spins.items() if page.schedule_form.isRowVisible(spin)}
+    shown = {f for f, spin in page.schedule_spins.items() if page.schedule_group.form.isRowVisible(spin)}
     assert shown == {"warmup_epochs", "step_epochs", "gamma"}
 
 
@@ -87,8 +87,8 @@ def test_loaded_project_fills_the_widgets(window, tmp_path):
     assert page.optimizer_combo.currentData() == "rmsprop"
     assert page.optimizer_spins["learning_rate"].value() == 0.01
     assert page.optimizer_spins["rho"].value() == 0.8
-    assert page.optimizer_form.isRowVisible(page.optimizer_spins["rho"])
-    assert not page.optimizer_form.isRowVisible(page.optimizer_spins["beta_1"])
+    assert page.optimizer_group.form.isRowVisible(page.optimizer_spins["rho"])
+    assert not page.optimizer_group.form.isRowVisible(page.optimizer_spins["beta_1"])
     assert page.schedule_combo.currentData() == "cosine-restarts"
     assert page.schedule_spins["restart_epochs"].value() == 2.0
     assert (page.epochs_spin.value(), page.batch_spin.value(), page.early_stopping_spin.value()) == (12, 8, 4)

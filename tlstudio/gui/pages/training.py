@@ -29,41 +29,23 @@ from PySide6.QtWidgets import (
 
 from tlstudio.config import (
     AUGMENTATION_NAMES,
-    OPTIMIZER_NAMES,
-    SCHEDULE_NAMES,
     AugmentSettings,
-    OptimizerSettings,
-    ScheduleSettings,
     TrainingSettings,
 )
 from tlstudio.data import load_image
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
-from tlstudio.gui.bindings import FieldBinding, bind_check, bind_combo, bind_optional_spin, bind_spin
+from tlstudio.gui.bindings import FieldBinding, bind_check, bind_combo, bind_spin
 from tlstudio.gui.dataset_model import DatasetModel
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.plots import LearningRatePreview
 from tlstudio.gui.project_model import ALL, ProjectModel
 from tlstudio.gui.thumbnails import array_to_qimage
-from tlstudio.gui.widgets import LogSpinBox, float_spin, hint_label, int_spin, named, two_columns
+from tlstudio.gui.training_groups import OPTIMIZER_LABELS, OptimizerGroup, ScheduleGroup
+from tlstudio.gui.widgets import float_spin, hint_label, int_spin, named, two_columns
 from tlstudio.model import schedules
-from tlstudio.model.optimizers import OPTIMIZER_DESCRIPTIONS, OPTIMIZER_HELP, OPTIMIZER_PARAMETERS
 from tlstudio.registry import get_backbone
 from tlstudio.train.features import augmented_copies_cost
 
-OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "SGD with momentum", "nesterov": "SGD with Nesterov momentum",
-                    "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adam": "Adam", "adamw": "AdamW"}
-PARAMETER_LABELS = {"learning_rate": "Learning rate", "momentum": "Momentum", "rho": "Rho (decay)",
-                    "beta_1": "Beta 1", "beta_2": "Beta 2", "epsilon": "Epsilon",
-                    "weight_decay": "Weight decay", "initial_accumulator": "Initial accumulator",
-                    "clipnorm": "Clip gradient norm"}
-SCHEDULE_LABELS = {"constant": "Constant", "step": "Step decay", "exponential": "Exponential decay",
-                   "cosine": "Cosine decay", "cosine-restarts": "Cosine with warm restarts",
-                   "plateau": "Reduce on plateau"}
-SCHEDULE_PARAMETER_LABELS = {
-    "step_epochs": "Every (epochs)", "gamma": "Multiply by", "decay_rate": "Factor per epoch",
-    "min_lr_fraction": "Floor (× LR)", "restart_epochs": "First period (epochs)",
-    "period_multiplier": "Period growth", "amplitude_multiplier": "Peak factor per restart",
-    "plateau_factor": "Multiply by", "plateau_patience": "Patience (epochs)", "plateau_min_lr": "Lowest LR"}
 AUGMENT_LABELS = {"flip": "Horizontal flip", "vflip": "Vertical flip", "rotate": "Rotation",
                   "zoom": "Zoom", "translate": "Shift", "contrast": "Contrast", "brightness": "Brightness"}
 AUGMENT_SUFFIX = {"rotate": " °"}
@@ -81,26 +63,7 @@ PREVIEW_SAMPLES = 12
 PREVIEW_SIZE = 84
 
 
-def _parameter_spin(field: str) -> QDoubleSpinBox:
-    """A spin box fitted to one OptimizerSettings / ScheduleSettings field."""
-    if field in ("learning_rate", "epsilon", "plateau_min_lr", "weight_decay", "initial_accumulator"):
-        return LogSpinBox(1e-12 if field == "epsilon" else 1e-9, 10.0)
-    if field in ("momentum", "rho", "beta_1", "gamma", "decay_rate", "amplitude_multiplier",
-                 "plateau_factor"):
-        return float_spin(0.0, 0.999, step=0.01, decimals=3)
-    if field == "beta_2":
-        return float_spin(0.0, 0.99999, step=0.001, decimals=5)
-    if field == "min_lr_fraction":
-        return float_spin(0.0, 0.99, step=0.05, decimals=2)
-    if field == "clipnorm":
-        spin = float_spin(0.0, 1000.0, step=0.5, decimals=2)
-        spin.setSpecialValueText("off")
-        return spin
-    if field in ("restart_epochs", "warmup_epochs"):
-        return float_spin(0.0 if field == "warmup_epochs" else 0.5, 1000.0, step=0.5, decimals=1)
-    if field == "period_multiplier":
-        return float_spin(1.0, 10.0, step=0.5, decimals=1)
-    raise KeyError(field)
+
 
 
 class TrainingPage(Page):
@@ -121,62 +84,13 @@ class TrainingPage(Page):
 
         left, right = two_columns(self.body, 2, 3)
 
-        # Optimizer
-        optimizer_box = QGroupBox("Optimizer")
-        self.optimizer_form = QFormLayout(optimizer_box)
-        self.optimizer_combo = named(QComboBox(), "trainingOptimizerCombo", "Optimizer")
-        for name in OPTIMIZER_NAMES:
-            self.optimizer_combo.addItem(OPTIMIZER_LABELS.get(name, name), name)
-            self.optimizer_combo.setItemData(self.optimizer_combo.count() - 1,
-                                             OPTIMIZER_DESCRIPTIONS.get(name, ""), Qt.ItemDataRole.ToolTipRole)
-        self.optimizer_form.addRow("Optimizer", self.optimizer_combo)
-        self.optimizer_description = hint_label()
-        self.optimizer_description.setObjectName("trainingOptimizerDescription")
-        self.optimizer_form.addRow(self.optimizer_description)
-        self._bindings.append(bind_combo(project, "optimizer.name", self.optimizer_combo))
-        self.optimizer_spins: dict[str, QDoubleSpinBox] = {}
-        all_parameters = [f for f in OptimizerSettings.model_fields if f != "name"]
-        for field in all_parameters:
-            spin = _parameter_spin(field)
-            help_text = (OPTIMIZER_HELP.get("adamw", {}).get(field) or OPTIMIZER_HELP.get("adagrad", {}).get(field)
-                         or OptimizerSettings.model_fields[field].description or "")
-            named(spin, f"trainingOptimizer_{field}", PARAMETER_LABELS.get(field, field), help_text)
-            self.optimizer_spins[field] = spin
-            self.optimizer_form.addRow(PARAMETER_LABELS.get(field, field), spin)
-            self.optimizer_form.labelForField(spin).setToolTip(help_text)
-            if field == "clipnorm":
-                self._bindings.append(bind_optional_spin(project, "optimizer.clipnorm", spin))
-            else:
-                self._bindings.append(bind_spin(project, f"optimizer.{field}", spin))
-        left.addWidget(optimizer_box)
-
-        # Schedule
-        schedule_box = QGroupBox("Learning-rate schedule")
-        self.schedule_form = QFormLayout(schedule_box)
-        self.schedule_combo = named(QComboBox(), "trainingScheduleCombo", "Learning-rate schedule",
-                                    "How the learning rate changes over the run.")
-        for name in SCHEDULE_NAMES:
-            self.schedule_combo.addItem(SCHEDULE_LABELS.get(name, name), name)
-        self.schedule_form.addRow("Schedule", self.schedule_combo)
-        self._bindings.append(bind_combo(project, "schedule.name", self.schedule_combo))
-        self.schedule_spins: dict[str, QDoubleSpinBox] = {}
-        for field in schedules.SCHEDULE_FIELDS:
-            if field in ("step_epochs", "plateau_patience"):
-                spin = int_spin(1, 1000)
-            elif field == "plateau_min_lr":
-                spin = float_spin(0.0, 1.0, step=1e-6, decimals=8)
-            else:
-                spin = _parameter_spin(field) if field != "gamma" else float_spin(0.01, 1.0, step=0.05, decimals=2)
-            if field == "warmup_epochs":
-                spin.setSpecialValueText("none")
-            label = "Warm-up (epochs)" if field == "warmup_epochs" else SCHEDULE_PARAMETER_LABELS[field]
-            help_text = ScheduleSettings.model_fields[field].description or label
-            named(spin, f"trainingSchedule_{field}", label, help_text)
-            self.schedule_spins[field] = spin
-            self.schedule_form.addRow(label, spin)
-            self.schedule_form.labelForField(spin).setToolTip(help_text)
-            self._bindings.append(bind_spin(project, f"schedule.{field}", spin))
-        left.addWidget(schedule_box)
+        self.optimizer_group = OptimizerGroup(project)
+        left.addWidget(self.optimizer_group)
+        self.schedule_group = ScheduleGroup(project)
+        left.addWidget(self.schedule_group)
+        # The groups' widgets, under the names the rest of the page and the tests use.
+        self.optimizer_combo, self.optimizer_spins = self.optimizer_group.combo, self.optimizer_group.spins
+        self.schedule_combo, self.schedule_spins = self.schedule_group.combo, self.schedule_group.spins
 
         # Loop
         loop_box = QGroupBox("Training loop")
@@ -321,7 +235,6 @@ class TrainingPage(Page):
         project.changed.connect(self._on_project_changed)
         dataset.state_changed.connect(self._on_dataset_changed)
         tensorflow.loaded.connect(self._on_dataset_changed)
-        self._refresh_visibility()
         self._refresh_augment()
         self.update_lr_preview()
         self._on_dataset_changed()
@@ -330,8 +243,6 @@ class TrainingPage(Page):
 
     @Slot(list)
     def _on_project_changed(self, keys: list) -> None:
-        if ALL in keys or any(k.startswith(("optimizer.name", "schedule.name")) for k in keys):
-            self._refresh_visibility()
         if ALL in keys or any(k.startswith("augment.") for k in keys):
             self._refresh_augment()
         if ALL in keys or any(k.startswith(("augment.", "training.", "model.")) for k in keys):
@@ -339,21 +250,6 @@ class TrainingPage(Page):
         if ALL in keys or any(k.startswith(("optimizer.learning_rate", "schedule.", "training.")) for k in keys):
             self._preview_timer.start()
         self.summary_changed.emit()
-
-    def _refresh_visibility(self) -> None:
-        """Show only the parameters the chosen optimizer and schedule read."""
-        project = self._project.project
-        applicable = set(OPTIMIZER_PARAMETERS.get(project.optimizer.name, []))
-        for field, spin in self.optimizer_spins.items():
-            self.optimizer_form.setRowVisible(spin, field in applicable)
-            tip = OPTIMIZER_HELP.get(project.optimizer.name, {}).get(field)
-            if tip:
-                spin.setToolTip(tip)
-                self.optimizer_form.labelForField(spin).setToolTip(tip)
-        self.optimizer_description.setText(OPTIMIZER_DESCRIPTIONS.get(project.optimizer.name, ""))
-        schedule_fields = {"warmup_epochs", *schedules.SCHEDULE_PARAMETERS.get(project.schedule.name, [])}
-        for field, spin in self.schedule_spins.items():
-            self.schedule_form.setRowVisible(spin, field in schedule_fields)
 
     def _refresh_augment(self) -> None:
         settings = self._project.project.augment
