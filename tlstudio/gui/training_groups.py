@@ -51,14 +51,37 @@ def _parameter_spin(field: str) -> QDoubleSpinBox:
     raise KeyError(field)
 
 
-class OptimizerGroup(QGroupBox):
-    """The optimizer and the parameters of its update rule."""
+class _ChoiceGroup(QGroupBox):
+    """A group whose rows depend on one choice (`KEY`): it refreshes itself when that choice changes."""
 
-    def __init__(self, project: ProjectModel, parent: QWidget | None = None) -> None:
-        super().__init__("Optimizer", parent)
+    KEY = ""
+
+    def __init__(self, title: str, project: ProjectModel, parent: QWidget | None = None) -> None:
+        super().__init__(title, parent)
         self._project = project
         self.bindings: list[FieldBinding] = []
         self.form = QFormLayout(self)
+
+    def _listen(self) -> None:
+        self._project.changed.connect(self._on_project_changed)
+        self.refresh()
+
+    @Slot(list)
+    def _on_project_changed(self, keys: list) -> None:
+        if ALL in keys or self.KEY in keys:
+            self.refresh()
+
+    def refresh(self) -> None:
+        raise NotImplementedError
+
+
+class OptimizerGroup(_ChoiceGroup):
+    """The optimizer and the parameters of its update rule."""
+
+    KEY = "optimizer.name"
+
+    def __init__(self, project: ProjectModel, parent: QWidget | None = None) -> None:
+        super().__init__("Optimizer", project, parent)
         self.combo = named(QComboBox(), "trainingOptimizerCombo", "Optimizer")
         for name in OPTIMIZER_NAMES:
             self.combo.addItem(OPTIMIZER_LABELS.get(name, name), name)
@@ -83,13 +106,7 @@ class OptimizerGroup(QGroupBox):
                 self.bindings.append(bind_optional_spin(project, "optimizer.clipnorm", spin))
             else:
                 self.bindings.append(bind_spin(project, f"optimizer.{field}", spin))
-        project.changed.connect(self._on_project_changed)
-        self.refresh()
-
-    @Slot(list)
-    def _on_project_changed(self, keys: list) -> None:
-        if ALL in keys or "optimizer.name" in keys:
-            self.refresh()
+        self._listen()
 
     def refresh(self) -> None:
         """Show only the parameters the chosen optimizer reads, with its own help."""
@@ -104,14 +121,13 @@ class OptimizerGroup(QGroupBox):
         self.description.setText(OPTIMIZER_DESCRIPTIONS.get(name, ""))
 
 
-class ScheduleGroup(QGroupBox):
+class ScheduleGroup(_ChoiceGroup):
     """The learning-rate schedule, its warm-up and the parameters the chosen schedule reads."""
 
+    KEY = "schedule.name"
+
     def __init__(self, project: ProjectModel, parent: QWidget | None = None) -> None:
-        super().__init__("Learning-rate schedule", parent)
-        self._project = project
-        self.bindings: list[FieldBinding] = []
-        self.form = QFormLayout(self)
+        super().__init__("Learning-rate schedule", project, parent)
         self.combo = named(QComboBox(), "trainingScheduleCombo", "Learning-rate schedule",
                                     "How the learning rate changes over the run.")
         for name in SCHEDULE_NAMES:
@@ -135,13 +151,7 @@ class ScheduleGroup(QGroupBox):
             self.form.addRow(label, spin)
             self.form.labelForField(spin).setToolTip(help_text)
             self.bindings.append(bind_spin(project, f"schedule.{field}", spin))
-        project.changed.connect(self._on_project_changed)
-        self.refresh()
-
-    @Slot(list)
-    def _on_project_changed(self, keys: list) -> None:
-        if ALL in keys or "schedule.name" in keys:
-            self.refresh()
+        self._listen()
 
     def refresh(self) -> None:
         fields = {"warmup_epochs", *schedules.SCHEDULE_PARAMETERS.get(self._project.project.schedule.name, [])}
