@@ -29,7 +29,7 @@ def test_backbone_table_says_where_weights_come_from(window):
     assert weights_cell(page, "efficientnet_lite0") in ("package", "pip extra")
     page.backbone_table.selectRow(BACKBONE_NAMES.index("squeezenet1_1"))
     assert "ship with TL Studio" in page.weights_status.text()
-    assert page.offline_buttons == []
+    assert page.weights_chooser.offline_buttons == []
 
 
 def test_model_page_offers_offline_backbones_for_an_uncached_download(window):
@@ -39,12 +39,12 @@ def test_model_page_offers_offline_backbones_for_an_uncached_download(window):
     page.imagenet_radio.setChecked(True)
     assert "will be downloaded" in page.weights_status.text()
     assert "works offline" in page.weights_status.text()
-    labels = [button.text() for button in page.offline_buttons]
+    labels = [button.text() for button in page.weights_chooser.offline_buttons]
     assert labels[0] == "Use SqueezeNet 1.1"
-    page.offline_buttons[0].click()
+    page.weights_chooser.offline_buttons[0].click()
     model = window.project.project.model
     assert (model.backbone, model.weights, model.image_size) == ("squeezenet1_1", "imagenet", None)
-    assert page.offline_buttons == [] and "ship with TL Studio" in page.weights_status.text()
+    assert page.weights_chooser.offline_buttons == [] and "ship with TL Studio" in page.weights_status.text()
 
 
 def test_failed_download_offers_the_offline_backbones_in_the_message(window):

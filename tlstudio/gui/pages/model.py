@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QButtonGroup,
     QCheckBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
-    QPushButton,
-    QRadioButton,
     QSlider,
     QTableView,
     QVBoxLayout,
@@ -32,11 +26,11 @@ from tlstudio.gui.dataset_model import DatasetModel
 from tlstudio.gui.model_tables import BACKBONE_ORDER, BackboneTable, LayerTableModel
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.project_model import ALL, ProjectModel
+from tlstudio.gui.weights_chooser import WeightsChooser
 from tlstudio.gui.widgets import LogSpinBox, float_spin, format_count, hint_label, int_spin, named, two_columns
 from tlstudio.model.build import load_backbone_layers
 from tlstudio.model.freezing import BackboneLayers, layer_states, trainable_parameters
 from tlstudio.registry import get_backbone
-from tlstudio.weight_sources import imagenet_availability, offline_alternatives
 
 
 class ModelPage(Page):
@@ -85,38 +79,13 @@ class ModelPage(Page):
         size_row.addStretch(1)
         input_form.addRow("Input size", size_row)
 
-        weights_widget = QWidget()
-        weights_layout = QVBoxLayout(weights_widget)
-        weights_layout.setContentsMargins(0, 0, 0, 0)
-        self.weights_group = QButtonGroup(self)
-        self.imagenet_radio = named(QRadioButton("ImageNet (pretrained)"), "modelWeightsImagenetRadio",
-                                    "ImageNet weights")
-        self.file_radio = named(QRadioButton("From a file…"), "modelWeightsFileRadio", "Weights from a file",
-                                "A weights file saved from the same backbone, for machines without internet.")
-        self.none_radio = named(QRadioButton("None (random start)"), "modelWeightsNoneRadio", "No weights",
-                                "Train from scratch: much weaker on small datasets.")
-        for radio in (self.imagenet_radio, self.file_radio, self.none_radio):
-            self.weights_group.addButton(radio)
-            weights_layout.addWidget(radio)
-            radio.toggled.connect(self._on_weights_edited)
-        file_row = QHBoxLayout()
-        self.weights_file_edit = named(QLineEdit(), "modelWeightsFileEdit", "Weights file path")
-        self.weights_file_edit.setPlaceholderText("path of a .h5 or .weights.h5 file")
-        self.weights_file_edit.editingFinished.connect(self._on_weights_edited)
-        file_row.addWidget(self.weights_file_edit, 1)
-        self.weights_browse_button = named(QPushButton("Browse…"), "modelWeightsBrowseButton",
-                                           "Choose weights file")
-        self.weights_browse_button.clicked.connect(self._browse_weights)
-        file_row.addWidget(self.weights_browse_button)
-        weights_layout.addLayout(file_row)
-        self.weights_status = hint_label()
-        self.weights_status.setObjectName("modelWeightsStatus")
-        weights_layout.addWidget(self.weights_status)
-        # When the chosen ImageNet weights can't be had offline: the backbones that can, one click away.
-        self.offline_row = QHBoxLayout()
-        self.offline_buttons: list[QPushButton] = []
-        weights_layout.addLayout(self.offline_row)
-        input_form.addRow("Weights", weights_widget)
+        self.weights_chooser = WeightsChooser(project)
+        input_form.addRow("Weights", self.weights_chooser)
+        # The chooser's widgets, under the names the tests and the screenshots use.
+        chooser = self.weights_chooser
+        self.imagenet_radio, self.file_radio, self.none_radio = chooser.imagenet_radio, chooser.file_radio, \
+            chooser.none_radio
+        self.weights_file_edit, self.weights_status = chooser.file_edit, chooser.status
         left.addWidget(input_box)
         left.addStretch(1)
 
@@ -232,15 +201,6 @@ class ModelPage(Page):
             self.size_spin.setValue(settings.resolved_image_size)
             self.size_spin.setEnabled(settings.image_size is not None)
             self.default_size_check.setText(f"Backbone default ({spec.default_size} px)")
-            weights = settings.weights
-            if weights == "imagenet":
-                self.imagenet_radio.setChecked(True)
-            elif weights == "none":
-                self.none_radio.setChecked(True)
-            else:
-                self.file_radio.setChecked(True)
-                self.weights_file_edit.setText(weights)
-            self._refresh_weights_status()
             fine_tune = self._project.project.training.fine_tune
             self.fine_tune_box.setChecked(fine_tune.enabled)
             if fine_tune.enabled:
@@ -266,53 +226,9 @@ class ModelPage(Page):
                 else "Freeze every backbone layer: only the new head trains.")
         finally:
             self._updating = False
+        self.backbone_table.refresh_weights()
         self._refresh_layers()
         self.summary_changed.emit()
-
-    def _refresh_weights_status(self) -> None:
-        settings = self._project.project.model
-        spec = get_backbone(settings.backbone)
-        weights = settings.weights
-        self.weights_file_edit.setEnabled(self.file_radio.isChecked())
-        self.weights_browse_button.setEnabled(self.file_radio.isChecked())
-        alternatives = []
-        if weights == "imagenet":
-            availability = imagenet_availability(spec, settings.resolved_image_size)
-            text = availability.note
-            if not availability.ready:
-                alternatives = offline_alternatives(exclude=spec.name)
-                if alternatives:
-                    text += " Without a network, use one that works offline:"
-        elif weights == "none":
-            text = "Random start: trains from scratch, which needs far more data."
-        elif Path(weights).expanduser().is_file():
-            text = f"Weights from {Path(weights).name}."
-        else:
-            text = f"⚠ {weights} does not exist; choose an existing weights file."
-        self.weights_status.setText(text)
-        self._set_offline_buttons(alternatives)
-        self.backbone_table.refresh_weights()
-
-    def _set_offline_buttons(self, alternatives: list) -> None:
-        if [button.property("backbone") for button in self.offline_buttons] == [a.name for a in alternatives]:
-            return
-        for button in self.offline_buttons:
-            self.offline_row.removeWidget(button)
-            button.deleteLater()
-        self.offline_buttons = []
-        for spec in alternatives:
-            button = named(QPushButton(f"Use {spec.label}"), f"modelUseOffline_{spec.name}", f"Use {spec.label}",
-                           f"{spec.description} ImageNet weights: {spec.weights_origin}.")
-            button.setProperty("backbone", spec.name)
-            button.clicked.connect(lambda _=False, name=spec.name: self._use_backbone(name))
-            self.offline_row.addWidget(button)
-            self.offline_buttons.append(button)
-        if alternatives:
-            self.offline_row.addStretch(1)
-
-    def _use_backbone(self, name: str) -> None:
-        self._project.update({"model.backbone": name, "model.weights": "imagenet", "model.image_size": None})
-        self._refresh()
 
     def _refresh_layers(self) -> None:
         settings = self._project.project.model
@@ -381,32 +297,6 @@ class ModelPage(Page):
         value = None if self.default_size_check.isChecked() else self.size_spin.value()
         if not self._project.set("model.image_size", value):
             self._refresh()
-
-    @Slot()
-    def _on_weights_edited(self) -> None:
-        if self._updating:
-            return
-        if self.imagenet_radio.isChecked():
-            value = "imagenet"
-        elif self.none_radio.isChecked():
-            value = "none"
-        else:
-            value = self.weights_file_edit.text().strip()
-            if not value:
-                self._refresh_weights_status()
-                self.weights_status.setText("Choose the weights file.")
-                return
-        self._project.set("model.weights", value)
-        self._refresh_weights_status()
-
-    @Slot()
-    def _browse_weights(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a weights file", str(Path.home()),
-                                              "Keras weights (*.h5 *.weights.h5 *.keras);;All files (*)")
-        if path:
-            self.weights_file_edit.setText(path)
-            self.file_radio.setChecked(True)
-            self._on_weights_edited()
 
     @Slot()
     def _on_freeze_slider_moved(self) -> None:
