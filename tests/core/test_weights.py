@@ -5,13 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from tlstudio.model.weights import (
-    WeightsError,
-    build_backbone,
-    imagenet_weights_cached,
-    imagenet_weights_filename,
-)
+from tlstudio.model.weights import WeightsError, build_backbone
 from tlstudio.registry import BACKBONES, get_backbone
+from tlstudio.weight_sources import imagenet_weights_cached, imagenet_weights_filename
 
 MOBILENET_V2 = get_backbone("mobilenet_v2")
 

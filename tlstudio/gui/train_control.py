@@ -11,6 +11,7 @@ from functools import partial
 
 from PySide6.QtCore import Slot
 
+from tlstudio.gui.weights_chooser import use_pretrained
 from tlstudio.registry import get_backbone
 from tlstudio.runs import new_run_dir
 from tlstudio.train.events import RunResult, RunStatus
@@ -114,5 +115,5 @@ class TrainControl:
 
     def use_backbone(self, name: str) -> None:
         """Switch to the backbone `name` with its ImageNet weights and default input size."""
-        if self.project.update({"model.backbone": name, "model.weights": "imagenet", "model.image_size": None}) is None:
+        if use_pretrained(self.project, name) is None:
             self.show_info(f"Backbone: {get_backbone(name).label} with ImageNet weights; press Train.")

@@ -24,6 +24,12 @@ from tlstudio.registry import get_backbone
 from tlstudio.weight_sources import imagenet_availability, offline_alternatives
 
 
+def use_pretrained(project: ProjectModel, name: str) -> str | None:
+    """Switch `project` to the backbone `name` with its ImageNet weights and default input size (the
+    offline offers' one click); None, or the message of a refused change."""
+    return project.update({"model.backbone": name, "model.weights": "imagenet", "model.image_size": None})
+
+
 class WeightsChooser(QWidget):
     """The weights source of `model.weights`, what it means right now, and the offline alternatives."""
 
@@ -119,14 +125,11 @@ class WeightsChooser(QWidget):
             button = named(QPushButton(f"Use {spec.label}"), f"modelUseOffline_{spec.name}", f"Use {spec.label}",
                            f"{spec.description} ImageNet weights: {spec.weights_origin}.")
             button.setProperty("backbone", spec.name)
-            button.clicked.connect(lambda _=False, name=spec.name: self._use_backbone(name))
+            button.clicked.connect(lambda _=False, name=spec.name: use_pretrained(self._project, name))
             self.offline_row.addWidget(button)
             self.offline_buttons.append(button)
         if alternatives:
             self.offline_row.addStretch(1)
-
-    def _use_backbone(self, name: str) -> None:
-        self._project.update({"model.backbone": name, "model.weights": "imagenet", "model.image_size": None})
 
     @Slot()
     def _on_edited(self) -> None:

@@ -3,8 +3,7 @@
 Its own small module so it can be tested offline with a weights file the test writes.
 Every failure the user can cause becomes a `WeightsError` with one sentence naming the fix.
 Importing this module does not import TensorFlow: Keras is imported inside the functions that
-build. Where weights are, without loading them, is `tlstudio.weight_sources`'s job (some of its
-names are re-exported here).
+build. Where weights are, without loading them, is `tlstudio.weight_sources`'s job.
 """
 
 from __future__ import annotations
@@ -26,14 +25,9 @@ from tlstudio.weight_sources import (
     SHIPPED_WEIGHTS,
     converted_weights_path,
     imagenet_weights_cached,
-    imagenet_weights_filename,
-    keras_cache_dirs,
     offline_alternatives,
     package_installed,
 )
-
-__all__ = ["WeightsError", "build_backbone", "load_weights_file", "imagenet_weights_cached",
-           "imagenet_weights_filename", "keras_cache_dirs", "convert_package_weights"]
 
 if TYPE_CHECKING:
     import keras
@@ -176,14 +170,14 @@ def _build_offline_imagenet(spec: BackboneSpec, image_size: int) -> keras.Model:
     return backbone
 
 
-def convert_package_weights(spec: BackboneSpec, *, force: bool = False) -> Path:
+def convert_package_weights(spec: BackboneSpec) -> Path:
     """The converted no-top weights of a "package" backbone, converting them on first use.
 
     The package's file is checked against its pinned sha256 before anything of it is unpickled;
     the result goes to the user cache folder, written atomically.
     """
     target = converted_weights_path(spec)
-    if target.is_file() and not force:
+    if target.is_file():
         return target
     if not package_installed(spec):
         raise WeightsError(

@@ -17,6 +17,7 @@ from tlstudio.data import scan
 from tlstudio.data.cache import load_images_cached
 from tlstudio.runs import RunFolderWriter, new_run_dir
 from tlstudio.train.events import Observer, PrepareProgress, StopToken
+from tlstudio.train.readiness import training_blocker
 
 
 class PrepareError(Exception):
@@ -39,13 +40,15 @@ def prepare_run(project: Project, observer: Observer, stop_token: StopToken,
                 make_writer: Callable[[list[str]], RunFolderWriter]) -> RunData:
     """Scan and split the data folder, then (`make_writer`, once the classes are known) start the run
     folder, then decode every image once, through the decoded-image cache."""
-    if not project.data.folder:
-        raise PrepareError("no data folder is set; choose a folder of class sub-folders (data.folder).")
+    reason = training_blocker(project)  # the Train button's and the CLI's rule, so a bare Trainer agrees
+    if reason:
+        raise PrepareError(reason)
     observer.on_prepare(PrepareProgress("scanning images", 0, 0))
     index = scan(project.data.folder, max_megapixels=project.data.max_megapixels,
                  progress=lambda done, total: observer.on_prepare(PrepareProgress("scanning images", done, total)))
-    if index.errors:
-        raise PrepareError(index.errors[0])
+    reason = training_blocker(project, index)
+    if reason:
+        raise PrepareError(reason)
     for warning in index.warnings:
         observer.on_log(f"warning: {warning}")
     split = project.split(index)

