@@ -6,8 +6,12 @@
     steps.csv     one row per optimizer step: step, epoch, loss, lr
     model.keras   the best model (by val_loss), written atomically
     metrics.json  final validation metrics, confusion matrix, per-class precision/recall/F1
+    status.json   how the run stands: RUNNING, FINISHED, STOPPED or FAILED, with a one-sentence message
+    resume.npz    the last completed epoch's weights, optimizer state and counters: what resuming
+                  (after a crash) and continuing (more epochs) start from
 
-CSV rows are flushed as they come, so a crash leaves every finished epoch on disk.
+CSV rows are flushed as they come, so a crash leaves every finished epoch on disk; a resumed or
+continued run truncates them to the epoch it starts from and appends.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ HISTORY_FILE = "history.csv"
 STEPS_FILE = "steps.csv"
 MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
+STATUS_FILE = "status.json"
+RESUME_FILE = "resume.npz"
+RUNNING = "RUNNING"  # status.json while a run trains; left behind by a run whose process was killed
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
 STEP_COLUMNS = ("step", "epoch", "loss", "lr")
 
@@ -53,8 +60,18 @@ def new_run_dir(root: str | os.PathLike, backbone: str, now: datetime | None = N
 
 
 class RunFolderWriter:
-    def __init__(self, run_dir: str | os.PathLike) -> None:
+    """Writes a new run folder (empty or absent), or, with `keep_epochs`, reopens an existing one to
+    resume or continue it after its first `keep_epochs` epochs (later rows are dropped)."""
+
+    def __init__(self, run_dir: str | os.PathLike, keep_epochs: int | None = None) -> None:
         self.path = Path(run_dir)
+        if keep_epochs is not None:
+            if not is_run_folder(self.path):
+                raise RunFolderError(f"{self.path} is not a TL Studio run folder (no {CONFIG_FILE}); choose "
+                                     "a run made by 'tlstudio train' or the Train button.")
+            self._history = self._reopen_csv(HISTORY_FILE, HISTORY_COLUMNS, keep_epochs)
+            self._steps = self._reopen_csv(STEPS_FILE, STEP_COLUMNS, keep_epochs)
+            return
         if self.path.exists() and any(self.path.iterdir()):
             raise RunFolderError(f"{self.path} already holds files; choose a new output folder so no run "
                                  "is overwritten.")
@@ -72,6 +89,21 @@ class RunFolderWriter:
         writer.writerow(columns)
         handle.flush()
         return handle, writer
+
+    def _reopen_csv(self, name: str, columns: tuple[str, ...], keep_epochs: int):
+        """The file's rows of epochs 1..keep_epochs, rewritten atomically, then opened to append."""
+        rows = [row for row in _read_csv(self.path / name) if row.get("epoch", math.inf) <= keep_epochs]
+        with atomic_target(self.path / name, suffix=".csv") as tmp, open(tmp, "w", newline="",
+                                                                          encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([_integer_or_number(row.get(c)) for c in columns])
+        handle = open(self.path / name, "a", newline="", encoding="utf-8")
+        return handle, csv.writer(handle)
+
+    def write_status(self, status: str, message: str = "") -> None:
+        write_status(self.path, status, message)
 
     def write_config(self, project: Project) -> None:
         write_text_atomic(self.path / CONFIG_FILE, project.to_json() + "\n")
@@ -99,6 +131,38 @@ class RunFolderWriter:
                 handle.close()
 
 
+def write_status(run_dir: str | os.PathLike, status: str, message: str = "") -> None:
+    """status.json: RUNNING while a run trains, then how it ended (FINISHED, STOPPED, FAILED) and why."""
+    write_text_atomic(Path(run_dir) / STATUS_FILE, json.dumps(
+        {"status": str(status), "message": message, "updated": datetime.now().isoformat(timespec="seconds")},
+        indent=2) + "\n")
+
+
+def read_status(run_dir: str | os.PathLike) -> tuple[str | None, str]:
+    """(status, message) from status.json; (None, "") for a run folder without one (an older run)."""
+    try:
+        data = json.loads((Path(run_dir) / STATUS_FILE).read_text(encoding="utf-8"))
+        return str(data.get("status")), str(data.get("message", ""))
+    except (OSError, ValueError, AttributeError):
+        return None, ""
+
+
+def discard_run_folder(run_dir: str | os.PathLike) -> bool:
+    """Remove a run folder that holds nothing worth keeping (no completed epoch, no model): the files
+    a run writes, then the folder if that emptied it. Returns whether the folder is gone."""
+    path = Path(run_dir)
+    for name in (CONFIG_FILE, LABELS_FILE, HISTORY_FILE, STEPS_FILE, STATUS_FILE, METRICS_FILE):
+        try:
+            (path / name).unlink(missing_ok=True)
+        except OSError:
+            return False
+    try:
+        path.rmdir()
+    except OSError:
+        return False
+    return True
+
+
 def write_metrics(run_dir: str | os.PathLike, metrics: dict[str, Any]) -> None:
     """metrics.json of a run, written atomically (the trainer at the end, an evaluation adding a test split)."""
     write_text_atomic(Path(run_dir) / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
@@ -116,6 +180,12 @@ def save_model_atomic(model, path: str | os.PathLike) -> None:
 
 def _number(value: float) -> str:
     return "" if value is None else f"{value:.6g}"
+
+
+def _integer_or_number(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:.6g}"
 
 
 @dataclass
@@ -169,6 +239,9 @@ class RunSummary:
     epochs: int
     val_accuracy: float | None
     has_model: bool
+    status: str | None = None  # status.json's; None for a run written before it existed
+    status_message: str = ""
+    resumable: bool = False  # resume.npz holds a completed epoch to resume or continue from
 
     @property
     def when(self) -> str:
@@ -183,7 +256,8 @@ class RunSummary:
         accuracy = (f"val acc {self.val_accuracy:.1%}" if self.val_accuracy is not None
                     and math.isfinite(self.val_accuracy) else "no result")
         backbone = BACKBONES[self.backbone].label if self.backbone in BACKBONES else self.backbone
-        return f"{self.when} · {backbone} · {self.epochs} epochs · {accuracy}"
+        state = {"STOPPED": " · stopped", "FAILED": " · failed", RUNNING: " · interrupted"}.get(self.status or "", "")
+        return f"{self.when} · {backbone} · {self.epochs} epochs · {accuracy}{state}"
 
 
 def summarize_run(path: str | os.PathLike) -> RunSummary:
@@ -191,8 +265,10 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
     path = Path(path)
     record = read_run(path, steps=False)
     accuracy = (record.metrics or {}).get("val_accuracy")
+    status, message = read_status(path)
     return RunSummary(path, str(record.config.get("model", {}).get("backbone", "?")), len(record.history),
-                      float(accuracy) if accuracy is not None else None, record.model_path.is_file())
+                      float(accuracy) if accuracy is not None else None, record.model_path.is_file(),
+                      status, message, (path / RESUME_FILE).is_file())
 
 
 def _read_csv(path: Path) -> list[dict[str, float]]:

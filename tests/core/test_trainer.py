@@ -21,7 +21,8 @@ from tlstudio.train import (
     Trainer,
 )
 
-RUN_FILES = {"config.json", "labels.txt", "history.csv", "steps.csv", "model.keras", "metrics.json"}
+RUN_FILES = {"config.json", "labels.txt", "history.csv", "steps.csv", "model.keras", "metrics.json",
+             "status.json", "resume.npz"}
 
 
 def tiny_project(folder, **changes) -> Project:

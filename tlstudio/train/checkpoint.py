@@ -27,6 +27,15 @@ class Checkpoint:
         self._last_save = -math.inf
         self._best_unsaved = False
 
+    def restore(self, best_epoch: int | None, best_val_loss: float | None, best_weights: list | None,
+                last_weights: list) -> None:
+        """Pick up where a resumed run's last completed epoch left off."""
+        self.last_finite_weights = last_weights
+        self.best_epoch = best_epoch
+        self.best_val_loss = math.inf if best_val_loss is None else best_val_loss
+        self.best_weights = best_weights if best_weights is not None else (last_weights if best_epoch else None)
+        self._best_unsaved = self.best_weights is not None  # model.keras may be older than the best
+
     def epoch_completed(self, epoch: int, val_loss: float) -> bool:
         """Keep this complete epoch's weights; returns whether they are the best so far."""
         self.last_finite_weights = self.model.get_weights()

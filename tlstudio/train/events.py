@@ -43,6 +43,8 @@ class TrainBegin:
     device: str
     image_size: int
     backbone: str
+    epochs_done: int = 0  # a resumed or continued run starts after these (already in the run folder)
+    steps_done: int = 0
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ message, and the run folder is complete in every case (the best model so far is 
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from tlstudio.model.augment import make_augmenter
 from tlstudio.model.build import build_model, calibrate_batchnorm, count_parameters
 from tlstudio.model.freezing import unfreeze_top
 from tlstudio.model.optimizers import make_optimizer
-from tlstudio.runs import RunFolderError, RunFolderWriter
+from tlstudio.runs import RUNNING, RunFolderError, RunFolderWriter, discard_run_folder, read_run
 from tlstudio.tasks import Cancelled
 from tlstudio.train.callbacks import Halt, callback_classes
 from tlstudio.train.checkpoint import Checkpoint
@@ -47,15 +47,7 @@ from tlstudio.train.events import (
 )
 from tlstudio.train.features import FeatureHead, feature_cache_decision
 from tlstudio.train.prepare import PrepareError, RunData, prepare_run, start_run_folder
-
-
-@dataclass(frozen=True)
-class _Phase:
-    number: int
-    first_epoch: int  # 0-based, as Keras's initial_epoch
-    end_epoch: int  # exclusive
-    base_lr: float
-    description: str
+from tlstudio.train.resume import PhasePlan, ResumeError, ResumePoint, assign_optimizer_variables
 
 
 class _Failure(Exception):
@@ -79,12 +71,44 @@ class Trainer:
         run = _Run(project.model_copy(deep=True), observer or Observer(), stop_token or StopToken())
         return run.execute(run_dir, runs_root)
 
+    def resume(self, run_dir: str | Path, observer: Observer | None = None, stop_token: StopToken | None = None,
+               more_epochs: int = 0) -> RunResult:
+        """Go on with the run in `run_dir` from its last completed epoch (resume.npz), in the same folder.
+
+        With `more_epochs` = 0 it finishes the epochs the run planned (after a crash, a killed process or
+        a Stop); with `more_epochs` > 0 it trains that many more epochs after the last completed one, in
+        the phase the run ended in, its LR schedule going on where it was. history.csv and steps.csv are
+        cut back to that epoch and extended; the best model so far stays the one to beat.
+        """
+        run_dir = Path(run_dir)
+        observer = observer or Observer()
+        try:
+            point = ResumePoint.load(run_dir)
+            if more_epochs:
+                point = point.continued(more_epochs)
+            elif point.epochs_completed >= point.total_epochs:
+                raise ResumeError(f"{run_dir} has trained all its {point.total_epochs} epochs; continue it with "
+                                  "more epochs instead.")
+            project = read_run(run_dir, steps=False).project
+        except (ResumeError, RunFolderError, ProjectError, OSError, ValueError) as error:
+            message = _sentence(str(error))
+            observer.on_train_end(TrainEnd(RunStatus.FAILED, message, str(run_dir), 0, None, None, None, 0.0))
+            return RunResult(RunStatus.FAILED, message, run_dir)
+        run = _Run(project, observer, stop_token or StopToken(), point)
+        return run.execute(run_dir, None)
+
 
 class _Run:
-    def __init__(self, project: Project, observer: Observer, stop_token: StopToken) -> None:
+    def __init__(self, project: Project, observer: Observer, stop_token: StopToken,
+                 resume_from: ResumePoint | None = None) -> None:
         self.project = project
         self.observer = observer
         self.stop_token = stop_token
+        self.resume_from = resume_from  # None for a new run
+        self.plan: list[PhasePlan] = resume_from.phases if resume_from else []
+        self.phase_number = 0  # the phase now training
+        self.fit_model = None  # what fit() trains now: the model, a wrapper with augmentation, or the head
+        self._phase_callbacks: list = []  # this phase's early stopping and plateau reducer, if any
         self.started = time.perf_counter()
         self.writer: RunFolderWriter | None = None
         self.checkpoint: Checkpoint | None = None  # once the model is built
@@ -126,7 +150,7 @@ class _Run:
         except _Failure as failure:
             message = str(failure)
             metrics = self._salvage()
-        except (ProjectError, RunFolderError, ValueError, OSError) as error:
+        except (ProjectError, RunFolderError, ResumeError, ValueError, OSError) as error:
             message = _sentence(str(error))
             metrics = self._salvage()
         except Exception as error:  # a crash must still leave a usable app and the best model
@@ -139,6 +163,14 @@ class _Run:
             if self.tf_import is not None and self.tf_import.is_alive():
                 self.tf_import.join()  # never leave a half-imported TensorFlow to the caller
         run_path = self.writer.path if self.writer else None
+        if run_path is not None:
+            if status == RunStatus.FAILED and self.resume_from is None and self.epochs_completed == 0:
+                # Nothing worth keeping: no epoch, so no model worth a place among the earlier runs.
+                if discard_run_folder(run_path):
+                    message = f"{message.rstrip('.')}; nothing was trained, so no run folder was kept."
+                    run_path = None
+            if run_path is not None:
+                self._write_status(status.value, message)
         val = metrics.get("val_accuracy") if metrics else None
         self.observer.on_train_end(TrainEnd(
             status=status, message=message, run_dir=str(run_path) if run_path else "",
@@ -160,7 +192,15 @@ class _Run:
         project = self.project
 
         def make_writer(classes: list[str]) -> RunFolderWriter:
-            self.writer = start_run_folder(project, classes, run_dir, runs_root)
+            point = self.resume_from
+            if point is None:
+                self.writer = start_run_folder(project, classes, run_dir, runs_root)
+            else:
+                if list(classes) != list(point.classes):
+                    raise _Failure(f"the data folder's classes changed since this run ({', '.join(classes)} "
+                                   f"instead of {', '.join(point.classes)}); train a new run.")
+                self.writer = RunFolderWriter(run_dir, keep_epochs=point.epochs_completed)
+            self._write_status(RUNNING, "training")
             return self.writer
 
         try:
@@ -170,6 +210,9 @@ class _Run:
         self.classes, self.image_size = self.data.classes, self.data.image_size
         self.x_train, self.y_train, self.x_val, self.y_val = (self.data.x_train, self.data.y_train,
                                                               self.data.x_val, self.data.y_val)
+        if self.resume_from is not None and len(self.x_train) != self.resume_from.train_images:
+            raise _Failure(f"the data folder changed since this run ({len(self.x_train)} training images instead "
+                           f"of {self.resume_from.train_images}); train a new run.")
 
         self.observer.on_prepare(PrepareProgress("building the model", 0, 1))
         if tf_import.is_alive():
@@ -199,44 +242,76 @@ class _Run:
 
     # -- the phases ------------------------------------------------------------------------
 
-    def _phases(self) -> list[_Phase]:
+    def _new_plan(self) -> list[PhasePlan]:
         training = self.project.training
         lr = self.project.optimizer.learning_rate
-        phases = [_Phase(1, 0, training.epochs, lr, "training the head, backbone frozen"
-                         if training.fine_tune.enabled else "training")]
+        spe = self.steps_per_epoch
+        phases = [PhasePlan(1, 0, training.epochs, lr, "training the head, backbone frozen"
+                            if training.fine_tune.enabled else "training", training.epochs * spe)]
         if training.fine_tune.enabled:
-            phases.append(_Phase(2, training.epochs, training.epochs + training.fine_tune.epochs,
-                                 lr * training.fine_tune.lr_factor,
-                                 f"fine-tuning the top {training.fine_tune.unfreeze} backbone layers"))
+            phases.append(PhasePlan(2, training.epochs, training.epochs + training.fine_tune.epochs,
+                                    lr * training.fine_tune.lr_factor,
+                                    f"fine-tuning the top {training.fine_tune.unfreeze} backbone layers",
+                                    training.fine_tune.epochs * spe))
         return phases
+
+    def _pick_up(self, point: ResumePoint) -> None:
+        """Counters, history and weights as they were after the point's last completed epoch."""
+        if point.steps_per_epoch != self.steps_per_epoch:
+            raise _Failure(f"this run took {point.steps_per_epoch} steps an epoch and would now take "
+                           f"{self.steps_per_epoch} (the data or batch size changed); train a new run.")
+        self.epochs_completed, self.global_step = point.epochs_completed, point.global_step
+        self.history = [row for row in read_run(self.writer.path, steps=False).history
+                        if row["epoch"] <= point.epochs_completed]
+        try:
+            self.model.set_weights(point.model_weights)
+        except ValueError as error:
+            raise _Failure(f"the saved weights do not fit the model this run's settings build ({error}); "
+                           "train a new run.") from None
+        self.checkpoint.restore(point.best_epoch, point.best_val_loss, point.best_weights, point.model_weights)
+        total = point.total_epochs
+        if point.continuations and point.continuations[-1]["after_epoch"] == point.epochs_completed:
+            self.observer.on_log(f"continuing for {total - point.epochs_completed} more epoch(s) after epoch "
+                                 f"{point.epochs_completed}, from its weights and optimizer state")
+        else:
+            self.observer.on_log(f"resuming at epoch {point.epochs_completed + 1} of {total}, from the state "
+                                 f"saved after epoch {point.epochs_completed}")
 
     def _train(self) -> None:
         project = self.project
         batch_size = project.training.batch_size
         self.augmenter = make_augmenter(project.augment, seed=project.training.seed)
         self.steps_per_epoch = steps_per_epoch(len(self.x_train), batch_size)
-        phases = self._phases()
-        total_epochs = phases[-1].end_epoch
+        self.plan = self.plan or self._new_plan()
+        total_epochs = self.plan[-1].end_epoch
         self.total_steps = total_epochs * self.steps_per_epoch
+        self.checkpoint = Checkpoint(self.model, self.writer)
+        point = self.resume_from
+        if point is not None:
+            self._pick_up(point)
         self.observer.on_train_begin(TrainBegin(
             run_dir=str(self.writer.path), classes=tuple(self.classes), train_images=len(self.x_train),
             val_images=len(self.x_val), epochs=total_epochs, steps_per_epoch=self.steps_per_epoch,
             total_steps=self.total_steps, batch_size=batch_size, device=self.device,
-            image_size=self.image_size, backbone=project.model.backbone))
+            image_size=self.image_size, backbone=project.model.backbone,
+            epochs_done=self.epochs_completed, steps_done=self.global_step))
         self.observer.on_log(f"{len(self.x_train)} training and {len(self.x_val)} validation images, "
                              f"{len(self.classes)} classes, {self.image_size} px, on {self.device}")
-        self.checkpoint = Checkpoint(self.model, self.writer)
 
-        for phase in phases:
+        for phase in self.plan:
             if self.stopped or self.nan_message:
                 break
+            if phase.end_epoch <= self.epochs_completed:
+                continue  # done before this run was resumed
+            self.phase_number = phase.number
             if phase.number == 2:
                 unfreeze_top(self.built.backbone, project.training.fine_tune.unfreeze,
                              project.model.train_batchnorm)
             use_cache, cache_note = feature_cache_decision(project, self.built.backbone, phase.number)
             trainable, frozen = count_parameters(self.model)
             self.observer.on_phase_begin(PhaseBegin(
-                phase=phase.number, first_epoch=phase.first_epoch + 1, first_step=self.global_step + 1,
+                phase=phase.number, first_epoch=phase.first_epoch + 1,
+                first_step=phase.first_epoch * self.steps_per_epoch + 1,
                 learning_rate=phase.base_lr, trainable_parameters=trainable, frozen_parameters=frozen,
                 description=phase.description, feature_cache=use_cache, feature_cache_note=cache_note))
             self.observer.on_log(f"phase {phase.number}: {phase.description}; LR {phase.base_lr:g}, "
@@ -246,15 +321,22 @@ class _Run:
             # The head's view of the validation set stays valid only while the backbone is unchanged.
             self.val_features = self.val_features if use_cache else None
             self.fit_samples = self._samples_per_batch(use_cache)
+            self.fit_model = fit_model
             callbacks = self._compile(phase, fit_model)
+            first_epoch = max(phase.first_epoch, self.epochs_completed)
+            if point is not None and point.phase == phase.number and first_epoch > phase.first_epoch:
+                callbacks += self._restore_phase_state(point, fit_model)
             nan_guard, stop_check, event_relay = callback_classes()
             halt = Halt()
             relay = event_relay(self, halt, phase.number, total_epochs, batch_size, len(self.x_train))
-            # In this order: the guard sees a NaN first, the relay reports the batch, then a Stop ends the fit.
-            fit_model.fit(train_ds, epochs=phase.end_epoch, initial_epoch=phase.first_epoch,
+            saver = _ResumeSaver(self, halt)
+            # In this order: the guard sees a NaN first, the relay reports the batch, then a Stop ends the fit;
+            # the state is saved last, once early stopping and the plateau reducer have had their say.
+            fit_model.fit(train_ds, epochs=phase.end_epoch, initial_epoch=first_epoch,
                           steps_per_epoch=self.steps_per_epoch, validation_data=val_ds,
                           callbacks=[nan_guard(halt, lambda: self.checkpoint.last_finite_weights, self.observer), relay,
-                                     stop_check(halt, self.stop_token), *callbacks], shuffle=False, verbose=0)
+                                     stop_check(halt, self.stop_token), *callbacks, saver.callback()],
+                          shuffle=False, verbose=0)
             if halt.reason == "nan":
                 self.nan_message = halt.message
             elif halt.reason == "stop":
@@ -262,6 +344,68 @@ class _Run:
             elif relay.early_stopped:
                 self.observer.on_log(f"early stopping: no val_loss improvement for "
                                      f"{project.training.early_stopping} epochs; phase {phase.number} ends")
+
+    def _restore_phase_state(self, point: ResumePoint, fit_model) -> list:
+        """Put the optimizer's state (its step counter drives the LR schedule) and the callbacks' back as
+        they were after the point's epoch; returns a callback that restores the callbacks' own counters
+        once Keras has reset them at the start of fit()."""
+        assign_optimizer_variables(fit_model.optimizer, fit_model.trainable_variables, point.optimizer_variables)
+        state = point.callbacks
+        if "plateau" in state and self.schedule is not None:
+            self.schedule.scale.assign(float(state["plateau"]["scale"]))
+        phase = point.phase_plan(point.phase)
+        step = self.global_step - phase.first_epoch * self.steps_per_epoch
+        settings = self.project.schedule
+        lr = float(schedules.lr_at(float(step), settings, phase.base_lr, self.steps_per_epoch, phase.schedule_steps))
+        lr *= float(state.get("plateau", {}).get("scale", 1.0))
+        self.observer.on_log(f"the LR schedule goes on at step {step + 1} of the phase: LR {lr:.3g}")
+        if lr <= phase.base_lr * 1e-6:
+            self.observer.on_log(f"warning: the {settings.name} schedule has already brought the LR down "
+                                 "to zero, so more epochs will not change the model; train a new run with a "
+                                 "schedule that keeps a floor (min LR fraction) or more epochs.")
+        import keras
+
+        def restore(_logs=None):
+            for callback in self._phase_callbacks:
+                key = "plateau" if hasattr(callback, "schedule") else "early_stopping"
+                if key in state:
+                    callback.wait = int(state[key]["wait"])
+                    best = state[key]["best"]
+                    if best is not None:
+                        callback.best = float(best)
+                    elif key == "plateau":
+                        callback.best = math.inf
+        return [keras.callbacks.LambdaCallback(on_train_begin=restore)]
+
+    def phase_callback_state(self) -> dict:
+        """Early stopping's and the plateau reducer's counters now (for resume.npz)."""
+        state = {}
+        for callback in self._phase_callbacks:
+            best = getattr(callback, "best", None)
+            best = float(best) if best is not None and math.isfinite(float(best)) else None
+            if hasattr(callback, "schedule"):
+                state["plateau"] = {"wait": int(callback.wait), "best": best,
+                                    "scale": float(np.asarray(callback.schedule.scale.numpy()))}
+            else:
+                state["early_stopping"] = {"wait": int(callback.wait), "best": best}
+        return state
+
+    def save_resume_point(self) -> None:
+        """resume.npz after a completed epoch (called once early stopping and the plateau have updated)."""
+        checkpoint = self.checkpoint
+        best = checkpoint.best_weights if checkpoint.best_epoch not in (None, self.epochs_completed) else None
+        previous = self.resume_from
+        ResumePoint(
+            epochs_completed=self.epochs_completed, global_step=self.global_step,
+            steps_per_epoch=self.steps_per_epoch, train_images=len(self.x_train), classes=list(self.classes),
+            phase=self.phase_number, phases=self.plan, best_epoch=checkpoint.best_epoch,
+            best_val_loss=checkpoint.best_val_loss if math.isfinite(checkpoint.best_val_loss) else None,
+            callbacks=self.phase_callback_state(),
+            continuations=previous.continuations if previous else [],
+            model_weights=checkpoint.last_finite_weights,
+            optimizer_variables=[np.asarray(v.numpy()) for v in self.fit_model.optimizer.variables],
+            best_weights=best,
+        ).save(self.writer.path)
 
     def _image_data(self):
         from tlstudio.data.pipeline import evaluation_dataset, training_dataset  # lazy: imports TensorFlow
@@ -329,14 +473,13 @@ class _Run:
             return lambda batch: batch_size
         return lambda batch: max(1, min(batch_size, n - batch * batch_size))
 
-    def _compile(self, phase: _Phase, fit_model) -> list:
+    def _compile(self, phase: PhasePlan, fit_model) -> list:
         import keras
 
-
         project = self.project
-        phase_steps = (phase.end_epoch - phase.first_epoch) * self.steps_per_epoch
+        # The schedule spans the phase as first planned: epochs added by continuing go on along it.
         self.schedule = schedules.make_keras_schedule(project.schedule, phase.base_lr, self.steps_per_epoch,
-                                            phase_steps)
+                                                      phase.schedule_steps)
         optimizer = make_optimizer(project.optimizer, self.schedule)
         # Recompile after every change to `trainable` (docs/stack-notes.md #1); a fresh optimizer per phase.
         fit_model.compile(
@@ -351,6 +494,7 @@ class _Run:
         if project.training.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=project.training.early_stopping, restore_best_weights=False))
+        self._phase_callbacks = list(callbacks)
         return callbacks
 
     # -- after the last step ---------------------------------------------------------------
@@ -396,6 +540,12 @@ class _Run:
 
     # -- called by the event relay ---------------------------------------------------------
 
+    def _write_status(self, status: str, message: str) -> None:
+        try:
+            self.writer.write_status(status, message)
+        except OSError as error:  # the run goes on; only its status line is missing
+            self.observer.on_log(f"could not write status.json: {error}")
+
     def add_step(self, step: int, epoch: int, loss: float, lr: float) -> None:
         self.writer.add_step(step, epoch, loss, lr)
 
@@ -405,6 +555,22 @@ class _Run:
         self.writer.add_epoch(row)
         self.epochs_completed += 1
         return self.checkpoint.epoch_completed(int(row["epoch"]), row["val_loss"])
+
+
+class _ResumeSaver:
+    """The last callback of a fit: resume.npz after every completed epoch (never after a halted one)."""
+
+    def __init__(self, run: _Run, halt: Halt) -> None:
+        self.run, self.halt = run, halt
+
+    def callback(self):
+        import keras
+
+        def on_epoch_end(_epoch, _logs=None):
+            if not self.halt.halted:
+                self.run.save_resume_point()
+
+        return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
 
 
 def _describe_unexpected(error: Exception) -> str:

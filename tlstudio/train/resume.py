@@ -1,0 +1,135 @@
+"""A run's state after its last completed epoch (resume.npz), and the plan of epochs it follows.
+
+Written at the end of every completed epoch, atomically, so a crash or a killed process leaves the
+state of the last epoch that finished, as Keras's BackupAndRestore does; kept when the run ends so
+it can be continued. It holds everything the next epoch needs and the run folder does not:
+
+- the model's weights (all of them, in `model.get_weights()` order) and the optimizer's variables
+  (its step counter, which drives the LR schedule, and its slots: momentum, Adam's moments, ...);
+- the plan: each phase's epochs, base LR and the number of steps its LR schedule spans (continuing
+  a run adds epochs to a phase but keeps its schedule's span, so the LR goes on where it was);
+- the counters and the callbacks' state (the best val_loss and its epoch, early stopping's and the
+  plateau reducer's patience, the plateau's LR scale); the best weights too, while the best epoch is
+  newer than model.keras (it is written at most every 30 s).
+
+The arrays are stored as w0.., o0.., b0..; the rest as one JSON string under "meta".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tlstudio.files import atomic_target
+from tlstudio.runs import RESUME_FILE
+
+RESUME_VERSION = 1
+
+
+class ResumeError(ValueError):
+    """The run cannot be resumed or continued; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    number: int  # 1 = head (or the only phase), 2 = fine-tuning
+    first_epoch: int  # 0-based, as Keras's initial_epoch
+    end_epoch: int  # exclusive
+    base_lr: float
+    description: str
+    schedule_steps: int  # optimizer steps the phase's LR schedule spans (its length as first planned)
+
+
+@dataclass
+class ResumePoint:
+    epochs_completed: int
+    global_step: int
+    steps_per_epoch: int
+    train_images: int
+    classes: list[str]
+    phase: int  # the phase of the last completed epoch
+    phases: list[PhasePlan]
+    best_epoch: int | None
+    best_val_loss: float | None
+    callbacks: dict[str, Any] = field(default_factory=dict)  # "early_stopping", "plateau": their state
+    continuations: list[dict[str, int]] = field(default_factory=list)  # {"after_epoch": k, "epochs": n}
+    model_weights: list[np.ndarray] = field(default_factory=list, repr=False)
+    optimizer_variables: list[np.ndarray] = field(default_factory=list, repr=False)
+    best_weights: list[np.ndarray] | None = field(default=None, repr=False)  # when newer than model.keras
+
+    @property
+    def total_epochs(self) -> int:
+        return self.phases[-1].end_epoch
+
+    def phase_plan(self, number: int) -> PhasePlan:
+        return next(p for p in self.phases if p.number == number)
+
+    def continued(self, more_epochs: int) -> ResumePoint:
+        """The same point with a plan that trains `more_epochs` more epochs in the phase it ended in
+        (later phases it never reached are dropped), the LR schedule's span unchanged."""
+        if more_epochs < 1:
+            raise ResumeError("give at least 1 more epoch to continue a run.")
+        current = self.phase_plan(self.phase)
+        end = self.epochs_completed + more_epochs
+        phases = [p for p in self.phases if p.number < self.phase]
+        phases.append(PhasePlan(current.number, current.first_epoch, end, current.base_lr, current.description,
+                                current.schedule_steps))
+        point = ResumePoint(**{**self.__dict__, "phases": phases,
+                               "continuations": [*self.continuations, {"after_epoch": self.epochs_completed,
+                                                                       "epochs": more_epochs}]})
+        return point
+
+    def save(self, run_dir: str | Path) -> None:
+        meta = {k: v for k, v in asdict(self).items()
+                if k not in ("model_weights", "optimizer_variables", "best_weights")}
+        meta["version"] = RESUME_VERSION
+        arrays = {f"w{i}": w for i, w in enumerate(self.model_weights)}
+        arrays.update({f"o{i}": v for i, v in enumerate(self.optimizer_variables)})
+        if self.best_weights is not None:
+            arrays.update({f"b{i}": w for i, w in enumerate(self.best_weights)})
+        with atomic_target(Path(run_dir) / RESUME_FILE, suffix=".npz") as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> ResumePoint:
+        path = Path(run_dir) / RESUME_FILE
+        if not path.is_file():
+            raise ResumeError(f"{run_dir} has no completed epoch to start from (no {RESUME_FILE}); "
+                              "train it again as a new run.")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                if meta.pop("version", None) != RESUME_VERSION:
+                    raise ResumeError(f"{path} was written by another version of TL Studio; train a new run.")
+
+                def series(prefix: str) -> list[np.ndarray]:
+                    keys = sorted((k for k in data.files if k[:1] == prefix and k[1:].isdigit()),
+                                  key=lambda k: int(k[1:]))
+                    return [data[k] for k in keys]
+
+                weights, optimizer, best = series("w"), series("o"), series("b")
+        except (OSError, ValueError, KeyError) as error:
+            if isinstance(error, ResumeError):
+                raise
+            raise ResumeError(f"{path} cannot be read ({error}); train the run again as a new run.") from None
+        meta["phases"] = [PhasePlan(**p) for p in meta["phases"]]
+        return cls(**meta, model_weights=weights, optimizer_variables=optimizer, best_weights=best or None)
+
+
+def assign_optimizer_variables(optimizer: Any, trainable_variables: list, values: list[np.ndarray]) -> None:
+    """Build `optimizer` for `trainable_variables` and put `values` (`optimizer.variables` saved in order)
+    into it; ResumeError when they do not fit (the model is not the one that was saved)."""
+    if not optimizer.built:
+        optimizer.build(trainable_variables)
+    variables = optimizer.variables
+    shapes_match = len(variables) == len(values) and all(
+        tuple(v.shape) == tuple(np.shape(a)) for v, a in zip(variables, values, strict=True))
+    if not shapes_match:
+        raise ResumeError(f"the saved optimizer state ({len(values)} variables) does not fit this model's optimizer "
+                          f"({len(variables)}); the run cannot be resumed, train it again as a new run.")
+    for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)
