@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="open the desktop app (default)")
     gui.add_argument("target", nargs="?", help="a project .json or a data folder to open")
     gui.add_argument("--demo", action="store_true", help="open on a demo dataset (created on first use)")
+    gui.add_argument("--train", action="store_true", help="start training as soon as the data is scanned")
 
     demo = sub.add_parser("demo-data", help="write a synthetic shapes dataset to play with")
     demo.add_argument("folder", type=Path)
@@ -103,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="the run folder to create (default runs/<time>-<backbone>)")
     train.add_argument("--save-project", type=Path, metavar="FILE", help="write the resolved project here")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    again = train.add_mutually_exclusive_group()
+    again.add_argument("--resume", type=Path, metavar="RUN",
+                       help="finish a run's planned epochs from its last completed epoch (after a crash or a stop)")
+    again.add_argument("--continue", dest="continue_run", type=Path, metavar="RUN",
+                       help="train a run --epochs N more epochs, from its last epoch's weights and optimizer state")
     g = train.add_argument_group("data")
     g.add_argument("--data", help="folder of class sub-folders (or train/ and val/)")
     g.add_argument("--val-split", type=float, help="share of each class held out (0-1)")
@@ -146,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="the folder to write the exported files to")
     export.add_argument("--quiet", action="store_true", help="no progress lines")
 
+    sub.add_parser("worker", help="internal: the training process the desktop app starts for each run")
+
     predict = sub.add_parser("predict", help="run an exported model (any format) on images")
     predict.add_argument("model", type=Path, metavar="MODEL_PATH",
                          help="a .keras, .tflite or .onnx file, a SavedModel folder, or a run folder")
@@ -163,19 +171,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in (None, "gui"):
-        return _gui(getattr(args, "target", None), getattr(args, "demo", False))
-    handlers = {"demo-data": _demo_data, "scan": _scan, "train": _train, "export": _export, "predict": _predict}
+        return _gui(getattr(args, "target", None), getattr(args, "demo", False), getattr(args, "train", False))
+    handlers = {"demo-data": _demo_data, "scan": _scan, "train": _train, "export": _export, "predict": _predict,
+                "worker": _worker}
     return handlers[args.command](args)
 
 
-def _gui(target: str | None, demo: bool) -> int:
+def _gui(target: str | None, demo: bool, train: bool = False) -> int:
     try:  # lazy: Qt loads only for the desktop app, and a headless machine may lack its libraries
         from tlstudio.gui.app import run_gui
     except ImportError as error:
         print(f"tlstudio: the desktop app cannot start ({error}); use the CLI: tlstudio --help",
               file=sys.stderr)
         return 1
-    return run_gui(target, demo=demo)
+    if train and not (target or demo):
+        print("tlstudio gui: --train needs a project .json, a data folder or --demo to train.", file=sys.stderr)
+        return 2
+    return run_gui(target, demo=demo, train=train)
+
+
+def _worker(args) -> int:
+    """The training worker the desktop app starts for each run (messages on stdout; not for people)."""
+    from tlstudio.train.worker_process import main as worker_main
+
+    return worker_main()
 
 
 def _demo_data(args) -> int:
@@ -226,19 +245,33 @@ def resolve_project(args) -> Project:
 
 
 def _train(args) -> int:
-
-    try:
-        project = resolve_project(args)
-    except ProjectError as error:
-        print(f"tlstudio train: {error}", file=sys.stderr)
-        return 2
-    if args.save_project:
-        project.save(args.save_project)
-        print(f"wrote the resolved project to {args.save_project}")
-    reason = training_blocker(project)
-    if reason:
-        print(f"tlstudio train: {reason}", file=sys.stderr)
-        return 2
+    going_on = args.resume or args.continue_run
+    if going_on:
+        given = [f"--{flag.replace('_', '-')}" for flag in FLAG_FIELDS if getattr(args, flag, None) is not None
+                 and not (flag == "epochs" and args.continue_run)]
+        given += ["PROJECT"] * bool(args.project) + ["--augment"] * (args.augment is not None)
+        given += ["--out"] * bool(args.out) + ["--save-project"] * bool(args.save_project)
+        option = "--resume" if args.resume else "--continue"
+        if given:
+            print(f"tlstudio train: {option} goes on with the run's own settings and folder; drop "
+                  f"{', '.join(given)}.", file=sys.stderr)
+            return 2
+        if args.continue_run and not args.epochs:
+            print("tlstudio train: --continue needs --epochs N, the number of epochs to add.", file=sys.stderr)
+            return 2
+    else:
+        try:
+            project = resolve_project(args)
+        except ProjectError as error:
+            print(f"tlstudio train: {error}", file=sys.stderr)
+            return 2
+        if args.save_project:
+            project.save(args.save_project)
+            print(f"wrote the resolved project to {args.save_project}")
+        reason = training_blocker(project)
+        if reason:
+            print(f"tlstudio train: {reason}", file=sys.stderr)
+            return 2
     token = StopToken()
     observer = ConsoleProgress(quiet=args.quiet)
 
@@ -252,7 +285,10 @@ def _train(args) -> int:
 
     previous = signal.signal(signal.SIGINT, stop_gracefully)
     try:
-        result = Trainer().run(project, observer, token, run_dir=args.out)
+        if going_on:
+            result = Trainer().resume(going_on, observer, token, more_epochs=args.epochs if args.continue_run else 0)
+        else:
+            result = Trainer().run(project, observer, token, run_dir=args.out)
     except KeyboardInterrupt:
         observer.close_line()
         print("tlstudio train: aborted.", file=sys.stderr)

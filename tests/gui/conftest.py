@@ -71,7 +71,7 @@ def app_settings(tmp_path):
 @pytest.fixture
 def make_window(qtbot, tmp_path, app_settings):
     """Build MainWindows with a fake trainer (by default), temporary settings and data folders."""
-    from gui_fakes import FakeTrainer
+    from gui_fakes import FAKE_TRAINER, WORKER_ENVIRONMENT
 
     from tlstudio.gui.main_window import MainWindow
     from tlstudio.gui.style import apply_style
@@ -79,10 +79,11 @@ def make_window(qtbot, tmp_path, app_settings):
     apply_style(QCoreApplication.instance())
     windows = []
 
-    def make(trainer_factory=FakeTrainer, tensorflow: str = "fake"):
-        window = MainWindow(app_settings=app_settings, app_data_dir=tmp_path / "appdata",
-                            trainer_factory=trainer_factory)
+    def make(trainer: str = FAKE_TRAINER, tensorflow: str = "fake"):
+        window = MainWindow(app_settings=app_settings, app_data_dir=tmp_path / "appdata", trainer=trainer,
+                            worker_environment=WORKER_ENVIRONMENT)
         window.ask_unsaved = lambda: QMessageBox.StandardButton.Discard
+        window.ask_stop_run = lambda: True
         qtbot.addWidget(window)
         window.resize(1280, 820)
         window.show()

@@ -1,9 +1,14 @@
-"""A fake Trainer that replays a run's events (and writes a small run folder) without TensorFlow."""
+"""A fake Trainer that replays a run's events (and writes a small run folder) without TensorFlow.
+
+It runs in the app's worker process, so `configure_fake` passes its settings through an environment
+variable the worker inherits.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from pathlib import Path
 
@@ -35,18 +40,20 @@ class FakeTrainer:
     prepare_steps: tuple[int, ...] = (0, 5, 10)  # images decoded, as reported before training
     feature_cache = False  # what phase 1's PhaseBegin says about the frozen-feature cache
     feature_cache_note = ""
-    runs: list[Project] = []
 
     def run(self, project: Project, observer: Observer | None = None, stop_token: StopToken | None = None,
             run_dir: Path | None = None) -> RunResult:
-        type(self).runs.append(project)
+        for key, value in json.loads(os.environ.get(SETTINGS_VARIABLE, "{}")).items():
+            setattr(self, key, tuple(value) if key == "prepare_steps" else value)
         observer = observer or Observer()
         stop_token = stop_token or StopToken()
         if self.raise_error is not None:
-            raise self.raise_error
+            name, _, text = self.raise_error.partition(": ")
+            raise {"RuntimeError": RuntimeError, "MemoryError": MemoryError}.get(name, Exception)(text)
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(project.to_json())
+        (run_dir / "status.json").write_text(json.dumps({"status": "RUNNING"}))
         (run_dir / "labels.txt").write_text("circle\nsquare\ntriangle\n")
         for done in self.prepare_steps:
             observer.on_prepare(PrepareProgress("decoding images", done, self.prepare_steps[-1]))
@@ -92,6 +99,7 @@ class FakeTrainer:
         self._write(run_dir, history, steps_rows)
         metrics = {"val_accuracy": 0.9, "val_loss": 0.3, "best_epoch": len(history), "seconds": 1.0}
         (run_dir / "metrics.json").write_text(json.dumps(metrics))
+        (run_dir / "status.json").write_text(json.dumps({"status": status.value, "message": message}))
         observer.on_train_end(TrainEnd(status, message, str(run_dir), len(history), len(history), 0.9, 0.3, 1.0))
         return RunResult(status, message, run_dir, metrics, history)
 
@@ -107,12 +115,17 @@ class FakeTrainer:
         (run_dir / "model.keras").write_bytes(b"fake model")
 
 
+SETTINGS_VARIABLE = "TLSTUDIO_FAKE_TRAINER"
+FAKE_TRAINER = "gui_fakes:FakeTrainer"
+WORKER_ENVIRONMENT = {"PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                                                  os.environ.get("PYTHONPATH", "")]))}
+
+
 def configure_fake(**settings) -> None:
-    """Reset FakeTrainer's class attributes, then apply `settings`."""
-    defaults = {"epochs": 3, "steps": 5, "batch_delay": 0.0, "fail_with": None, "raise_error": None,
-                "wait_for_stop": False, "phase_two_epochs": 0, "feature_cache": False, "feature_cache_note": "",
-                "prepare_steps": (0, 5, 10)}
-    defaults.update(settings)
-    for key, value in defaults.items():
-        setattr(FakeTrainer, key, value)
-    FakeTrainer.runs = []
+    """What the next runs of FakeTrainer do (in the worker process); `raise_error` as "RuntimeError: boom"."""
+    os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
+
+
+def project_trained(run_dir: Path) -> Project:
+    """The settings a (fake) run was given, from its folder."""
+    return Project.from_dict(json.loads((Path(run_dir) / "config.json").read_text()))

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from tlstudio.data.demo import make_demo_dataset
+from tlstudio.gui.worker import DEFAULT_TRAINER, process_alive
 from tlstudio.train.events import RunStatus
-
-try:
-    from tlstudio.gui.worker import default_trainer
-    from tlstudio.train.trainer import Trainer  # noqa: F401
-except ImportError as error:  # pragma: no cover - only while the trainer is being written
-    pytest.skip(f"tlstudio.train.trainer is not importable yet ({error})", allow_module_level=True)
 
 
 @pytest.fixture
@@ -48,7 +45,7 @@ def click_through(qtbot, window, folder, epochs: int) -> None:
 
 
 def test_click_through_and_train_for_real(qtbot, make_window, tiny_folder):
-    window = make_window(trainer_factory=default_trainer, tensorflow="real")
+    window = make_window(trainer=DEFAULT_TRAINER, tensorflow="real")
     click_through(qtbot, window, tiny_folder, epochs=2)
     assert window.run_page.train_button.isEnabled()
     with qtbot.waitSignal(window.training_finished, timeout=180_000) as finished:
@@ -81,7 +78,7 @@ def test_click_through_and_train_for_real(qtbot, make_window, tiny_folder):
 
 
 def test_stop_keeps_a_loadable_model(qtbot, make_window, tiny_folder):
-    window = make_window(trainer_factory=default_trainer, tensorflow="real")
+    window = make_window(trainer=DEFAULT_TRAINER, tensorflow="real")
     click_through(qtbot, window, tiny_folder, epochs=200)
     with qtbot.waitSignal(window.training_finished, timeout=180_000) as finished:
         with qtbot.waitSignal(window.session.epoch_ended, timeout=120_000):
@@ -97,15 +94,21 @@ def test_stop_keeps_a_loadable_model(qtbot, make_window, tiny_folder):
     assert window.train_action.isEnabled()
 
 
-def test_closing_mid_training_stops_and_leaves_no_thread(qtbot, make_window, tiny_folder):
-    window = make_window(trainer_factory=default_trainer, tensorflow="real")
+def test_closing_mid_training_asks_stops_and_leaves_no_worker(qtbot, make_window, tiny_folder):
+    window = make_window(trainer=DEFAULT_TRAINER, tensorflow="real")
     click_through(qtbot, window, tiny_folder, epochs=200)
-    with qtbot.waitSignal(window.session.batches_ended, timeout=120_000):
+    with qtbot.waitSignal(window.session.epoch_ended, timeout=120_000):
         window.train_action.trigger()
-    thread = window.session._thread
-    assert thread is not None and thread.isRunning()
+    pid, run_dir = window.session.pid, window.session.run_dir
+    assert pid and process_alive(pid)
+    asked = []
+    window.ask_stop_run = lambda: asked.append(True) or False  # "Cancel": the window stays, the run goes on
+    window.close()
+    assert asked and window.isVisible() and window.session.running
+    window.ask_stop_run = lambda: True
     window.close()
     assert not window.isVisible()
     assert not window.session.running
-    assert not thread.isRunning()
-    assert window.runner.active_count == 0
+    assert not process_alive(pid)
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "STOPPED"
+    assert (run_dir / "model.keras").is_file()

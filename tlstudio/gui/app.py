@@ -43,11 +43,12 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def run_gui(target: str | None = None, demo: bool = False) -> int:
-    """Open the main window on `target` (a project .json or a data folder), the demo, or the start panel.
+def run_gui(target: str | None = None, demo: bool = False, train: bool = False) -> int:
+    """Open the main window on `target` (a project .json or a data folder), the demo, or the start panel;
+    with `train`, start training once the data is scanned.
 
-    The window is shown before TensorFlow is imported; TensorFlow then loads in the background
-    and Train stays disabled ("loading TensorFlow…") until it is ready. Returns the exit code.
+    The window is shown before TensorFlow is imported; TensorFlow then loads in the background for
+    Try it, Evaluate and Export (training runs in its own process). Returns the exit code.
     """
     app = create_application()
     from tlstudio.gui.main_window import MainWindow
@@ -58,6 +59,8 @@ def run_gui(target: str | None = None, demo: bool = False) -> int:
         window.open_target(target)
     elif demo:
         window.open_demo()
+    if train and (target or demo):
+        window.train_when_ready()
     if os.environ.get(EXIT_AFTER_SHOWN) == "1":
         # Runs once the event loop has shown (and painted) the window.
         QTimer.singleShot(0, window, lambda: _report_shown_and_quit(window))

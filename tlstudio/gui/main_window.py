@@ -40,9 +40,9 @@ from tlstudio.gui.pages.try_it import TryPage
 from tlstudio.gui.project_model import ProjectModel
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.style import STYLE_SHEET
-from tlstudio.gui.train_control import TrainControl
+from tlstudio.gui.train_control import QueuedRun, TrainControl
 from tlstudio.gui.widgets import MessageBar, named
-from tlstudio.gui.worker import TrainerLike, TrainingSession, default_trainer
+from tlstudio.gui.worker import DEFAULT_TRAINER, TrainingSession
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,8 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
     demo_opened = Signal(str)
 
     def __init__(self, *, app_settings: AppSettings | None = None, app_data_dir: Path | None = None,
-                 trainer_factory: Callable[[], TrainerLike] = default_trainer, parent: QWidget | None = None):
+                 trainer: str = DEFAULT_TRAINER, worker_environment: dict[str, str] | None = None,
+                 parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setAccessibleName(APP_NAME)
@@ -74,7 +75,8 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
         self.project = ProjectModel(parent=self)
         self.dataset = DatasetModel(self.project, self.runner, self)
         self.history = RunHistory(self.project, self.app_data_dir, self)
-        self.session = TrainingSession(trainer_factory, self)
+        self.session = TrainingSession(trainer, self, worker_environment)
+        self.queue: list[QueuedRun] = []  # runs waiting for the one in progress; kept until the app closes
         self._demo_task: Task | None = None
         self._closing = False
         self.ask_unsaved: Callable[[], QMessageBox.StandardButton] = self._ask_unsaved_dialog
@@ -141,6 +143,8 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
         self.tensorflow.load_failed.connect(self._on_tensorflow_failed)
         self.session.running_changed.connect(self._update_train_state)
         self.session.training_finished.connect(self._on_training_finished)
+        self.run_page.resume_requested.connect(self.resume_run)
+        self.run_page.queue_remove_requested.connect(self.remove_queued)
         self.app_settings.recents_changed.connect(self._fill_recent_menu)
 
         self._fill_recent_menu()
@@ -317,17 +321,32 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
         if not self._closing and not self._confirm_discard():
             event.ignore()
             return
+        if not self._closing and self.session.running and not self.ask_stop_run():
+            event.ignore()
+            return
         self._closing = True
+        self.queue.clear()
         if self.session.running:
             self.statusBar().showMessage("Stopping the run…")
+            self.repaint()
             self.session.shutdown()
         self._save_window_state()
         self.runner.shutdown()
         event.accept()
         super().closeEvent(event)
 
+    def ask_stop_run(self) -> bool:
+        """Closing while a run trains: stop it and close? (Tests replace this on the instance.)"""
+        queued = f" The {len(self.queue)} queued run(s) will not start." if self.queue else ""
+        answer = QMessageBox.question(
+            self, "Stop training?", "A run is training. Stop it and close TL Studio? The completed epochs and "
+            f"the best model so far are kept, and the run can be resumed later.{queued}",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
     def shutdown(self) -> None:
         """Stop everything running in the background (tests, and closing without a close event)."""
+        self.queue.clear()
         self.session.shutdown()
         self.runner.shutdown()
 

@@ -91,6 +91,7 @@ class RunCurves:
     val_loss: np.ndarray
     accuracy: np.ndarray
     val_accuracy: np.ndarray
+    step_loss_raw: np.ndarray = field(default_factory=lambda: np.zeros(0))  # each step's own loss
 
     @classmethod
     def from_files(cls, history: Sequence[dict], steps: Sequence[dict]) -> RunCurves:
@@ -109,7 +110,8 @@ class RunCurves:
         for epoch in np.unique(step_epoch[np.isfinite(step_epoch)]):
             where = np.flatnonzero(step_epoch == epoch)
             step_x[where] = (epoch - 1) + (np.arange(len(where)) + 1) / len(where)
-        return cls(step_x=step_x, step_loss=smooth(column(steps, "loss")), step_lr=column(steps, "lr"),
+        raw = column(steps, "loss")
+        return cls(step_x=step_x, step_loss=smooth(raw), step_loss_raw=raw, step_lr=column(steps, "lr"),
                    epoch_x=column(history, "epoch"), val_loss=column(history, "val_loss"),
                    accuracy=column(history, "accuracy"), val_accuracy=column(history, "val_accuracy"))
 
@@ -214,6 +216,23 @@ class TrainingPlots(QWidget):
             self._lr.append(x, event.learning_rate)
         if events:
             self._redraw_steps()
+
+    def add_curves(self, curves: RunCurves) -> None:
+        """Draw a resumed run's earlier epochs as the start of the live curves."""
+        for x, loss, lr in zip(curves.step_x, curves.step_loss_raw, curves.step_lr, strict=True):
+            self._raw_loss.append(x, loss)
+            if np.isfinite(loss):
+                self._average = SMOOTHING * self._average + (1 - SMOOTHING) * loss
+                self._weight = SMOOTHING * self._weight + (1 - SMOOTHING)
+            self._smoothed_loss.append(x, self._average / self._weight if self._weight else np.nan)
+            self._lr.append(x, lr)
+        for epoch, val_loss, accuracy, val_accuracy in zip(curves.epoch_x, curves.val_loss, curves.accuracy,
+                                                           curves.val_accuracy, strict=True):
+            self._val_loss.append(epoch, val_loss)
+            self._accuracy.append(epoch, accuracy)
+            self._val_accuracy.append(epoch, val_accuracy)
+        self._redraw_steps()
+        self._redraw_epochs()
 
     def add_epoch(self, event: EpochEnd) -> None:
         self._val_loss.append(event.epoch, event.val_loss)

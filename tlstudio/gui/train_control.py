@@ -1,5 +1,6 @@
-"""The window's train control: whether Train is allowed, Train and Stop, the end of a run, and the
-offline backbones offered when ImageNet weights could not be had.
+"""The window's train control: whether Train is allowed, Train and Stop, the queue of runs waiting
+their turn, resuming and continuing runs, the end of a run, and the offline backbones offered when
+ImageNet weights could not be had.
 
 A mixin of MainWindow: it uses the window's project, dataset, session and pages.
 """
@@ -7,10 +8,13 @@ A mixin of MainWindow: it uses the window's project, dataset, session and pages.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import QTimer, Slot
 
+from tlstudio.config import Project
 from tlstudio.gui.weights_chooser import use_pretrained
 from tlstudio.registry import get_backbone
 from tlstudio.runs import new_run_dir
@@ -19,17 +23,25 @@ from tlstudio.train.readiness import training_blocker
 from tlstudio.weight_sources import imagenet_availability, offline_alternatives
 
 
+@dataclass(frozen=True)
+class QueuedRun:
+    """A run waiting for the one before it: new settings, or an earlier run to resume or continue."""
+
+    label: str
+    project: Project | None = None  # a new run with these settings
+    run_dir: Path | None = None  # resume (more_epochs 0) or continue this run
+    more_epochs: int = 0
+
+
 class TrainControl:
-    """Train, Stop and what follows, for MainWindow."""
+    """Train, Stop, the queue and what follows a run, for MainWindow."""
 
     def train_blocker(self) -> str | None:
-        """Why Train is disabled right now, or None."""
-        if self.session.running:
-            return "Training…"
+        """Why Train is disabled right now, or None. A run in progress does not block it: Train then
+        queues the settings. Training runs in its own process, so the app's own TensorFlow (for Try it,
+        Evaluate and Export) need not have loaded."""
         if self.tensorflow.error:
             return f"TensorFlow could not be loaded: {self.tensorflow.error}"
-        if not self.tensorflow.ready:
-            return "loading TensorFlow…"
         # The data's own state (scanning, errors, split) first, then the project's core checks.
         return self.dataset.blocking_reason() or training_blocker(self.project.project)
 
@@ -38,15 +50,29 @@ class TrainControl:
         reason = self.train_blocker()
         running = self.session.running
         self.train_action.setEnabled(reason is None)
-        self.stop_action.setEnabled(running and not self.session.stop_requested)
+        self.train_action.setText("Queue" if running else "Train")
+        self.stop_action.setEnabled(running)
+        if self.session.stop_requested:
+            self.stop_action.setText("End now")
+            self.stop_action.setToolTip("End the training process now; the completed epochs and the best "
+                                        "model so far are kept (Esc)")
+        else:
+            self.stop_action.setText("Stop")
+            self.stop_action.setToolTip("Stop after the current batch and keep the best model (Esc)")
         if reason is None:
             project = self.project.project
             spec = get_backbone(project.model.backbone)
-            text = (f"Ready: {len(self.dataset.index.classes)} classes, {self.dataset.train_count} training "
+            what = (f"{len(self.dataset.index.classes)} classes, {self.dataset.train_count} training "
                     f"images, {spec.label} at {project.model.resolved_image_size} px.")
-            self.train_action.setToolTip("Train with these settings (Ctrl+Return)")
+            if running:
+                text = f"Training. Queue a run with the current settings: {what}"
+                self.train_action.setToolTip("Queue a run with these settings; it starts when this one ends "
+                                             "(Ctrl+Return)")
+            else:
+                text = f"Ready: {what}"
+                self.train_action.setToolTip("Train with these settings (Ctrl+Return)")
         else:
-            text = reason
+            text = ("Training. " if running else "") + reason
             self.train_action.setToolTip(f"Train (Ctrl+Return) — {reason}")
         self.run_page.set_readiness(text, reason is None)
         self.run_page.set_device(self.tensorflow.device)
@@ -54,26 +80,75 @@ class TrainControl:
 
     @Slot()
     def start_training(self) -> bool:
-        """Snapshot the Project and train it in the worker thread; False when Train is blocked."""
+        """Snapshot the Project and train it in a worker process, or queue it behind the run in progress;
+        False when Train is blocked."""
         reason = self.train_blocker()
         if reason is not None:
-            if not self.session.running:
-                self.statusBar().showMessage(f"Cannot train yet: {reason}", 6000)
+            self.statusBar().showMessage(f"Cannot train yet: {reason}", 6000)
             return False
         snapshot = self.project.snapshot()
+        if self.session.running:
+            spec = get_backbone(snapshot.model.backbone)
+            self._enqueue(QueuedRun(f"new run: {spec.label}, {snapshot.optimizer.name} LR "
+                                    f"{snapshot.optimizer.learning_rate:g}, {snapshot.training.epochs} epochs",
+                                    project=snapshot))
+            return True
+        self._start_new(snapshot)
+        return True
+
+    def _start_new(self, snapshot: Project) -> None:
         run_dir = new_run_dir(self.history.root, snapshot.model.backbone)
         self.message_bar.dismiss()
         self.show_page("run")
         self.run_page.begin_run(run_dir)
         self.session.start(snapshot, run_dir)
-        return True
+
+    def resume_run(self, run_dir: Path, more_epochs: int = 0) -> None:
+        """Finish an interrupted run (`more_epochs` 0) or train it `more_epochs` more; queued when busy."""
+        run_dir = Path(run_dir)
+        if self.session.running:
+            what = f"{more_epochs} more epochs of" if more_epochs else "resume"
+            self._enqueue(QueuedRun(f"{what} {run_dir.name}", run_dir=run_dir, more_epochs=more_epochs))
+            return
+        self.message_bar.dismiss()
+        self.show_page("run")
+        self.run_page.begin_run(run_dir, continuing=True)
+        self.session.resume(run_dir, more_epochs)
+
+    def _enqueue(self, queued: QueuedRun) -> None:
+        self.queue.append(queued)
+        self.run_page.set_queue([q.label for q in self.queue])
+        self.run_page.append_log(f"queued ({len(self.queue)} waiting): {queued.label}")
+        self.statusBar().showMessage(f"Queued: {queued.label}. It starts when the current run ends.", 5000)
+
+    def remove_queued(self, row: int) -> None:
+        if 0 <= row < len(self.queue):
+            removed = self.queue.pop(row)
+            self.run_page.append_log(f"removed from the queue: {removed.label}")
+            self.run_page.set_queue([q.label for q in self.queue])
+
+    def _start_next_queued(self) -> None:
+        if self.session.running or not self.queue or self._closing:
+            return
+        queued = self.queue.pop(0)
+        self.run_page.set_queue([q.label for q in self.queue])
+        if queued.project is not None:
+            self._start_new(queued.project)
+        else:
+            self.resume_run(queued.run_dir, queued.more_epochs)
 
     @Slot()
     def stop_training(self) -> None:
-        if self.session.running and not self.session.stop_requested:
+        """Stop the run after its batch; pressed again, end its process now."""
+        if not self.session.running:
+            return
+        if not self.session.stop_requested:
             self.session.stop()
-            self.run_page.append_log("stop requested: finishing the current batch…")
+            self.run_page.append_log("stop requested: finishing the current batch… (press again to end it now)")
             self.statusBar().showMessage("Stopping after the current batch…", 4000)
+        else:
+            self.run_page.append_log("ending the training process now")
+            self.session.kill()
         self._update_train_state()
 
     @Slot(object)
@@ -87,6 +162,29 @@ class TrainControl:
             self.show_info(f"Training finished: {outcome.message}")
         self._update_train_state()
         self.training_finished.emit(outcome)
+        if self.queue:
+            QTimer.singleShot(0, self._start_next_queued)
+
+    def train_when_ready(self) -> None:
+        """Start training as soon as the data has been scanned (`tlstudio gui PROJECT --train`)."""
+        self._train_when_ready = True
+        self.dataset.state_changed.connect(self._try_training_when_ready)
+        QTimer.singleShot(0, self._try_training_when_ready)
+
+    @Slot()
+    def _try_training_when_ready(self) -> None:
+        if not getattr(self, "_train_when_ready", False) or self._closing:
+            return
+        if self.dataset.scanning or (self.project.project.data.folder and self.dataset.index is None
+                                     and not self.dataset.error):
+            return  # not scanned yet
+        self._train_when_ready = False
+        self.dataset.state_changed.disconnect(self._try_training_when_ready)
+        reason = self.train_blocker()
+        if reason is not None:
+            self.show_error(f"Cannot start training: {reason}")
+        else:
+            self.start_training()
 
     @Slot(str)
     def _on_tensorflow_loaded(self, device: str) -> None:

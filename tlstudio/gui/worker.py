@@ -1,112 +1,53 @@
-"""Runs one training run off the GUI thread and brings its events back as Qt signals.
+"""Runs each training run in its own process and brings its events back as Qt signals.
 
-`TrainingWorker` is a thin adapter: it lives in a QThread, calls `Trainer.run()` with a
-Project snapshot, an observer and a stop token, and its observer methods only emit signals.
-Batch events are coalesced into groups at most ~10 times a second; epoch, phase and end events
-are never dropped and never overtake the batches before them.
+`TrainingSession` starts `python -m tlstudio.train.worker_process` with a QProcess, hands it the job
+(a Project snapshot, or a run folder to resume / continue) as one JSON line, and turns the lines that
+come back (`tlstudio.train.messages`) into its signals, on the GUI thread. A separate process keeps
+the window smooth (TensorFlow's tracing holds the GIL for tens of milliseconds at a time), gives the
+memory of each run back when it ends, and survives a run that crashes, runs out of memory or is
+killed: the session notices at once (the process ends) or, for a worker that hangs, when its
+heartbeat stops, and reports the run as failed (or stopped, when the user ended it), with its folder
+and every completed epoch kept.
 
-`TrainingSession` lives in the GUI thread. The worker's signals are queued to its @Slot
-methods (never lambdas: PySide6 6.8+ has crashed on lambdas across threads), and it re-emits
-them from the GUI thread, so widgets and tests can connect to and wait on its signals.
+Stop asks the worker to finish its batch and keep the best model; `kill` ends the process now.
+Closing the app stops the run and waits a little, then kills it: no worker outlives the window (a
+worker whose app has gone sees its stdin end, stops, and exits on its own).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
-import traceback
-from collections.abc import Callable
-from dataclasses import replace
+from collections import deque
 from pathlib import Path
-from typing import Any, Protocol
 
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal, Slot
 
 from tlstudio.config import Project
-from tlstudio.train.events import (
-    BatchEnd,
-    EpochEnd,
-    Observer,
-    PhaseBegin,
-    PrepareProgress,
-    RunResult,
-    RunStatus,
-    StopToken,
-    TrainBegin,
-    TrainEnd,
-)
+from tlstudio.runs import RESUME_FILE, discard_run_folder, write_status
+from tlstudio.train.events import RunResult, RunStatus
+from tlstudio.train.messages import MessageError, TrainingJob, decode, encode_control, encode_job
 
 log = logging.getLogger(__name__)
 
-# At most ~10 plot updates a second: a redraw of the three live plots costs ~10-20 ms of the GUI
-# thread on a 2-core machine, and at 20 a second they alone made the window miss its 40 ms target.
-BATCH_SIGNAL_INTERVAL_S = 0.1
+DEFAULT_TRAINER = "tlstudio.train.trainer:Trainer"
+HEARTBEAT_CHECK_MS = 500
+UNRESPONSIVE_S = 5.0  # no message (not even a heartbeat) for this long: the worker is stuck
+STOP_GRACE_MS = 15_000  # closing the app: how long a stopping run may take before it is ended
+STDERR_LINES = 40
 
 
-class TrainerLike(Protocol):
-    def run(self, project: Project, observer: Observer | None = None, stop_token: StopToken | None = None,
-            run_dir: Path | None = None) -> Any: ...
+def worker_command() -> list[str]:
+    """How to start a worker: this Python with the worker module, or the frozen app's own entry."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "worker"]
+    return [sys.executable, "-m", "tlstudio.train.worker_process"]
 
 
-def default_trainer() -> TrainerLike:
-    """The real Trainer; imported when a run starts, in the worker thread."""
-    from tlstudio.train.trainer import Trainer
-
-    return Trainer()
-
-
-class _SignalObserver(Observer):
-    """Observer hooks run on the training thread: they only emit the worker's signals."""
-
-    def __init__(self, worker: TrainingWorker, interval_s: float):
-        self._worker = worker
-        self._interval_s = interval_s
-        self._batches: list[BatchEnd] = []
-        self._last_flush = 0.0
-        self._last_stage = ""
-        self._last_prepare = 0.0
-
-    def flush(self) -> None:
-        if self._batches:
-            batches, self._batches = tuple(self._batches), []
-            self._last_flush = time.monotonic()
-            self._worker.batches_ended.emit(batches)
-
-    def on_prepare(self, event: PrepareProgress) -> None:
-        # Decoding reports every image; the progress bar needs ~10 of them a second, not hundreds.
-        now = time.monotonic()
-        if (event.stage != self._last_stage or event.done >= event.total
-                or now - self._last_prepare >= self._interval_s):
-            self._last_stage, self._last_prepare = event.stage, now
-            self._worker.prepared.emit(event)
-
-    def on_train_begin(self, event: TrainBegin) -> None:
-        self._worker.train_began.emit(event)
-
-    def on_phase_begin(self, event: PhaseBegin) -> None:
-        self.flush()
-        self._worker.phase_began.emit(event)
-
-    def on_train_batch_end(self, event: BatchEnd) -> None:
-        self._batches.append(event)
-        if time.monotonic() - self._last_flush >= self._interval_s:
-            self.flush()
-
-    def on_epoch_end(self, event: EpochEnd) -> None:
-        self.flush()
-        self._worker.epoch_ended.emit(event)
-
-    def on_train_end(self, event: TrainEnd) -> None:
-        self.flush()
-        self._worker.train_ended.emit(event)
-
-    def on_log(self, message: str) -> None:
-        self.flush()
-        self._worker.logged.emit(str(message))
-
-
-class TrainingWorker(QObject):
-    """Calls the trainer once, in the thread it was moved to."""
+class TrainingSession(QObject):
+    """One training run at a time, in a child process. All its signals are emitted on the GUI thread."""
 
     prepared = Signal(object)
     train_began = Signal(object)
@@ -115,159 +56,255 @@ class TrainingWorker(QObject):
     epoch_ended = Signal(object)
     train_ended = Signal(object)
     logged = Signal(str)
-    finished = Signal(object)  # RunResult
-
-    def __init__(self, trainer_factory: Callable[[], TrainerLike], project: Project, run_dir: Path | None,
-                 stop_token: StopToken, interval_s: float = BATCH_SIGNAL_INTERVAL_S):
-        super().__init__()
-        self._trainer_factory = trainer_factory
-        self._project = project
-        self._run_dir = run_dir
-        self._stop_token = stop_token
-        self._observer = _SignalObserver(self, interval_s)
-
-    @Slot()
-    def run(self) -> None:
-        try:
-            trainer = self._trainer_factory()
-            result = trainer.run(self._project, observer=self._observer, stop_token=self._stop_token,
-                                 run_dir=self._run_dir)
-            # The run's folder as the trainer made it, or as asked when it failed before making one.
-            outcome = result if result.run_dir else replace(result, run_dir=self._run_dir)
-        except BaseException as error:  # noqa: BLE001 - a crash in a run must not take the app down
-            log.error("training crashed:\n%s", traceback.format_exc())
-            outcome = RunResult(RunStatus.FAILED, f"Training stopped with an unexpected error: "
-                                f"{type(error).__name__}: {error}", self._run_dir)
-        self._observer.flush()
-        # Hand ourselves back to the GUI thread so we can be freed there once this thread ends.
-        self.moveToThread(QCoreApplication.instance().thread())
-        self.finished.emit(outcome)
-
-
-class TrainingSession(QObject):
-    """Owns the training thread. All its signals are emitted on the GUI thread."""
-
-    prepared = Signal(object)
-    train_began = Signal(object)
-    phase_began = Signal(object)
-    batches_ended = Signal(object)
-    epoch_ended = Signal(object)
-    train_ended = Signal(object)
-    logged = Signal(str)
     running_changed = Signal(bool)
     training_finished = Signal(object)  # RunResult
 
-    def __init__(self, trainer_factory: Callable[[], TrainerLike] = default_trainer,
-                 parent: QObject | None = None):
+    def __init__(self, trainer: str = DEFAULT_TRAINER, parent: QObject | None = None,
+                 environment: dict[str, str] | None = None):
         super().__init__(parent)
-        self.trainer_factory = trainer_factory
-        self._thread: QThread | None = None
-        self._worker: TrainingWorker | None = None
-        self._stop_token: StopToken | None = None
-        self._run_dir: Path | None = None
+        self.trainer = trainer
+        self.environment = dict(environment or {})  # added to the worker's environment
+        self._process: QProcess | None = None
+        self._job: TrainingJob | None = None
+        self._result: RunResult | None = None
+        self._stop_requested = False
+        self._killed = False
+        self._last_word = 0.0
+        self._warned_silent = False
+        self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
+        self._partial = b""
         self.last_outcome: RunResult | None = None
+        self._watchdog = QTimer(self)
+        self._watchdog.setInterval(HEARTBEAT_CHECK_MS)
+        self._watchdog.timeout.connect(self._check_heartbeat)
+
+    # -- state ------------------------------------------------------------------------------------
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._process is not None
 
     @property
     def stop_requested(self) -> bool:
-        return self._stop_token is not None and self._stop_token.stop_requested
+        return self.running and self._stop_requested
+
+    @property
+    def pid(self) -> int | None:
+        return int(self._process.processId()) if self._process is not None else None
+
+    @property
+    def run_dir(self) -> Path | None:
+        return Path(self._job.run_dir) if self._job and self._job.run_dir else None
+
+    # -- starting ---------------------------------------------------------------------------------
 
     def start(self, project: Project, run_dir: Path | None) -> None:
-        """Train `project` (a snapshot: later edits must not reach it) into `run_dir`."""
+        """Train `project` (a snapshot: later edits must not reach it) into the new folder `run_dir`."""
+        self._launch(TrainingJob(project.to_dict(), str(run_dir) if run_dir else None, trainer=self.trainer))
+
+    def resume(self, run_dir: Path, more_epochs: int = 0) -> None:
+        """Go on with the run in `run_dir`: finish its planned epochs, or train `more_epochs` more."""
+        self._launch(TrainingJob(None, str(run_dir), "continue" if more_epochs else "resume", more_epochs,
+                                 trainer=self.trainer))
+
+    def _launch(self, job: TrainingJob) -> None:
         if self.running:
             raise RuntimeError("a training run is already in progress")
-        self._stop_token = StopToken()
-        self._run_dir = run_dir
-        thread = QThread()
-        thread.setObjectName("tlstudio-training")
-        worker = TrainingWorker(self.trainer_factory, project, run_dir, self._stop_token)
-        worker.moveToThread(thread)
-        worker.prepared.connect(self._on_prepared)
-        worker.train_began.connect(self._on_train_began)
-        worker.phase_began.connect(self._on_phase_began)
-        worker.batches_ended.connect(self._on_batches_ended)
-        worker.epoch_ended.connect(self._on_epoch_ended)
-        worker.train_ended.connect(self._on_train_ended)
-        worker.logged.connect(self._on_logged)
-        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        worker.finished.connect(self._on_worker_finished)
-        thread.started.connect(worker.run)
-        self._thread, self._worker = thread, worker
+        self._job, self._result, self._stop_requested, self._killed = job, None, False, False
+        self._stderr.clear()
+        self._partial = b""
+        self._warned_silent = False
         self.last_outcome = None
+        process = QProcess(self)
+        environment = QProcessEnvironment.systemEnvironment()
+        for key, value in self.environment.items():
+            environment.insert(key, value)
+        environment.insert("PYTHONUNBUFFERED", "1")
+        process.setProcessEnvironment(environment)
+        process.readyReadStandardOutput.connect(self._read_messages)
+        process.readyReadStandardError.connect(self._read_stderr)
+        process.finished.connect(self._on_finished)
+        process.errorOccurred.connect(self._on_error)
+        command = worker_command()
+        self._process = process
+        self._last_word = time.monotonic()
         self.running_changed.emit(True)
-        thread.start()
+        process.start(command[0], command[1:])
+        process.write(encode_job(job).encode("utf-8"))
+        self._watchdog.start()
+
+    # -- stopping ---------------------------------------------------------------------------------
 
     @Slot()
     def stop(self) -> None:
         """Ask the run to stop; it does so within one batch and keeps the best model."""
-        if self._stop_token is not None:
-            self._stop_token.request_stop()
+        if self._process is not None and not self._stop_requested:
+            self._stop_requested = True
+            self._process.write(encode_control("stop").encode("utf-8"))
 
-    def shutdown(self, timeout_ms: int = 120_000) -> bool:
-        """Stop the run and wait for its thread (closing the window). True if none is left."""
-        if self._thread is None:
+    @Slot()
+    def kill(self) -> None:
+        """End the worker process now (a second Stop, or a run that does not stop)."""
+        if self._process is not None:
+            self._killed = True
+            self._stop_requested = True
+            self._process.kill()
+
+    def shutdown(self, timeout_ms: int = STOP_GRACE_MS) -> bool:
+        """Stop the run, wait for it up to `timeout_ms`, then end it (closing the app). True when no
+        worker is left."""
+        process = self._process
+        if process is None:
             return True
         self.stop()
-        finished = self._thread.wait(timeout_ms)
-        if finished:
-            self._release_thread()
-        return finished
+        if not process.waitForFinished(timeout_ms) and self._process is process:
+            self.kill()
+            process.waitForFinished(5000)
+        if self._process is process:  # finished() has not been delivered yet
+            self._on_finished(process.exitCode(), process.exitStatus())
+        return self._process is None
 
-    def _release_thread(self) -> None:
-        if self._thread is not None:
-            self._thread.wait()
-        self._thread = None
-        self._worker = None
-        self._stop_token = None
+    # -- the worker's words ------------------------------------------------------------------------
 
-    # -- relays (queued from the worker thread) ---------------------------------------------------
-
-    def _is_current(self) -> bool:
-        return self._worker is not None and self.sender() is self._worker
-
-    @Slot(object)
-    def _on_prepared(self, event: PrepareProgress) -> None:
-        if self._is_current():
-            self.prepared.emit(event)
-
-    @Slot(object)
-    def _on_train_began(self, event: TrainBegin) -> None:
-        if self._is_current():
-            self.train_began.emit(event)
-
-    @Slot(object)
-    def _on_phase_began(self, event: PhaseBegin) -> None:
-        if self._is_current():
-            self.phase_began.emit(event)
-
-    @Slot(object)
-    def _on_batches_ended(self, events: tuple) -> None:
-        if self._is_current():
-            self.batches_ended.emit(events)
-
-    @Slot(object)
-    def _on_epoch_ended(self, event: EpochEnd) -> None:
-        if self._is_current():
-            self.epoch_ended.emit(event)
-
-    @Slot(object)
-    def _on_train_ended(self, event: TrainEnd) -> None:
-        if self._is_current():
-            self.train_ended.emit(event)
-
-    @Slot(str)
-    def _on_logged(self, message: str) -> None:
-        if self._is_current():
-            self.logged.emit(message)
-
-    @Slot(object)
-    def _on_worker_finished(self, outcome: RunResult) -> None:
-        if not self._is_current():
+    @Slot()
+    def _read_messages(self) -> None:
+        process = self.sender() if isinstance(self.sender(), QProcess) else self._process
+        if process is None or process is not self._process:
             return
-        self._release_thread()
+        self._consume(bytes(process.readAllStandardOutput()))
+
+    def _consume(self, data: bytes) -> None:
+        if not data:
+            return
+        self._last_word = time.monotonic()
+        if self._warned_silent:
+            self._warned_silent = False
+            self.logged.emit("the training process answers again")
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if line.strip():
+                self._dispatch(line)
+
+    def _dispatch(self, line: bytes) -> None:
+        try:
+            message = decode(line)
+        except MessageError as error:
+            log.warning("training worker: %s", error)
+            return
+        kind, payload = message.type, message.payload
+        if kind == "batches":
+            self.batches_ended.emit(payload)
+        elif kind == "prepare":
+            self.prepared.emit(payload)
+        elif kind == "epoch_end":
+            self.epoch_ended.emit(payload)
+        elif kind == "train_begin":
+            self.train_began.emit(payload)
+        elif kind == "phase_begin":
+            self.phase_began.emit(payload)
+        elif kind == "train_end":
+            self.train_ended.emit(payload)
+        elif kind == "log":
+            self.logged.emit(payload)
+        elif kind == "result":
+            self._result = payload
+
+    @Slot()
+    def _read_stderr(self) -> None:
+        if self._process is None:
+            return
+        text = bytes(self._process.readAllStandardError()).decode("utf-8", "replace")
+        for line in text.splitlines():
+            if line.strip():
+                self._stderr.append(line.rstrip())
+                log.debug("training worker: %s", line.rstrip())
+
+    @Slot()
+    def _check_heartbeat(self) -> None:
+        if self._process is None:
+            return
+        silent = time.monotonic() - self._last_word
+        if silent < UNRESPONSIVE_S:
+            return
+        if self._stop_requested and not self._killed:
+            self.logged.emit(f"the training process has not answered for {silent:.0f} s after Stop; ending it")
+            self.kill()
+        elif not self._warned_silent:
+            self._warned_silent = True
+            self.logged.emit(f"the training process has not answered for {silent:.0f} s; press Stop twice to "
+                             "end it if it does not recover")
+
+    @Slot(QProcess.ProcessError)
+    def _on_error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart and self._process is not None:
+            self._stderr.append(f"could not start {' '.join(worker_command())}: {self._process.errorString()}")
+            self._finish(self._process)
+
+    @Slot(int, QProcess.ExitStatus)
+    def _on_finished(self, exit_code: int, exit_status: QProcess.ExitStatus) -> None:
+        process = self._process
+        if process is None or (isinstance(self.sender(), QProcess) and self.sender() is not process):
+            return
+        self._consume(bytes(process.readAllStandardOutput()) + b"\n")
+        self._read_stderr()
+        self._finish(process, exit_code, exit_status)
+
+    def _finish(self, process: QProcess, exit_code: int = -1,
+                exit_status: QProcess.ExitStatus = QProcess.ExitStatus.CrashExit) -> None:
+        self._watchdog.stop()
+        outcome = self._result or self._outcome_without_result(exit_code, exit_status)
+        self._process = None
+        process.deleteLater()
         self.last_outcome = outcome
         self.running_changed.emit(False)
         self.training_finished.emit(outcome)
+
+    def _outcome_without_result(self, exit_code: int, exit_status: QProcess.ExitStatus) -> RunResult:
+        """The worker ended without telling how the run went: say what happened, mark the run folder,
+        and keep every completed epoch (or remove a new run's folder that has none)."""
+        run_dir = self.run_dir
+        kept = run_dir is not None and (run_dir / RESUME_FILE).is_file()
+        crash = next((line for line in reversed(self._stderr) if "Fatal Python error" in line
+                      or "Error" in line), "")
+        if self._killed:
+            status, what = RunStatus.STOPPED, "the training process was ended at your request"
+        elif exit_status == QProcess.ExitStatus.CrashExit:
+            status, what = RunStatus.FAILED, ("the training process crashed" + (f" ({crash.strip()})" if crash else
+                                              " without a word (killed by the system, e.g. out of memory, or by "
+                                              "another program)"))
+        else:
+            status, what = RunStatus.FAILED, (f"the training process ended with exit code {exit_code}"
+                                              + (f" ({crash.strip()})" if crash else ""))
+        if kept:
+            message = f"{what}; the completed epochs and the best model so far are kept, and Resume finishes the run."
+        else:
+            message = f"{what} before its first epoch ended; nothing was trained."
+        if run_dir is not None and run_dir.is_dir():
+            try:
+                if not kept and self._job is not None and self._job.mode == "new":
+                    if discard_run_folder(run_dir):
+                        run_dir = None
+                if run_dir is not None:
+                    write_status(run_dir, status.value, message)
+            except OSError as error:
+                log.warning("could not mark %s: %s", run_dir, error)
+        if self._stderr and status == RunStatus.FAILED:
+            self.logged.emit("the training process's last words:\n" + "\n".join(list(self._stderr)[-10:]))
+        return RunResult(status, message, run_dir)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id still exists (tests check that no worker is left)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers; it is gone for every purpose but its exit status.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True

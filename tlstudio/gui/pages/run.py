@@ -6,7 +6,7 @@ import math
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QDesktopServices, QTextCursor
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -30,7 +31,7 @@ from tlstudio.gui.plots import RunCurves, TrainingPlots
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.widgets import format_seconds, hint_label, named
 from tlstudio.gui.worker import TrainingSession
-from tlstudio.runs import RunFolderError
+from tlstudio.runs import RUNNING, RunFolderError, RunSummary
 from tlstudio.train.events import (
     BatchEnd,
     EpochEnd,
@@ -53,6 +54,9 @@ def _number(value: float | None) -> str:
 class RunPage(Page):
     """Wraps the TrainingSession (the live run) and the RunHistory (earlier runs)."""
 
+    resume_requested = Signal(object, int)  # run folder, more epochs (0: finish the planned ones)
+    queue_remove_requested = Signal(int)  # row in the queue
+
     def __init__(self, session: TrainingSession, history: RunHistory, train_action: QAction,
                  stop_action: QAction, parent: QWidget | None = None):
         super().__init__("Run", "Train with the settings of the previous pages and watch it learn. The "
@@ -64,6 +68,7 @@ class RunPage(Page):
         self._last_batch: BatchEnd | None = None
         self._last_epoch: EpochEnd | None = None
         self._started_at = 0.0
+        self._continuing = False
         self.outcome: RunResult | None = None
 
         layout = QVBoxLayout(self.body)
@@ -153,14 +158,49 @@ class RunPage(Page):
         self.runs_list = named(QListWidget(), "runEarlierRunsList", "Earlier runs",
                                "Tick a run to draw its curves, dashed, under the current run.")
         self.runs_list.itemChanged.connect(self._on_run_ticked)
-        self.runs_list.setMinimumHeight(90)
+        self.runs_list.setMinimumHeight(60)
         self.runs_list.setWordWrap(True)
         self.runs_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         runs_layout.addWidget(self.runs_list)
+        more_row = QHBoxLayout()
+        self.resume_button = named(QPushButton("Resume"), "runResumeButton", "Resume the selected run",
+                                   "Finish the selected run's planned epochs, from its last completed epoch "
+                                   "(after a crash, a killed process or a Stop).")
+        self.resume_button.clicked.connect(self._request_resume)
+        more_row.addWidget(self.resume_button)
+        self.more_button = named(QPushButton("Train more"), "runTrainMoreButton", "Train the selected run more",
+                                 "Train the selected run for more epochs, from its last epoch's weights and "
+                                 "optimizer state; its curves and LR schedule go on where they ended.")
+        self.more_button.clicked.connect(self._request_more)
+        more_row.addWidget(self.more_button)
+        self.more_epochs_spin = named(QSpinBox(), "runMoreEpochsSpin", "More epochs")
+        self.more_epochs_spin.setRange(1, 10_000)
+        self.more_epochs_spin.setValue(5)
+        self.more_epochs_spin.setSuffix(" epochs")
+        more_row.addWidget(self.more_epochs_spin)
+        more_row.addStretch(1)
+        runs_layout.addLayout(more_row)
+        self.runs_list.currentItemChanged.connect(self._update_run_actions)
         self.runs_root_label = hint_label()
         self.runs_root_label.setObjectName("runRunsRootLabel")
         runs_layout.addWidget(self.runs_root_label)
         side_layout.addWidget(runs_box, 1)
+
+        self.queue_box = QGroupBox("Queued runs (kept until the app closes)")
+        self.queue_box.setObjectName("runQueueBox")
+        queue_layout = QVBoxLayout(self.queue_box)
+        self.queue_list = named(QListWidget(), "runQueueList", "Queued runs",
+                                "Runs that start one after the other when the current run ends. The queue is "
+                                "not saved: it ends when the app closes.")
+        self.queue_list.setMaximumHeight(90)
+        queue_layout.addWidget(self.queue_list)
+        self.remove_queued_button = named(QPushButton("Remove from queue"), "runRemoveQueuedButton",
+                                          "Remove the selected queued run")
+        self.remove_queued_button.clicked.connect(
+            lambda: self.queue_remove_requested.emit(max(0, self.queue_list.currentRow())))
+        queue_layout.addWidget(self.remove_queued_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.queue_box.hide()
+        side_layout.addWidget(self.queue_box)
 
         log_box = QGroupBox("Log")
         log_layout = QVBoxLayout(log_box)
@@ -185,6 +225,7 @@ class RunPage(Page):
         session.train_ended.connect(self._on_train_ended)
         session.logged.connect(self.append_log)
         session.training_finished.connect(self._on_training_finished)
+        session.running_changed.connect(self._update_run_actions)
         history.changed.connect(self._fill_runs)
         self._fill_runs()
 
@@ -199,8 +240,17 @@ class RunPage(Page):
     def set_device(self, device: str) -> None:
         self.device_label.setText(f"Device: {device}" if device else "")
 
-    def begin_run(self, run_dir: Path | None) -> None:
-        """Clear the live view for a new run (called just before the session starts)."""
+    def set_queue(self, labels: list[str]) -> None:
+        """The runs waiting their turn, first to start on top."""
+        self.queue_list.clear()
+        self.queue_list.addItems([f"{i}. {label}" for i, label in enumerate(labels, start=1)])
+        self.queue_box.setVisible(bool(labels))
+        self.summary_changed.emit()
+
+    def begin_run(self, run_dir: Path | None, continuing: bool = False) -> None:
+        """Clear the live view for a new run, or for one that is resumed or continued (its earlier epochs
+        are drawn again once it begins); called just before the session starts."""
+        self._continuing = continuing
         self._begin = None
         self._last_batch = None
         self._last_epoch = None
@@ -218,7 +268,8 @@ class RunPage(Page):
         self.open_folder_button.setEnabled(False)
         self.cache_label.hide()
         self.cache_label.setText("")
-        self.append_log(f"— new run{f' in {run_dir}' if run_dir else ''} —")
+        what = "resumed run" if continuing else "new run"
+        self.append_log(f"— {what}{f' in {run_dir}' if run_dir else ''} —")
         self._fill_runs()
         self.summary_changed.emit()
 
@@ -245,10 +296,16 @@ class RunPage(Page):
     def _on_train_began(self, event: TrainBegin) -> None:
         self._begin = event
         self.plots.begin(event)
+        if event.epochs_done:
+            try:
+                record = self._history.record(Path(event.run_dir))
+                self.plots.add_curves(RunCurves.from_files(record.history, record.steps))
+            except (RunFolderError, OSError, ValueError) as error:
+                self.append_log(f"cannot draw the earlier epochs of {event.run_dir}: {error}")
         self.progress.setRange(0, max(1, event.total_steps))
-        self.progress.setValue(0)
+        self.progress.setValue(event.steps_done)
         self.progress.setFormat("%p %")
-        self.progress_label.setText(f"Epoch 1/{event.epochs} · starting…")
+        self.progress_label.setText(f"Epoch {event.epochs_done + 1}/{event.epochs} · starting…")
         self.set_device(event.device)
         self.run_folder_label.setText(event.run_dir)
 
@@ -348,6 +405,12 @@ class RunPage(Page):
         if outcome.status == RunStatus.FINISHED:
             self.progress.setValue(self.progress.maximum())
         self.progress.setFormat(status)
+        # The progress line says how the run ended, not the step and ETA it last showed.
+        if self._begin is None:  # it never got to its first step: say so where "Building…" stood
+            self.progress_label.setText(f"{status} before training began.")
+        elif outcome.status != RunStatus.FINISHED:
+            done = self._last_epoch.epoch if self._last_epoch else self._begin.epochs_done
+            self.progress_label.setText(f"{status} with {done} of {self._begin.epochs} epochs complete.")
         self.append_log(f"{status.lower()}: {outcome.message}")
         self.summary_changed.emit()
 
@@ -376,6 +439,54 @@ class RunPage(Page):
                 self.plots.remove_overlay(key)
         count = len(self._history.summaries)
         self.runs_root_label.setText(f"{count} run{'s' if count != 1 else ''} in {self._history.root}")
+        if current is not None:
+            for row in range(self.runs_list.count()):
+                if self.runs_list.item(row).data(Qt.ItemDataRole.UserRole) == current:
+                    self.runs_list.setCurrentRow(row)
+        self._update_run_actions()
+
+    def selected_run(self) -> RunSummary | None:
+        item = self.runs_list.currentItem()
+        if item is None:
+            return None
+        key = item.data(Qt.ItemDataRole.UserRole)
+        return next((s for s in self._history.summaries if str(s.path) == key), None)
+
+    @Slot()
+    def _update_run_actions(self, *_: object) -> None:
+        """Resume and Train more act on the selected earlier run (the one just trained, at first)."""
+        summary = self.selected_run()
+        training = self._session.running and summary is not None and self._session.run_dir == summary.path
+        can_more = summary is not None and summary.resumable and not training
+        can_resume = can_more and summary.status in (RUNNING, "FAILED", "STOPPED")
+        queued = " (queued behind the current run)" if self._session.running else ""
+        self.more_button.setEnabled(can_more)
+        self.more_epochs_spin.setEnabled(can_more)
+        self.resume_button.setEnabled(can_resume)
+        if summary is None:
+            reason = "Select a run in the list."
+        elif training:
+            reason = "This run is training now."
+        elif not summary.resumable:
+            reason = "This run kept no epoch state to go on from (it has no completed epoch, or is older)."
+        else:
+            reason = ""
+        self.more_button.setToolTip(reason or f"Train {summary.path.name} for more epochs{queued}.")
+        self.resume_button.setToolTip(reason or ("Finish the planned epochs of this run" + queued + "."
+                                                 if can_resume else "This run finished its planned epochs; "
+                                                 "use Train more."))
+
+    @Slot()
+    def _request_resume(self) -> None:
+        summary = self.selected_run()
+        if summary is not None:
+            self.resume_requested.emit(summary.path, 0)
+
+    @Slot()
+    def _request_more(self) -> None:
+        summary = self.selected_run()
+        if summary is not None:
+            self.resume_requested.emit(summary.path, self.more_epochs_spin.value())
 
     @Slot(QListWidgetItem)
     def _on_run_ticked(self, item: QListWidgetItem) -> None:
@@ -398,6 +509,10 @@ class RunPage(Page):
             QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
 
     def summary(self) -> str:
+        waiting = f" · {self.queue_list.count()} queued" if self.queue_list.count() else ""
+        return self._summary() + waiting
+
+    def _summary(self) -> str:
         if self._session.running:
             if self._last_batch is not None and self._begin is not None:
                 return f"training · {self._last_batch.step / max(1, self._begin.total_steps):.0%}"
