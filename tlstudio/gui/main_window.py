@@ -270,8 +270,10 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
             page = self.pages[name]
             summary = page.summary()
             item = self.step_list.item(number - 1)
-            item.setText(f"{number}   {page.title}" + (f"\n      {summary}" if summary else ""))
-            item.setToolTip(f"{page.title} (Ctrl+{number})")
+            text = f"{number}   {page.title}" + (f"\n      {summary}" if summary else "")
+            if item.text() != text:  # an unchanged text would still relayout the list (10 times a second in a run)
+                item.setText(text)
+                item.setToolTip(f"{page.title} (Ctrl+{number})")
 
     # -- messages ---------------------------------------------------------------------------------
 

@@ -38,6 +38,10 @@ from tlstudio.train.messages import (
 
 HEARTBEAT_INTERVAL_S = 0.5
 ORPHAN_GRACE_S = 30.0
+# Training is background work: at a lower priority it takes the CPU only when the window does not
+# need it. On a 2-core machine TensorFlow's threads otherwise keep the window's thread waiting for a
+# core for up to ~45 ms at a time (benchmarks/README.md, GUI responsiveness); alone, it runs as fast.
+WORKER_NICENESS = 19
 
 
 class _Channel:
@@ -130,6 +134,11 @@ def serve(stdin: TextIO, channel: _Channel) -> int:
 
 def main() -> int:
     faulthandler.enable()  # a segfault in TensorFlow leaves its Python traceback on stderr
+    if hasattr(os, "nice"):
+        try:
+            os.nice(WORKER_NICENESS)
+        except OSError:
+            pass
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # Messages get the real stdout; everything else printed in this process goes to stderr.
     messages = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
