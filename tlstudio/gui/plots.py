@@ -142,6 +142,10 @@ class TrainingPlots(QWidget):
         self.lr_plot = _styled_plot("Learning rate", "learning rate", "runLearningRatePlot")
         self.lr_plot.getPlotItem().setLogMode(y=True)
         self.accuracy_plot.getPlotItem().setYRange(0, 1, padding=0.02)
+        for plot in (self.loss_plot, self.lr_plot):
+            # The y range follows the data by hand (`_fit_y`), not by pyqtgraph's auto-range: that moves
+            # it on every batch, and each move redraws the axis and grid (~2-10 ms of the GUI thread).
+            plot.getPlotItem().enableAutoRange(y=False)
         for plot in (self.accuracy_plot, self.lr_plot):
             plot.setXLink(self.loss_plot)
         self.loss_plot.getPlotItem().setXRange(0, 1, padding=0.02)
@@ -259,11 +263,30 @@ class TrainingPlots(QWidget):
         self.loss_curve.setData(*self._smoothed_loss.arrays(), connect="finite")
         lr_x, lr = self._lr.arrays()
         self.lr_curve.setData(lr_x, _finite_positive(lr), connect="finite")
+        self._fit_y(self.loss_plot)
+        self._fit_y(self.lr_plot)
 
     def _redraw_epochs(self) -> None:
         self.val_loss_curve.setData(*self._val_loss.arrays(), connect="finite")
         self.accuracy_curve.setData(*self._accuracy.arrays(), connect="finite")
         self.val_accuracy_curve.setData(*self._val_accuracy.arrays(), connect="finite")
+        self._fit_y(self.loss_plot)
+
+    @staticmethod
+    def _fit_y(plot: pg.PlotWidget) -> None:
+        """Keep every curve in view with a margin, moving the range only when a curve leaves it or fills
+        less than half of it: a run's loss falls a little with every batch, its axis moves rarely."""
+        view = plot.getPlotItem().getViewBox()
+        bounds = view.childrenBounds()[1]  # in view coordinates (log10 on a log axis)
+        if bounds is None or not all(np.isfinite(bounds)):
+            return
+        low, high = float(bounds[0]), float(bounds[1])
+        span = max(high - low, abs(high) * 0.05, 1e-6)
+        shown_low, shown_high = view.viewRange()[1]
+        inside = shown_low <= low and high <= shown_high
+        if inside and (high - low) >= 0.5 * (shown_high - shown_low):
+            return
+        view.setYRange(low - 0.1 * span, high + 0.1 * span, padding=0)
 
     # -- earlier runs ------------------------------------------------------------------------------
 
@@ -289,12 +312,16 @@ class TrainingPlots(QWidget):
         for item in items:
             item.setZValue(-10)
         self._overlays[key] = items
+        self._fit_y(self.loss_plot)
+        self._fit_y(self.lr_plot)
 
     def remove_overlay(self, key: str) -> None:
         for item in self._overlays.pop(key, []):
             for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot):
                 if item in plot.getPlotItem().items:
                     plot.getPlotItem().removeItem(item)
+        self._fit_y(self.loss_plot)
+        self._fit_y(self.lr_plot)
 
 
 class LearningRatePreview(pg.PlotWidget):
