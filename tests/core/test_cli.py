@@ -62,6 +62,13 @@ def test_demo_data_scan_train_and_the_model_reloads_in_a_fresh_process(tmp_path)
     first_history = (out / "history.csv").read_text()
     assert (tmp_path / "runs" / "second" / "history.csv").read_text() == first_history
 
+    # One more epoch on the first run, in its own folder, from where it ended.
+    more = run_cli("train", "--continue", out, "--epochs", 1, "--quiet")
+    assert more.returncode == 0, more.stderr
+    assert "epoch 3/3" in more.stdout
+    assert (out / "history.csv").read_text().startswith(first_history)
+    assert len((out / "history.csv").read_text().splitlines()) == 4
+
 
 @pytest.mark.parametrize("argv, expected", [
     (["train", "--data", ".", "--optimizer", "lion"],
@@ -71,6 +78,9 @@ def test_demo_data_scan_train_and_the_model_reloads_in_a_fresh_process(tmp_path)
     (["train", "--data", ".", "--freeze", "most"], "--freeze most: must be 'all' or a number"),
     (["train", "--data", ".", "--augment", "blur"], "--augment: unknown augmentation 'blur'; choose from: flip"),
     (["train"], "no data folder: give --data FOLDER"),
+    (["train", "--continue", "runs/x"], "--continue needs --epochs N"),
+    (["train", "--resume", "runs/x", "--lr", "0.1"], "--resume goes on with the run's own settings and folder; "
+                                                     "drop --lr"),
 ])
 def test_bad_flag_is_one_line_naming_the_flag(argv, expected, capsys):
     with pytest.raises(SystemExit) as raised:

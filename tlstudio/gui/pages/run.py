@@ -424,9 +424,14 @@ class RunPage(Page):
         blocked = self.runs_list.blockSignals(True)
         self.runs_list.clear()
         current = str(self.outcome.run_dir) if self.outcome and self.outcome.run_dir else None
+        training = str(self._session.run_dir) if self._session.running and self._session.run_dir else None
         for summary in self._history.summaries:
             key = str(summary.path)
-            item = QListWidgetItem(("this run: " if key == current else "") + summary.label)
+            if key == training:  # its status.json says RUNNING because it is: not an interrupted run
+                text = "training now: " + summary.label.replace(" · interrupted", "")
+            else:
+                text = ("this run: " if key == current else "") + summary.label
+            item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, key)
             item.setToolTip(f"{summary.path}\nbackbone: {summary.backbone}")
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
