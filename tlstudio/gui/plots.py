@@ -129,6 +129,27 @@ def smooth(values: Iterable[float], factor: float = SMOOTHING) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
+def fit_y_range(plot: pg.PlotWidget, min_span: float = 0.0, sticky: bool = True) -> None:
+    """Keep every curve in view with a margin. `sticky`: move the range only when a curve leaves it or
+    fills less than half of it (a run's loss falls a little with every batch; its axis moves rarely,
+    and each move redraws axis and grid). `min_span`, in view units (decades on a log axis): 2 keeps a
+    log axis to labelled decades instead of overlapping labels of 2x, 3x, ... 9x."""
+    view = plot.getPlotItem().getViewBox()
+    bounds = view.childrenBounds()[1]  # in view coordinates (log10 on a log axis)
+    if bounds is None or not all(np.isfinite(bounds)):
+        return
+    low, high = float(bounds[0]), float(bounds[1])
+    if high - low < min_span:
+        middle = (low + high) / 2
+        low, high = middle - min_span / 2, middle + min_span / 2
+    span = max(high - low, abs(high) * 0.05, 1e-6)
+    shown_low, shown_high = view.viewRange()[1]
+    inside = shown_low <= low and high <= shown_high
+    if sticky and inside and (high - low) >= 0.5 * (shown_high - shown_low):
+        return
+    view.setYRange(low - 0.1 * span, high + 0.1 * span, padding=0)
+
+
 class TrainingPlots(QWidget):
     """Loss, accuracy and learning rate of the current run, plus overlays of earlier runs."""
 
@@ -143,7 +164,7 @@ class TrainingPlots(QWidget):
         self.lr_plot.getPlotItem().setLogMode(y=True)
         self.accuracy_plot.getPlotItem().setYRange(0, 1, padding=0.02)
         for plot in (self.loss_plot, self.lr_plot):
-            # The y range follows the data by hand (`_fit_y`), not by pyqtgraph's auto-range: that moves
+            # The y range follows the data by hand (`fit_y_range`), not by pyqtgraph's auto-range: that moves
             # it on every batch, and each move redraws the axis and grid (~2-10 ms of the GUI thread).
             plot.getPlotItem().enableAutoRange(y=False)
         for plot in (self.accuracy_plot, self.lr_plot):
@@ -263,30 +284,14 @@ class TrainingPlots(QWidget):
         self.loss_curve.setData(*self._smoothed_loss.arrays(), connect="finite")
         lr_x, lr = self._lr.arrays()
         self.lr_curve.setData(lr_x, _finite_positive(lr), connect="finite")
-        self._fit_y(self.loss_plot)
-        self._fit_y(self.lr_plot)
+        fit_y_range(self.loss_plot)
+        fit_y_range(self.lr_plot, min_span=2.0)
 
     def _redraw_epochs(self) -> None:
         self.val_loss_curve.setData(*self._val_loss.arrays(), connect="finite")
         self.accuracy_curve.setData(*self._accuracy.arrays(), connect="finite")
         self.val_accuracy_curve.setData(*self._val_accuracy.arrays(), connect="finite")
-        self._fit_y(self.loss_plot)
-
-    @staticmethod
-    def _fit_y(plot: pg.PlotWidget) -> None:
-        """Keep every curve in view with a margin, moving the range only when a curve leaves it or fills
-        less than half of it: a run's loss falls a little with every batch, its axis moves rarely."""
-        view = plot.getPlotItem().getViewBox()
-        bounds = view.childrenBounds()[1]  # in view coordinates (log10 on a log axis)
-        if bounds is None or not all(np.isfinite(bounds)):
-            return
-        low, high = float(bounds[0]), float(bounds[1])
-        span = max(high - low, abs(high) * 0.05, 1e-6)
-        shown_low, shown_high = view.viewRange()[1]
-        inside = shown_low <= low and high <= shown_high
-        if inside and (high - low) >= 0.5 * (shown_high - shown_low):
-            return
-        view.setYRange(low - 0.1 * span, high + 0.1 * span, padding=0)
+        fit_y_range(self.loss_plot)
 
     # -- earlier runs ------------------------------------------------------------------------------
 
@@ -312,16 +317,16 @@ class TrainingPlots(QWidget):
         for item in items:
             item.setZValue(-10)
         self._overlays[key] = items
-        self._fit_y(self.loss_plot)
-        self._fit_y(self.lr_plot)
+        fit_y_range(self.loss_plot)
+        fit_y_range(self.lr_plot, min_span=2.0)
 
     def remove_overlay(self, key: str) -> None:
         for item in self._overlays.pop(key, []):
             for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot):
                 if item in plot.getPlotItem().items:
                     plot.getPlotItem().removeItem(item)
-        self._fit_y(self.loss_plot)
-        self._fit_y(self.lr_plot)
+        fit_y_range(self.loss_plot)
+        fit_y_range(self.lr_plot, min_span=2.0)
 
 
 class LearningRatePreview(pg.PlotWidget):
@@ -359,4 +364,5 @@ class LearningRatePreview(pg.PlotWidget):
         self.phase_marker.setVisible(phase_two_epoch is not None)
         if phase_two_epoch is not None:
             self.phase_marker.setValue(phase_two_epoch)
-        self.getPlotItem().enableAutoRange()
+        self.getPlotItem().enableAutoRange(x=True, y=False)
+        fit_y_range(self, min_span=2.0, sticky=False)
