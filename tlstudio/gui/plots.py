@@ -132,8 +132,9 @@ def smooth(values: Iterable[float], factor: float = SMOOTHING) -> np.ndarray:
 def fit_y_range(plot: pg.PlotWidget, min_span: float = 0.0, sticky: bool = True) -> None:
     """Keep every curve in view with a margin. `sticky`: move the range only when a curve leaves it or
     fills less than half of it (a run's loss falls a little with every batch; its axis moves rarely,
-    and each move redraws axis and grid). `min_span`, in view units (decades on a log axis): 2 keeps a
-    log axis to labelled decades instead of overlapping labels of 2x, 3x, ... 9x."""
+    and each move redraws axis and grid: docs/stack-notes.md #18). `min_span`, in view units (decades on
+    a log axis): 2 keeps a log axis to labelled decades instead of overlapping labels of 2x, 3x, ... 9x
+    (#19)."""
     view = plot.getPlotItem().getViewBox()
     bounds = view.childrenBounds()[1]  # in view coordinates (log10 on a log axis)
     if bounds is None or not all(np.isfinite(bounds)):

@@ -2,7 +2,8 @@
 
 Written at the end of every completed epoch, atomically, so a crash or a killed process leaves the
 state of the last epoch that finished, as Keras's BackupAndRestore does; kept when the run ends so
-it can be continued. It holds everything the next epoch needs and the run folder does not:
+it can be continued (BackupAndRestore itself cannot serve: docs/stack-notes.md #20). It holds
+everything the next epoch needs and the run folder does not:
 
 - the model's weights (all of them, in `model.get_weights()` order) and the optimizer's variables
   (its step counter, which drives the LR schedule, and its slots: momentum, Adam's moments, ...);

@@ -40,7 +40,7 @@ HEARTBEAT_INTERVAL_S = 0.5
 ORPHAN_GRACE_S = 30.0
 # Training is background work: at a lower priority it takes the CPU only when the window does not
 # need it. On a 2-core machine TensorFlow's threads otherwise keep the window's thread waiting for a
-# core for up to ~45 ms at a time (benchmarks/README.md, GUI responsiveness); alone, it runs as fast.
+# core for up to ~45 ms at a time (docs/stack-notes.md #17); alone, it runs as fast.
 WORKER_NICENESS = 19
 
 
