@@ -139,6 +139,14 @@ def test_gui_train_starts_training_once_the_data_is_scanned(qtbot, window, demo_
     assert finished.args[0].status == RunStatus.FINISHED
 
 
+def test_gui_demo_train_waits_for_the_demo_to_be_made(qtbot, window):
+    with qtbot.waitSignal(window.training_finished, timeout=60_000) as finished:
+        window.open_demo()  # made in the background on first use
+        window.train_when_ready()
+    assert finished.args[0].status == RunStatus.FINISHED
+    assert window.dataset.index is not None and len(window.dataset.index.classes) == 3
+
+
 def test_a_failed_start_says_so_where_progress_stood(qtbot, ready_window):
     configure_fake(raise_error="RuntimeError: no model for you")
     window = ready_window

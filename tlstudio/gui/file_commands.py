@@ -138,6 +138,7 @@ class FileCommands:
     @Slot(str)
     def _on_demo_failed(self, message: str) -> None:
         self._demo_task = None
+        self._train_when_ready = False  # `gui --demo --train`: there is nothing to train
         self.show_error(f"Could not create the demo dataset: {message}")
 
     def _fill_recent_menu(self) -> None:

@@ -78,6 +78,7 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
         self.session = TrainingSession(trainer, self, worker_environment)
         self.queue: list[QueuedRun] = []  # runs waiting for the one in progress; kept until the app closes
         self._demo_task: Task | None = None
+        self._train_when_ready = False  # `tlstudio gui … --train`: start once the data is scanned
         self._closing = False
         self.ask_unsaved: Callable[[], QMessageBox.StandardButton] = self._ask_unsaved_dialog
 
@@ -339,7 +340,8 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
 
     def ask_stop_run(self) -> bool:
         """Closing while a run trains: stop it and close? (Tests replace this on the instance.)"""
-        queued = f" The {len(self.queue)} queued run(s) will not start." if self.queue else ""
+        count = len(self.queue)
+        queued = {0: "", 1: " The queued run will not start."}.get(count, f" The {count} queued runs will not start.")
         answer = QMessageBox.question(
             self, "Stop training?", "A run is training. Stop it and close TL Studio? The completed epochs and "
             f"the best model so far are kept, and the run can be resumed later.{queued}",

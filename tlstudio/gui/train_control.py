@@ -89,8 +89,8 @@ class TrainControl:
         snapshot = self.project.snapshot()
         if self.session.running:
             spec = get_backbone(snapshot.model.backbone)
-            self._enqueue(QueuedRun(f"new run: {spec.label}, {snapshot.optimizer.name} LR "
-                                    f"{snapshot.optimizer.learning_rate:g}, {snapshot.training.epochs} epochs",
+            self._enqueue(QueuedRun(f"{spec.label} · {snapshot.optimizer.name} LR "
+                                    f"{snapshot.optimizer.learning_rate:g} · {snapshot.training.epochs} epochs",
                                     project=snapshot))
             return True
         self._start_new(snapshot)
@@ -168,18 +168,21 @@ class TrainControl:
     def train_when_ready(self) -> None:
         """Start training as soon as the data has been scanned (`tlstudio gui PROJECT --train`)."""
         self._train_when_ready = True
+        self.demo_opened.connect(self._try_training_when_ready)
         self.dataset.state_changed.connect(self._try_training_when_ready)
         QTimer.singleShot(0, self._try_training_when_ready)
 
     @Slot()
     def _try_training_when_ready(self) -> None:
-        if not getattr(self, "_train_when_ready", False) or self._closing:
+        if not self._train_when_ready or self._closing:
             return
-        if self.dataset.scanning or (self.project.project.data.folder and self.dataset.index is None
-                                     and not self.dataset.error):
-            return  # not scanned yet
+        not_scanned = (self.project.project.data.folder and self.dataset.index is None
+                       and not self.dataset.error)
+        if self._demo_task is not None or self.dataset.scanning or not_scanned:
+            return  # the demo is being made, or the data not scanned yet
         self._train_when_ready = False
         self.dataset.state_changed.disconnect(self._try_training_when_ready)
+        self.demo_opened.disconnect(self._try_training_when_ready)
         reason = self.train_blocker()
         if reason is not None:
             self.show_error(f"Cannot start training: {reason}")

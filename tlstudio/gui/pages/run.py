@@ -192,7 +192,9 @@ class RunPage(Page):
         self.queue_list = named(QListWidget(), "runQueueList", "Queued runs",
                                 "Runs that start one after the other when the current run ends. The queue is "
                                 "not saved: it ends when the app closes.")
-        self.queue_list.setMaximumHeight(90)
+        self.queue_list.setMaximumHeight(64)
+        self.queue_list.setWordWrap(True)
+        self.queue_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         queue_layout.addWidget(self.queue_list)
         self.remove_queued_button = named(QPushButton("Remove from queue"), "runRemoveQueuedButton",
                                           "Remove the selected queued run")
