@@ -192,23 +192,14 @@ class TrainingSession(QObject):
         except MessageError as error:
             log.warning("training worker: %s", error)
             return
-        kind, payload = message.type, message.payload
-        if kind == "batches":
-            self.batches_ended.emit(payload)
-        elif kind == "prepare":
-            self.prepared.emit(payload)
-        elif kind == "epoch_end":
-            self.epoch_ended.emit(payload)
-        elif kind == "train_begin":
-            self.train_began.emit(payload)
-        elif kind == "phase_begin":
-            self.phase_began.emit(payload)
-        elif kind == "train_end":
-            self.train_ended.emit(payload)
-        elif kind == "log":
-            self.logged.emit(payload)
-        elif kind == "result":
-            self._result = payload
+        if message.type == "result":
+            self._result = message.payload
+            return
+        signal = {"batches": self.batches_ended, "prepare": self.prepared, "epoch_end": self.epoch_ended,
+                  "train_begin": self.train_began, "phase_begin": self.phase_began, "train_end": self.train_ended,
+                  "log": self.logged}.get(message.type)
+        if signal is not None:  # hello and heartbeat only say the worker is alive
+            signal.emit(message.payload)
 
     @Slot()
     def _read_stderr(self) -> None:
