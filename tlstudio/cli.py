@@ -21,8 +21,10 @@ from tlstudio.config import (
     RESIZE_POLICIES,
     SCHEDULE_NAMES,
     AugmentSettings,
+    OptimizerSettings,
     Project,
     ProjectError,
+    ScheduleSettings,
 )
 from tlstudio.data import scan
 from tlstudio.data.demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS, make_demo_dataset
@@ -62,6 +64,12 @@ FLAG_FIELDS = {
     "unfreeze": "training.fine_tune.unfreeze",
     "fine_tune_lr_factor": "training.fine_tune.lr_factor",
 }
+# Every other optimizer and schedule parameter has a flag of its own name (--beta-1, --plateau-patience):
+# generated from the settings, so a new field gets its flag and its help text from one place.
+SECONDARY_SECTIONS = {"optimizer": OptimizerSettings, "schedule": ScheduleSettings}
+SECONDARY_FLAGS = {name: (section, field) for section, settings in SECONDARY_SECTIONS.items()
+                   for name, field in settings.model_fields.items() if f"{section}.{name}" not in FLAG_FIELDS.values()}
+FLAG_FIELDS.update({name: f"{section}.{name}" for name, (section, _) in SECONDARY_FLAGS.items()})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -138,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int)
     g.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="epochs without improvement; 0 off")
     g.add_argument("--augment", help=f"comma list of: {_choices(AUGMENTATION_NAMES)} (or none)")
+    g = train.add_argument_group("optimizer and schedule parameters (each read by some of them)")
+    for name, (section, field) in SECONDARY_FLAGS.items():
+        kind = int if field.annotation is int else float
+        g.add_argument(f"--{name.replace('_', '-')}", type=kind, metavar="N" if kind is int else "X",
+                       help=f"{section}.{name}: {field.description}" if field.description else f"{section}.{name}")
     g = train.add_argument_group("fine-tuning (phase 2)")
     g.add_argument("--fine-tune-epochs", type=int, help="epochs of phase 2; 0 trains in one phase")
     g.add_argument("--unfreeze", type=int, help="backbone layers unfrozen in phase 2, from the top")

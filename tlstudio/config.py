@@ -24,7 +24,7 @@ from tlstudio.weight_sources import default_backbone
 SCHEMA_VERSION = 1
 
 OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
-ScheduleName = Literal["constant", "step", "exponential", "cosine", "cosine-restarts", "plateau"]
+ScheduleName = Literal["constant", "step", "exponential", "inverse-time", "cosine", "cosine-restarts", "plateau"]
 ResizePolicy = Literal["stretch", "center-crop", "pad"]
 AUGMENTATION_NAMES = ("flip", "vflip", "rotate", "zoom", "translate", "contrast", "brightness")
 OPTIMIZER_NAMES: tuple[str, ...] = OptimizerName.__args__
@@ -130,13 +130,15 @@ class ScheduleSettings(_Section):
     step_epochs: int = Field(10, ge=1, description="Step decay: multiply by gamma every k epochs.")
     gamma: float = Field(0.1, gt=0.0, le=1.0, description="Step decay factor.")
     decay_rate: float = Field(0.9, gt=0.0, le=1.0, description="Exponential: LR factor per epoch.")
+    inverse_time_rate: float = Field(0.5, gt=0.0, le=100.0, description=(
+        "Inverse-time (1/t) decay: LR = LR0 / (1 + rate x epochs done)."))
     min_lr_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="Cosine floor as a fraction of the LR.")
     restart_epochs: float = Field(5.0, gt=0.0, description="Cosine restarts: length of the first period.")
     period_multiplier: float = Field(2.0, ge=1.0, description="Cosine restarts: each period is this much longer.")
     amplitude_multiplier: float = Field(1.0, gt=0.0, le=1.0, description="Cosine restarts: peak LR factor per restart.")
     plateau_factor: float = Field(0.5, gt=0.0, lt=1.0, description="Plateau: LR factor when val loss stalls.")
     plateau_patience: int = Field(2, ge=1, description="Plateau: epochs without improvement before reducing.")
-    plateau_min_lr: float = Field(1e-6, ge=0.0)
+    plateau_min_lr: float = Field(1e-6, ge=0.0, description="Plateau: the LR is never lowered below this.")
 
 
 class AugmentSettings(_Section):

@@ -79,6 +79,8 @@ def test_demo_data_scan_train_and_the_model_reloads_in_a_fresh_process(tmp_path)
     (["train", "--data", ".", "--augment", "blur"], "--augment: unknown augmentation 'blur'; choose from: flip"),
     (["train"], "no data folder: give --data FOLDER"),
     (["train", "--continue", "runs/x"], "--continue needs --epochs N"),
+    (["train", "--data", ".", "--beta-1", "1.5"], "--beta-1 1.5: "),
+    (["train", "--data", ".", "--schedule", "inverse-time", "--inverse-time-rate", "0"], "--inverse-time-rate 0.0: "),
     (["train", "--resume", "runs/x", "--lr", "0.1"], "--resume goes on with the run's own settings and folder; "
                                                      "drop --lr"),
 ])
@@ -89,6 +91,25 @@ def test_bad_flag_is_one_line_naming_the_flag(argv, expected, capsys):
     err = capsys.readouterr().err.strip()
     assert expected in err
     assert len(err.splitlines()) == 1
+
+
+def test_every_optimizer_and_schedule_parameter_has_a_flag(tmp_path):
+    from tlstudio.cli import build_parser, resolve_project
+
+    args = build_parser().parse_args([
+        "train", "--data", str(tmp_path), "--optimizer", "adam", "--beta-1", "0.8", "--beta-2", "0.99",
+        "--epsilon", "1e-7", "--rho", "0.95", "--initial-accumulator", "0.2", "--clipnorm", "1.5",
+        "--schedule", "inverse-time", "--inverse-time-rate", "2", "--step-epochs", "3", "--gamma", "0.5",
+        "--decay-rate", "0.8", "--plateau-factor", "0.3", "--plateau-patience", "4", "--plateau-min-lr", "1e-5"])
+    project = resolve_project(args)
+    assert (project.optimizer.beta_1, project.optimizer.beta_2, project.optimizer.epsilon) == (0.8, 0.99, 1e-7)
+    assert (project.optimizer.rho, project.optimizer.initial_accumulator, project.optimizer.clipnorm) == (
+        0.95, 0.2, 1.5)
+    schedule = project.schedule
+    assert (schedule.name, schedule.inverse_time_rate, schedule.step_epochs, schedule.gamma) == (
+        "inverse-time", 2.0, 3, 0.5)
+    assert (schedule.decay_rate, schedule.plateau_factor, schedule.plateau_patience, schedule.plateau_min_lr) == (
+        0.8, 0.3, 4, 1e-5)
 
 
 def test_scan_reports_errors_with_exit_status(tmp_path, capsys):

@@ -39,6 +39,18 @@ def test_exponential_decay_per_epoch():
     assert lr(settings, 25) == pytest.approx(BASE * 0.9 ** 2.5)
 
 
+def test_inverse_time_decay_matches_keras_inverse_time_decay():
+    import keras
+
+    settings = ScheduleSettings(name="inverse-time", inverse_time_rate=0.5)
+    assert lr(settings, 0) == pytest.approx(BASE)
+    assert lr(settings, 20) == pytest.approx(BASE / 2)  # 1 / (1 + 0.5 x 2 epochs)
+    reference = keras.optimizers.schedules.InverseTimeDecay(BASE, decay_steps=SPE, decay_rate=0.5)
+    steps = np.arange(0, TOTAL, 7)
+    np.testing.assert_allclose(preview(settings, BASE, SPE, TOTAL)[steps],
+                               [float(reference(int(s))) for s in steps], rtol=1e-6)
+
+
 def test_cosine_to_floor():
     settings = ScheduleSettings(name="cosine", min_lr_fraction=0.1)
     for step in (0, 50, 100, 150, 199):
@@ -95,7 +107,8 @@ def test_restarts_match_keras_cosine_decay_restarts():
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-7)
 
 
-@pytest.mark.parametrize("name", ["constant", "step", "exponential", "cosine", "cosine-restarts", "plateau"])
+@pytest.mark.parametrize("name", ["constant", "step", "exponential", "inverse-time", "cosine", "cosine-restarts",
+                                  "plateau"])
 def test_keras_schedule_equals_numpy_preview(name):
     import keras
 

@@ -20,10 +20,12 @@ PARAMETER_LABELS = {"learning_rate": "Learning rate", "momentum": "Momentum", "r
                     "weight_decay": "Weight decay", "initial_accumulator": "Initial accumulator",
                     "clipnorm": "Clip gradient norm"}
 SCHEDULE_LABELS = {"constant": "Constant", "step": "Step decay", "exponential": "Exponential decay",
+                   "inverse-time": "Inverse-time (1/t) decay",
                    "cosine": "Cosine decay", "cosine-restarts": "Cosine with warm restarts",
                    "plateau": "Reduce on plateau"}
 SCHEDULE_PARAMETER_LABELS = {
     "step_epochs": "Every (epochs)", "gamma": "Multiply by", "decay_rate": "Factor per epoch",
+    "inverse_time_rate": "Rate k (per epoch)",
     "min_lr_fraction": "Floor (× LR)", "restart_epochs": "First period (epochs)",
     "period_multiplier": "Period growth", "amplitude_multiplier": "Peak factor per restart",
     "plateau_factor": "Multiply by", "plateau_patience": "Patience (epochs)", "plateau_min_lr": "Lowest LR"}
@@ -138,6 +140,8 @@ class ScheduleGroup(_ChoiceGroup):
         for field in schedules.SCHEDULE_FIELDS:
             if field in ("step_epochs", "plateau_patience"):
                 spin = int_spin(1, 1000)
+            elif field == "inverse_time_rate":
+                spin = float_spin(0.001, 100.0, step=0.1, decimals=3)
             elif field == "plateau_min_lr":
                 spin = float_spin(0.0, 1.0, step=1e-6, decimals=8)
             else:

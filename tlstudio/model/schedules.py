@@ -48,6 +48,8 @@ def _decayed(s: Any, settings: ScheduleSettings, base_lr: float, steps_per_epoch
         return base_lr * xp.power(settings.gamma, xp.floor(s / (settings.step_epochs * steps_per_epoch)))
     if name == "exponential":
         return base_lr * xp.power(settings.decay_rate, s / steps_per_epoch)
+    if name == "inverse-time":  # keras.optimizers.schedules.InverseTimeDecay with decay_steps = one epoch
+        return base_lr / (1.0 + settings.inverse_time_rate * s / steps_per_epoch)
     floor = settings.min_lr_fraction
     if name == "cosine":
         progress = xp.minimum(s / decay_steps, 1.0)
@@ -205,6 +207,7 @@ SCHEDULE_PARAMETERS: dict[str, list[str]] = {
     "constant": [],
     "step": ["step_epochs", "gamma"],
     "exponential": ["decay_rate"],
+    "inverse-time": ["inverse_time_rate"],
     "cosine": ["min_lr_fraction"],
     "cosine-restarts": ["restart_epochs", "period_multiplier", "amplitude_multiplier", "min_lr_fraction"],
     "plateau": ["plateau_factor", "plateau_patience", "plateau_min_lr"],
