@@ -149,8 +149,11 @@ def read_status(run_dir: str | os.PathLike) -> tuple[str | None, str]:
 
 def discard_run_folder(run_dir: str | os.PathLike) -> bool:
     """Remove a run folder that holds nothing worth keeping (no completed epoch, no model): the files
-    a run writes, then the folder if that emptied it. Returns whether the folder is gone."""
+    a run writes, then the folder if that emptied it. A folder with a model or a resume point is kept
+    whole. Returns whether the folder is gone."""
     path = Path(run_dir)
+    if (path / MODEL_FILE).exists() or (path / RESUME_FILE).exists():
+        return False
     for name in (CONFIG_FILE, LABELS_FILE, HISTORY_FILE, STEPS_FILE, STATUS_FILE, METRICS_FILE):
         try:
             (path / name).unlink(missing_ok=True)

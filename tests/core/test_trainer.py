@@ -120,15 +120,17 @@ def test_stop_after_two_batches_gives_stopped_and_a_loadable_model(demo_folder, 
     assert model.predict(np.zeros((1, 32, 32, 3), np.float32), verbose=0).shape == (1, 3)
 
 
-def test_nan_loss_restores_finite_weights_and_says_what_to_do(demo_folder, tmp_path):
+@pytest.mark.parametrize("lr", [1e38, 1e8])
+def test_a_diverging_loss_stops_the_run_names_the_lr_and_keeps_finite_weights(demo_folder, tmp_path, lr):
     import keras
 
-    project = tiny_project(demo_folder, **{"optimizer.name": "sgd", "optimizer.learning_rate": 1e38,
-                                           "schedule.name": "constant", "model.freeze": 0})
+    project = tiny_project(demo_folder, **{"optimizer.name": "sgd", "optimizer.learning_rate": lr,
+                                           "schedule.name": "constant", "model.freeze": 0, "training.epochs": 5})
     result = Trainer().run(project, run_dir=tmp_path / "run")
 
     assert result.status is RunStatus.FAILED
-    assert "loss became NaN at epoch 1 step" in result.message and "lower the learning rate" in result.message
+    assert "the loss " in result.message and "at epoch 1 step" in result.message
+    assert f"the learning rate {lr:g} is too high" in result.message and "lower it" in result.message
     model = keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert all(np.isfinite(w).all() for w in model.get_weights())
 

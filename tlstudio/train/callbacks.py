@@ -1,7 +1,8 @@
 """The Keras callbacks of a run, each owning its own state, like Keras's own `TerminateOnNaN`:
 
-- `NanGuard`: a non-finite loss stops the run and puts the last finite weights back
-  (TerminateOnNaN alone leaves them NaN: docs/stack-notes.md #3);
+- `LossGuard`: a non-finite or diverged loss (`train/health.py`) stops the run, names the learning
+  rate and puts the last finite weights back (TerminateOnNaN alone leaves them NaN:
+  docs/stack-notes.md #3);
 - `StopCheck`: the Stop button (a `StopToken`) ends the run within one batch;
 - `EventRelay`: Keras's logs become the run's plain events and its steps.csv rows.
 
@@ -13,17 +14,17 @@ importing this module does not import Keras.
 from __future__ import annotations
 
 import functools
-import math
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tlstudio.train.events import BatchEnd, EpochEnd, Observer, StopToken
+from tlstudio.train.health import HealthCheck
 
 
 @dataclass
 class Halt:
-    """Why a fit was interrupted: None (it was not), "nan" or "stop"."""
+    """Why a fit was interrupted: None (it was not), "nan" (the loss was non-finite or diverged) or "stop"."""
 
     reason: str | None = None
     message: str = ""
@@ -54,25 +55,37 @@ class RunLog(Protocol):
 
 @functools.cache
 def callback_classes() -> tuple[type, type, type]:
-    """(NanGuard, StopCheck, EventRelay), built on first use so that importing stays light."""
+    """(LossGuard, StopCheck, EventRelay), built on first use so that importing stays light."""
     import keras
 
-    class NanGuard(keras.callbacks.Callback):
-        """Stops on a non-finite loss and restores the last finite weights (`weights()` gives them)."""
+    class LossGuard(keras.callbacks.Callback):
+        """Stops on a non-finite or diverged loss (training or validation) and puts the last finite
+        weights back with `restore()` (into the whole model: the fit may be training only its head)."""
 
-        def __init__(self, halt: Halt, weights, observer: Observer) -> None:
+        def __init__(self, halt: Halt, restore, observer: Observer, health: HealthCheck) -> None:
             super().__init__()
-            self.halt, self.weights, self.observer = halt, weights, observer
+            self.halt, self.restore, self.observer, self.health = halt, restore, observer, health
 
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch = epoch
 
+        def _learning_rate(self) -> float:
+            return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
         def on_train_batch_end(self, batch, logs=None):
-            if math.isfinite(float((logs or {}).get("loss", 0.0))):
+            running = float((logs or {}).get("loss", 0.0))  # the epoch's running mean: a smoothed loss
+            self._stop(self.health.divergence(running, self._learning_rate(), self._epoch + 1, batch + 1))
+
+        def on_epoch_end(self, epoch, logs=None):
+            # First among the callbacks: a diverged epoch is halted before it is recorded or "best".
+            if not self.halt.halted and "val_loss" in (logs or {}):
+                self._stop(self.health.validation_divergence(float(logs["val_loss"]), self._learning_rate(),
+                                                             epoch + 1))
+
+        def _stop(self, message: str | None) -> None:
+            if message is None:
                 return
-            message = (f"loss became NaN at epoch {self._epoch + 1} step {batch + 1}; lower the learning rate "
-                       "(the last finite weights were kept).")
-            self.model.set_weights(self.weights())
+            self.restore()
             self.halt.halt(self.model, "nan", message)
             self.observer.on_log(message)
 
@@ -161,4 +174,4 @@ def callback_classes() -> tuple[type, type, type]:
         def on_train_end(self, logs=None):
             self.early_stopped = bool(self.model.stop_training and not self.halt.halted)
 
-    return NanGuard, StopCheck, EventRelay
+    return LossGuard, StopCheck, EventRelay

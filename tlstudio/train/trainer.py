@@ -46,6 +46,7 @@ from tlstudio.train.events import (
     TrainEnd,
 )
 from tlstudio.train.features import FeatureHead, feature_cache_decision
+from tlstudio.train.health import HealthCheck
 from tlstudio.train.prepare import PrepareError, RunData, prepare_run, start_run_folder
 from tlstudio.train.resume import PhasePlan, ResumeError, ResumePoint, assign_optimizer_variables
 
@@ -109,6 +110,7 @@ class _Run:
         self.phase_number = 0  # the phase now training
         self.fit_model = None  # what fit() trains now: the model, a wrapper with augmentation, or the head
         self._phase_callbacks: list = []  # this phase's early stopping and plateau reducer, if any
+        self.health: HealthCheck | None = None  # once the classes are known
         self.started = time.perf_counter()
         self.writer: RunFolderWriter | None = None
         self.checkpoint: Checkpoint | None = None  # once the model is built
@@ -165,7 +167,8 @@ class _Run:
         run_path = self.writer.path if self.writer else None
         if run_path is not None:
             if status == RunStatus.FAILED and self.resume_from is None and self.epochs_completed == 0:
-                # Nothing worth keeping: no epoch, so no model worth a place among the earlier runs.
+                # Failed before its model was built (and so before any epoch): nothing worth a place among
+                # the earlier runs. A run that has a model (its last finite weights) keeps it, marked FAILED.
                 if discard_run_folder(run_path):
                     message = f"{message.rstrip('.')}; nothing was trained, so no run folder was kept."
                     run_path = None
@@ -286,6 +289,7 @@ class _Run:
         total_epochs = self.plan[-1].end_epoch
         self.total_steps = total_epochs * self.steps_per_epoch
         self.checkpoint = Checkpoint(self.model, self.writer)
+        self.health = HealthCheck(len(self.classes))
         point = self.resume_from
         if point is not None:
             self._pick_up(point)
@@ -326,7 +330,7 @@ class _Run:
             first_epoch = max(phase.first_epoch, self.epochs_completed)
             if point is not None and point.phase == phase.number and first_epoch > phase.first_epoch:
                 callbacks += self._restore_phase_state(point, fit_model)
-            nan_guard, stop_check, event_relay = callback_classes()
+            loss_guard, stop_check, event_relay = callback_classes()
             halt = Halt()
             relay = event_relay(self, halt, phase.number, total_epochs, batch_size, len(self.x_train))
             saver = _ResumeSaver(self, halt)
@@ -334,7 +338,8 @@ class _Run:
             # the state is saved last, once early stopping and the plateau reducer have had their say.
             fit_model.fit(train_ds, epochs=phase.end_epoch, initial_epoch=first_epoch,
                           steps_per_epoch=self.steps_per_epoch, validation_data=val_ds,
-                          callbacks=[nan_guard(halt, lambda: self.checkpoint.last_finite_weights, self.observer), relay,
+                          callbacks=[loss_guard(halt, self._restore_last_finite, self.observer, self.health),
+                                     relay,
                                      stop_check(halt, self.stop_token), *callbacks, saver.callback()],
                           shuffle=False, verbose=0)
             if halt.reason == "nan":
@@ -344,6 +349,9 @@ class _Run:
             elif relay.early_stopped:
                 self.observer.on_log(f"early stopping: no val_loss improvement for "
                                      f"{project.training.early_stopping} epochs; phase {phase.number} ends")
+
+    def _restore_last_finite(self) -> None:
+        self.model.set_weights(self.checkpoint.last_finite_weights)
 
     def _restore_phase_state(self, point: ResumePoint, fit_model) -> list:
         """Put the optimizer's state (its step counter drives the LR schedule) and the callbacks' back as
@@ -554,6 +562,8 @@ class _Run:
         self.history.append(row)
         self.writer.add_epoch(row)
         self.epochs_completed += 1
+        for warning in self.health.epoch(row):
+            self.observer.on_log(f"warning: {warning}")
         return self.checkpoint.epoch_completed(int(row["epoch"]), row["val_loss"])
 
 
