@@ -60,6 +60,7 @@ FLAG_FIELDS = {
     "batch_size": "training.batch_size",
     "seed": "training.seed",
     "early_stopping": "training.early_stopping",
+    "tensorboard": "training.tensorboard",
     "fine_tune_epochs": "training.fine_tune.epochs",
     "unfreeze": "training.fine_tune.unfreeze",
     "fine_tune_lr_factor": "training.fine_tune.lr_factor",
@@ -146,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int)
     g.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="epochs without improvement; 0 off")
     g.add_argument("--augment", help=f"comma list of: {_choices(AUGMENTATION_NAMES)} (or none)")
+    g.add_argument("--tensorboard", action="store_true", default=None,
+                   help="write TensorBoard event files to RUN/tensorboard (open: tensorboard --logdir runs)")
     g = train.add_argument_group("optimizer and schedule parameters (each read by some of them)")
     for name, (section, field) in SECONDARY_FLAGS.items():
         kind = int if field.annotation is int else float

@@ -189,6 +189,8 @@ class TrainingSettings(_Section):
     seed: int = Field(42, ge=0)
     early_stopping: int = Field(0, ge=0, description="Patience in epochs; 0 switches early stopping off.")
     fine_tune: FineTuneSettings = Field(default_factory=FineTuneSettings)
+    tensorboard: bool = Field(False, description=(
+        "Write TensorBoard event files (per-epoch loss, accuracy, learning rate) to the run's tensorboard/ folder."))
     # Speed. None of these changes what is learned beyond floating-point rounding.
     feature_cache: bool = Field(True, description=(
         "With the whole backbone frozen, run it once per image and train the head on the cached features."))

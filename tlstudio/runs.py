@@ -9,6 +9,7 @@
     status.json   how the run stands: RUNNING, FINISHED, STOPPED or FAILED, with a one-sentence message
     resume.npz    the last completed epoch's weights, optimizer state and counters: what resuming
                   (after a crash) and continuing (more epochs) start from
+    tensorboard/  TensorBoard event files, when the project asks for them
 
 CSV rows are flushed as they come, so a crash leaves every finished epoch on disk; a resumed or
 continued run truncates them to the epoch it starts from and appends.
@@ -38,6 +39,7 @@ STEPS_FILE = "steps.csv"
 MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
 STATUS_FILE = "status.json"
+TENSORBOARD_FOLDER = "tensorboard"  # with training.tensorboard: Keras's TensorBoard event files
 RESUME_FILE = "resume.npz"
 RUNNING = "RUNNING"  # status.json while a run trains; left behind by a run whose process was killed
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")

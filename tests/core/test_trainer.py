@@ -183,3 +183,23 @@ def test_run_folder_summary_and_where_gui_runs_go(tmp_path):
     assert runs_root(tmp_path / "p.json", "/data/x", tmp_path / "app") == tmp_path / "runs"
     assert runs_root(None, "/data/my photos", tmp_path / "app") == tmp_path / "app" / "runs" / "my_photos"
     assert runs_root(None, None, tmp_path / "app") == tmp_path / "app" / "runs" / "untitled"
+
+
+def test_tensorboard_event_files_when_asked(demo_folder, tmp_path):
+    result = Trainer().run(tiny_project(demo_folder, **{"training.tensorboard": True, "training.epochs": 1}),
+                           run_dir=tmp_path / "run")
+    assert result.status is RunStatus.FINISHED, result.message
+    for split in ("train", "validation"):
+        assert list((tmp_path / "run" / "tensorboard" / split).glob("events.out.tfevents.*"))
+
+
+def test_tensorboard_without_its_package_is_one_sentence_before_training(monkeypatch, demo_folder):
+    import importlib.util
+
+    from tlstudio.train.readiness import training_blocker
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    project = tiny_project(demo_folder, **{"training.tensorboard": True})
+    assert training_blocker(project) == ("TensorBoard logs need the tensorboard package; install it (pip install "
+                                         "tensorboard) or untick them.")

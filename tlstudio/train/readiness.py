@@ -6,6 +6,8 @@ TensorFlow still loading, a run in progress) stays with the window.
 
 from __future__ import annotations
 
+import importlib.util
+
 from tlstudio.config import Project
 from tlstudio.data import DatasetIndex
 
@@ -19,4 +21,6 @@ def training_blocker(project: Project, index: DatasetIndex | None = None) -> str
         return f"The weights file {weights_file} does not exist; choose another weights file or 'imagenet'."
     if index is not None and index.errors:
         return index.errors[0]
+    if project.training.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        return "TensorBoard logs need the tensorboard package; install it (pip install tensorboard) or untick them."
     return None

@@ -30,7 +30,14 @@ from tlstudio.model.augment import make_augmenter
 from tlstudio.model.build import build_model, calibrate_batchnorm, count_parameters
 from tlstudio.model.freezing import unfreeze_top
 from tlstudio.model.optimizers import make_optimizer
-from tlstudio.runs import RUNNING, RunFolderError, RunFolderWriter, discard_run_folder, read_run
+from tlstudio.runs import (
+    RUNNING,
+    TENSORBOARD_FOLDER,
+    RunFolderError,
+    RunFolderWriter,
+    discard_run_folder,
+    read_run,
+)
 from tlstudio.tasks import Cancelled
 from tlstudio.train.callbacks import Halt, callback_classes
 from tlstudio.train.checkpoint import Checkpoint
@@ -503,6 +510,11 @@ class _Run:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=project.training.early_stopping, restore_best_weights=False))
         self._phase_callbacks = list(callbacks)
+        if project.training.tensorboard:
+            # One log folder for every phase (and every resume or continuation): Keras numbers the epochs
+            # from initial_epoch, so the curves go on. No graph, no histograms: epoch scalars only.
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.writer.path / TENSORBOARD_FOLDER),
+                                                         write_graph=False, update_freq="epoch"))
         return callbacks
 
     # -- after the last step ---------------------------------------------------------------

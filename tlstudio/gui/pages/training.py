@@ -108,6 +108,11 @@ class TrainingPage(Page):
         self.seed_spin = named(int_spin(0, 2**31 - 1), "trainingSeedSpin", "Random seed",
                                "The same seed gives the same split, shuffling, augmentation and initial weights.")
         loop_form.addRow("Random seed", self.seed_spin)
+        self.tensorboard_check = named(QCheckBox("Write TensorBoard logs"), "trainingTensorBoardCheck",
+                                       "TensorBoard logs", TrainingSettings.model_fields["tensorboard"].description
+                                       + " Open them with: tensorboard --logdir <runs folder>")
+        loop_form.addRow("", self.tensorboard_check)
+        self._bindings += [bind_check(project, "training.tensorboard", self.tensorboard_check)]
         self._bindings += [bind_spin(project, "training.epochs", self.epochs_spin),
                            bind_spin(project, "training.batch_size", self.batch_spin),
                            bind_spin(project, "training.early_stopping", self.early_stopping_spin),
