@@ -450,7 +450,7 @@ class ConsoleProgress(Observer):
         self.close_line()
 
     def on_log(self, message: str) -> None:
-        if message.startswith("warning:") or "NaN" in message:
+        if message.startswith(("warning:", "feature cache:")) or "NaN" in message:
             self.close_line()
             print(message, file=self.stream)
 

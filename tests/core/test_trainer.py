@@ -203,3 +203,23 @@ def test_tensorboard_without_its_package_is_one_sentence_before_training(monkeyp
     project = tiny_project(demo_folder, **{"training.tensorboard": True})
     assert training_blocker(project) == ("TensorBoard logs need the tensorboard package; install it (pip install "
                                          "tensorboard) or untick them.")
+
+
+def test_frozen_features_are_kept_on_disk_for_the_next_run_on_the_same_data(demo_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
+    project = tiny_project(demo_folder, **{"model.freeze": "all", "model.backbone": "squeezenet1_1"})
+    first, second, other_lr = RecordingObserver(), RecordingObserver(), RecordingObserver()
+    a = Trainer().run(project, first, run_dir=tmp_path / "a")
+    b = Trainer().run(project, second, run_dir=tmp_path / "b")
+    c = Trainer().run(project.copy_with(**{"optimizer.learning_rate": 0.001}), other_lr, run_dir=tmp_path / "c")
+    assert a.status is b.status is c.status is RunStatus.FINISHED
+    logs = [[e for e in r.events if isinstance(e, str)] for r in (first, second, other_lr)]
+    assert not any("read from disk" in line for line in logs[0])
+    assert any(line.startswith("feature cache: backbone features of") for line in logs[1])
+    assert any("read from disk" in line for line in logs[2])
+    assert "read from disk" in second.of_type(PhaseBegin)[0].feature_cache_note
+    assert a.history == b.history  # the same features, so the same run
+    assert len(list((tmp_path / "cache" / "features").glob("*.npz"))) == 1
+    # Another backbone's (or other weights') features are never taken for these.
+    Trainer().run(project.copy_with(**{"model.weights": "imagenet"}), run_dir=tmp_path / "d")
+    assert len(list((tmp_path / "cache" / "features").glob("*.npz"))) == 2

@@ -8,18 +8,22 @@ is saved: the saved model is the same kind of model as without the cache.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from tlstudio.config import Project
-from tlstudio.files import format_bytes
+from tlstudio.files import atomic_target, cache_dir, format_bytes
 from tlstudio.model.build import DROPOUT_LAYER, OUTPUT_LAYER, POOL_LAYER
 from tlstudio.tasks import TaskState
 
 HEAD_LAYERS = (DROPOUT_LAYER, OUTPUT_LAYER)
 FEATURE_LAYER = POOL_LAYER
+FEATURE_STORE_FORMAT = 1
 
 
 def feature_cache_decision(project: Project, backbone, phase: int) -> tuple[bool, str]:
@@ -87,6 +91,65 @@ class FeatureHead:
                 progress(min(start + batch_size, total), total)
         width = extractor.output.shape[-1]
         return np.concatenate(chunks) if chunks else np.zeros((0, width), np.float32)
+
+
+class FeatureStore:
+    """Pooled features of a frozen backbone kept on disk between runs (the user cache folder), so a
+    second run, an LR range test or an optimizer race on the same data does not run the backbone again.
+
+    The key is a hash of the decoded training and validation images themselves (so of the files, the
+    image size and the resize policy), the backbone, where its weights come from (a weights file by its
+    path, size and time; random weights by the seed that made them) and the Keras version. Features of
+    augmented copies are not kept: they depend on the augmentation's random stream, which the rest of a
+    run goes on drawing from. A store that cannot be read or written is a missed speed-up, never an error.
+    """
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder or cache_dir() / "features"
+
+    @staticmethod
+    def key(project: Project, x_train: np.ndarray, x_val: np.ndarray) -> str:
+        import keras
+
+        model = project.model
+        weights: object = model.weights
+        if model.weights_file is not None:
+            stat = model.weights_file.stat() if model.weights_file.is_file() else None
+            weights = [str(model.weights_file.resolve()), stat.st_size if stat else 0,
+                       stat.st_mtime_ns if stat else 0]
+        elif model.weights == "none":
+            weights = ["none", project.training.seed]  # random weights: the seed made them
+        digest = hashlib.sha256()
+        for images in (x_train, x_val):
+            digest.update(repr((images.shape, str(images.dtype))).encode())
+            digest.update(np.ascontiguousarray(images).data)
+        described = json.dumps([FEATURE_STORE_FORMAT, keras.__version__, model.backbone, weights,
+                                model.resolved_image_size, digest.hexdigest()])
+        return hashlib.sha256(described.encode()).hexdigest()[:32]
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.npz"
+
+    def has(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def load(self, key: str, train_images: int, val_images: int) -> tuple[np.ndarray, np.ndarray] | None:
+        try:
+            with np.load(self.path(key), allow_pickle=False) as data:
+                train, val = data["train"], data["val"]
+        except (OSError, ValueError, KeyError):
+            return None
+        if len(train) != train_images or len(val) != val_images or train.dtype != np.float32:
+            return None
+        return train, val
+
+    def save(self, key: str, train: np.ndarray, val: np.ndarray) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with atomic_target(self.path(key), suffix=".npz") as tmp, open(tmp, "wb") as handle:
+                np.savez(handle, train=train.astype(np.float32), val=val.astype(np.float32))
+        except OSError:
+            pass
 
 
 def augmented_copies_cost(copies: int, train_images: int | None, feature_width: int | None) -> str:

@@ -52,7 +52,7 @@ from tlstudio.train.events import (
     TrainBegin,
     TrainEnd,
 )
-from tlstudio.train.features import FeatureHead, feature_cache_decision
+from tlstudio.train.features import FeatureHead, FeatureStore, feature_cache_decision
 from tlstudio.train.health import HealthCheck
 from tlstudio.train.prepare import PrepareError, RunData, prepare_run, start_run_folder
 from tlstudio.train.resume import PhasePlan, ResumeError, ResumePoint, assign_optimizer_variables
@@ -118,6 +118,7 @@ class _Run:
         self.fit_model = None  # what fit() trains now: the model, a wrapper with augmentation, or the head
         self._phase_callbacks: list = []  # this phase's early stopping and plateau reducer, if any
         self.health: HealthCheck | None = None  # once the classes are known
+        self.feature_store = FeatureStore()
         self.started = time.perf_counter()
         self.writer: RunFolderWriter | None = None
         self.checkpoint: Checkpoint | None = None  # once the model is built
@@ -319,6 +320,11 @@ class _Run:
                 unfreeze_top(self.built.backbone, project.training.fine_tune.unfreeze,
                              project.model.train_batchnorm)
             use_cache, cache_note = feature_cache_decision(project, self.built.backbone, phase.number)
+            store_key = None
+            if use_cache and self.augmenter is None:
+                store_key = FeatureStore.key(project, self.x_train, self.x_val)
+                if self.feature_store.has(store_key):
+                    cache_note += "; read from disk, as an earlier run on the same data computed them"
             trainable, frozen = count_parameters(self.model)
             self.observer.on_phase_begin(PhaseBegin(
                 phase=phase.number, first_epoch=phase.first_epoch + 1,
@@ -328,7 +334,7 @@ class _Run:
             self.observer.on_log(f"phase {phase.number}: {phase.description}; LR {phase.base_lr:g}, "
                                  f"{trainable:,} trainable and {frozen:,} frozen parameters")
             self.observer.on_log(f"feature cache {'in use' if use_cache else 'not used'}: {cache_note}")
-            fit_model, train_ds, val_ds = (self._cached_feature_data() if use_cache else self._image_data())
+            fit_model, train_ds, val_ds = (self._cached_feature_data(store_key) if use_cache else self._image_data())
             # The head's view of the validation set stays valid only while the backbone is unchanged.
             self.val_features = self.val_features if use_cache else None
             self.fit_samples = self._samples_per_batch(use_cache)
@@ -440,8 +446,9 @@ class _Run:
         inputs = keras.Input(shape=self.model.input_shape[1:], dtype="float32", name="image")
         return keras.Model(inputs, self.model(self.augmenter(inputs)), name="training_model"), train_ds, val_ds
 
-    def _cached_feature_data(self):
-        """Backbone features of every image, computed once; the head trains on them."""
+    def _cached_feature_data(self, store_key: str | None):
+        """Backbone features of every image, computed once (or read from the FeatureStore under `store_key`,
+        where an earlier run left them); the head trains on them."""
         from tlstudio.data.pipeline import (  # lazy: imports TensorFlow
             feature_evaluation_dataset,
             feature_training_dataset,
@@ -468,11 +475,20 @@ class _Run:
             return features
 
         started = time.perf_counter()
-        train_features = np.concatenate([extract(self.x_train, self.augmenter) for _ in range(copies)])
-        val_features = extract(self.x_val)
+        stored = self.feature_store.load(store_key, len(self.x_train), len(self.x_val)) if store_key else None
+        if stored is not None:
+            train_features, val_features = stored
+            self.observer.on_log(f"feature cache: backbone features of {total} images read from disk in "
+                                 f"{time.perf_counter() - started:.2f} s (an earlier run on the same data "
+                                 "computed them)")
+        else:
+            train_features = np.concatenate([extract(self.x_train, self.augmenter) for _ in range(copies)])
+            val_features = extract(self.x_val)
+            self.observer.on_log(f"backbone features of {total} images computed in "
+                                 f"{time.perf_counter() - started:.1f} s")
+            if store_key:
+                self.feature_store.save(store_key, train_features, val_features)
         self.val_features = (feature_head.head, val_features)
-        self.observer.on_log(f"backbone features of {total} images computed in "
-                             f"{time.perf_counter() - started:.1f} s")
         labels = np.tile(self.y_train, copies)
         num_classes = len(self.classes)
         train_ds = feature_training_dataset(train_features, labels, num_classes, training.batch_size,
