@@ -79,3 +79,36 @@ def start_run_folder(project: Project, classes: list[str], run_dir: str | Path |
     writer.write_config(project)
     writer.write_labels(classes)
     return writer
+
+
+
+def build_run_model(project: Project, data: RunData, observer: Observer):
+    """The run's model as its first phase trains it (a two-phase run starts with the backbone frozen),
+    seeded, with BatchNorm statistics set from training images when the weights are random; and the
+    compute plan it was built under. Returns (BuiltModel, ComputePlan). Imports Keras."""
+    import keras
+
+    from tlstudio.model.build import build_model, calibrate_batchnorm
+    from tlstudio.train.compute import apply_determinism, plan_compute, precision_policy
+
+    observer.on_prepare(PrepareProgress("building the model", 0, 1))
+    compute = plan_compute(project.training)
+    apply_determinism(compute)
+    keras.utils.set_random_seed(project.training.seed)
+    settings = project.model
+    if project.training.fine_tune.enabled:
+        settings = settings.model_copy(update={"freeze": "all"})  # phase 1 trains the head only
+    with precision_policy(compute):
+        built = build_model(settings, len(data.classes), seed=project.training.seed)
+    if settings.weights == "none":
+        x_train = data.x_train
+        sample = x_train[np.linspace(0, len(x_train) - 1, min(len(x_train), 32)).astype(int)]
+        count = calibrate_batchnorm(built.model, built.backbone, sample)
+        if count:
+            observer.on_log(f"weights 'none': the statistics of {count} BatchNorm layers were set from "
+                            f"{len(sample)} training images (there are no pretrained ones to keep)")
+        if settings.freeze == "all":
+            observer.on_log("warning: weights 'none' leaves the backbone random, and frozen it only gives the head "
+                            "random features to learn from; unfreeze it (freeze 0) or use ImageNet weights.")
+    observer.on_prepare(PrepareProgress("building the model", 1, 1))
+    return built, compute

@@ -27,7 +27,7 @@ from tlstudio.inference import inference_function, predict_in_batches
 from tlstudio.metrics import classification_metrics
 from tlstudio.model import schedules  # its Keras classes (PlateauReducer, ...) are made on first access
 from tlstudio.model.augment import make_augmenter
-from tlstudio.model.build import build_model, calibrate_batchnorm, count_parameters
+from tlstudio.model.build import count_parameters
 from tlstudio.model.freezing import unfreeze_top
 from tlstudio.model.optimizers import make_optimizer
 from tlstudio.runs import (
@@ -41,7 +41,6 @@ from tlstudio.runs import (
 from tlstudio.tasks import Cancelled
 from tlstudio.train.callbacks import Halt, callback_classes
 from tlstudio.train.checkpoint import Checkpoint
-from tlstudio.train.compute import apply_determinism, plan_compute, precision_policy
 from tlstudio.train.events import (
     Observer,
     PhaseBegin,
@@ -54,7 +53,7 @@ from tlstudio.train.events import (
 )
 from tlstudio.train.features import FeatureHead, FeatureStore, feature_cache_decision
 from tlstudio.train.health import HealthCheck
-from tlstudio.train.prepare import PrepareError, RunData, prepare_run, start_run_folder
+from tlstudio.train.prepare import PrepareError, RunData, build_run_model, prepare_run, start_run_folder
 from tlstudio.train.resume import PhasePlan, ResumeError, ResumePoint, assign_optimizer_variables
 
 
@@ -66,7 +65,8 @@ class Trainer:
     """Runs one training run; see `run`."""
 
     def run(self, project: Project, observer: Observer | None = None, stop_token: StopToken | None = None,
-            run_dir: str | Path | None = None, runs_root: str | Path = "runs") -> RunResult:
+            run_dir: str | Path | None = None, runs_root: str | Path = "runs", data: RunData | None = None
+            ) -> RunResult:
         """Train `project` and write its run folder.
 
         Args:
@@ -75,8 +75,11 @@ class Trainer:
             stop_token: `request_stop()` from any thread stops within one batch.
             run_dir: the run folder to create (must be new or empty); default
                 `runs_root/<timestamp>-<backbone>`.
+            data: the project's images, already scanned, split and decoded (`prepare_run`), for several
+                runs on the same data; by default the run prepares its own.
         """
         run = _Run(project.model_copy(deep=True), observer or Observer(), stop_token or StopToken())
+        run.given_data = data
         return run.execute(run_dir, runs_root)
 
     def resume(self, run_dir: str | Path, observer: Observer | None = None, stop_token: StopToken | None = None,
@@ -113,6 +116,7 @@ class _Run:
         self.observer = observer
         self.stop_token = stop_token
         self.resume_from = resume_from  # None for a new run
+        self.given_data: RunData | None = None
         self.plan: list[PhasePlan] = resume_from.phases if resume_from else []
         self.phase_number = 0  # the phase now training
         self.fit_model = None  # what fit() trains now: the model, a wrapper with augmentation, or the head
@@ -215,7 +219,11 @@ class _Run:
             return self.writer
 
         try:
-            self.data = prepare_run(project, self.observer, self.stop_token, make_writer)
+            if self.given_data is not None:  # prepared once for several runs (an optimizer race)
+                self.data = self.given_data
+                make_writer(self.data.classes)
+            else:
+                self.data = prepare_run(project, self.observer, self.stop_token, make_writer)
         except PrepareError as error:
             raise _Failure(str(error)) from None
         self.classes, self.image_size = self.data.classes, self.data.image_size
@@ -225,31 +233,11 @@ class _Run:
             raise _Failure(f"the data folder changed since this run ({len(self.x_train)} training images instead "
                            f"of {self.resume_from.train_images}); train a new run.")
 
-        self.observer.on_prepare(PrepareProgress("building the model", 0, 1))
         if tf_import.is_alive():
             tf_import.join()
-        import keras
-
-        self.compute = plan_compute(project.training)
-        apply_determinism(self.compute)
-        keras.utils.set_random_seed(project.training.seed)
-        settings = project.model
-        if project.training.fine_tune.enabled:
-            settings = settings.model_copy(update={"freeze": "all"})  # phase 1 trains the head only
-        with precision_policy(self.compute):
-            self.built = build_model(settings, len(self.classes), seed=project.training.seed)
+        self.built, self.compute = build_run_model(project, self.data, self.observer)
         self.model = self.built.model
         self.device = self.compute.describe()
-        if settings.weights == "none":
-            sample = self.x_train[np.linspace(0, len(self.x_train) - 1, min(len(self.x_train), 32)).astype(int)]
-            count = calibrate_batchnorm(self.model, self.built.backbone, sample)
-            if count:
-                self.observer.on_log(f"weights 'none': the statistics of {count} BatchNorm layers were set from "
-                                     f"{len(sample)} training images (there are no pretrained ones to keep)")
-        if settings.weights == "none" and settings.freeze == "all":
-            self.observer.on_log("warning: weights 'none' leaves the backbone random, and frozen it only gives the "
-                                 "head random features to learn from; unfreeze it (freeze 0) or use ImageNet weights.")
-        self.observer.on_prepare(PrepareProgress("building the model", 1, 1))
 
     # -- the phases ------------------------------------------------------------------------
 
