@@ -118,46 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="finish a run's planned epochs from its last completed epoch (after a crash or a stop)")
     again.add_argument("--continue", dest="continue_run", type=Path, metavar="RUN",
                        help="train a run --epochs N more epochs, from its last epoch's weights and optimizer state")
-    g = train.add_argument_group("data")
-    g.add_argument("--data", help="folder of class sub-folders (or train/ and val/)")
-    g.add_argument("--val-split", type=float, help="share of each class held out (0-1)")
-    g.add_argument("--resize", choices=RESIZE_POLICIES, help=_choices(RESIZE_POLICIES))
-    g = train.add_argument_group("model")
-    offline = ", ".join(f"{name}: {get_backbone(name).weights_origin}" for name in OFFLINE_BACKBONES)
-    g.add_argument("--backbone", choices=BACKBONE_NAMES, metavar="NAME",
-                   help=f"{_choices(BACKBONE_NAMES)}; default: MobileNetV2 when Keras has its ImageNet weights "
-                        f"cached, else squeezenet1_1. ImageNet weights without the network: {offline}")
-    g.add_argument("--weights", help="imagenet, none, or a weights file")
-    g.add_argument("--image-size", type=int, help="input size in pixels")
-    g.add_argument("--freeze", help="'all', or how many backbone layers (from the input) to freeze")
-    g.add_argument("--train-batchnorm", action="store_true", default=None,
-                   help="let BatchNorm statistics of unfrozen layers update")
-    g.add_argument("--dropout", type=float)
-    g.add_argument("--l2", type=float)
-    g.add_argument("--label-smoothing", type=float)
-    g = train.add_argument_group("optimization")
-    g.add_argument("--optimizer", choices=OPTIMIZER_NAMES, metavar="NAME", help=_choices(OPTIMIZER_NAMES))
-    g.add_argument("--lr", type=float, help="learning rate")
-    g.add_argument("--momentum", type=float, help="momentum (rho) for momentum / nesterov")
-    g.add_argument("--weight-decay", type=float, help="AdamW's weight decay")
-    g.add_argument("--schedule", choices=SCHEDULE_NAMES, metavar="NAME", help=_choices(SCHEDULE_NAMES))
-    g.add_argument("--warmup-epochs", type=float)
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--seed", type=int)
-    g.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="epochs without improvement; 0 off")
-    g.add_argument("--augment", help=f"comma list of: {_choices(AUGMENTATION_NAMES)} (or none)")
-    g.add_argument("--tensorboard", action="store_true", default=None,
-                   help="write TensorBoard event files to RUN/tensorboard (open: tensorboard --logdir runs)")
-    g = train.add_argument_group("optimizer and schedule parameters (each read by some of them)")
-    for name, (section, field) in SECONDARY_FLAGS.items():
-        kind = int if field.annotation is int else float
-        g.add_argument(f"--{name.replace('_', '-')}", type=kind, metavar="N" if kind is int else "X",
-                       help=f"{section}.{name}: {field.description}" if field.description else f"{section}.{name}")
-    g = train.add_argument_group("fine-tuning (phase 2)")
-    g.add_argument("--fine-tune-epochs", type=int, help="epochs of phase 2; 0 trains in one phase")
-    g.add_argument("--unfreeze", type=int, help="backbone layers unfrozen in phase 2, from the top")
-    g.add_argument("--fine-tune-lr-factor", type=float, help="phase 2 LR = LR x factor (default 0.1)")
+    add_project_flags(train)
+
+    lr_find = sub.add_parser("lr-find", help="LR range test: the loss as the LR grows; prints a suggested LR")
+    lr_find.add_argument("project", nargs="?", type=Path, help="a project .json (flags override it)")
+    lr_find.add_argument("--json", action="store_true", help='print {"suggested_lr": ..., "lr": [...], "loss": [...]}')
+    lr_find.add_argument("--start-lr", type=float, default=1e-7, help="the sweep's first LR (default 1e-7)")
+    lr_find.add_argument("--end-lr", type=float, default=10.0, help="the sweep's last LR (default 10)")
+    lr_find.add_argument("--steps", type=int, default=100, help="optimizer steps of the sweep (default 100)")
+    add_project_flags(lr_find)
 
     export = sub.add_parser("export", help="export a run's model (.keras, SavedModel, TFLite, ONNX), verified")
     export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder made by train")
@@ -179,6 +148,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_project_flags(command: argparse.ArgumentParser) -> None:
+    """The flags that write into the project (FLAG_FIELDS), for train, lr-find and race."""
+    g = command.add_argument_group("data")
+    g.add_argument("--data", help="folder of class sub-folders (or train/ and val/)")
+    g.add_argument("--val-split", type=float, help="share of each class held out (0-1)")
+    g.add_argument("--resize", choices=RESIZE_POLICIES, help=_choices(RESIZE_POLICIES))
+    g = command.add_argument_group("model")
+    offline = ", ".join(f"{name}: {get_backbone(name).weights_origin}" for name in OFFLINE_BACKBONES)
+    g.add_argument("--backbone", choices=BACKBONE_NAMES, metavar="NAME",
+                   help=f"{_choices(BACKBONE_NAMES)}; default: MobileNetV2 when Keras has its ImageNet weights "
+                        f"cached, else squeezenet1_1. ImageNet weights without the network: {offline}")
+    g.add_argument("--weights", help="imagenet, none, or a weights file")
+    g.add_argument("--image-size", type=int, help="input size in pixels")
+    g.add_argument("--freeze", help="'all', or how many backbone layers (from the input) to freeze")
+    g.add_argument("--train-batchnorm", action="store_true", default=None,
+                   help="let BatchNorm statistics of unfrozen layers update")
+    g.add_argument("--dropout", type=float)
+    g.add_argument("--l2", type=float)
+    g.add_argument("--label-smoothing", type=float)
+    g = command.add_argument_group("optimization")
+    g.add_argument("--optimizer", choices=OPTIMIZER_NAMES, metavar="NAME", help=_choices(OPTIMIZER_NAMES))
+    g.add_argument("--lr", type=float, help="learning rate")
+    g.add_argument("--momentum", type=float, help="momentum (rho) for momentum / nesterov")
+    g.add_argument("--weight-decay", type=float, help="AdamW's weight decay")
+    g.add_argument("--schedule", choices=SCHEDULE_NAMES, metavar="NAME", help=_choices(SCHEDULE_NAMES))
+    g.add_argument("--warmup-epochs", type=float)
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="epochs without improvement; 0 off")
+    g.add_argument("--augment", help=f"comma list of: {_choices(AUGMENTATION_NAMES)} (or none)")
+    g.add_argument("--tensorboard", action="store_true", default=None,
+                   help="write TensorBoard event files to RUN/tensorboard (open: tensorboard --logdir runs)")
+    g = command.add_argument_group("optimizer and schedule parameters (each read by some of them)")
+    for name, (section, field) in SECONDARY_FLAGS.items():
+        kind = int if field.annotation is int else float
+        g.add_argument(f"--{name.replace('_', '-')}", type=kind, metavar="N" if kind is int else "X",
+                       help=f"{section}.{name}: {field.description}" if field.description else f"{section}.{name}")
+    g = command.add_argument_group("fine-tuning (phase 2)")
+    g.add_argument("--fine-tune-epochs", type=int, help="epochs of phase 2; 0 trains in one phase")
+    g.add_argument("--unfreeze", type=int, help="backbone layers unfrozen in phase 2, from the top")
+    g.add_argument("--fine-tune-lr-factor", type=float, help="phase 2 LR = LR x factor (default 0.1)")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # TensorFlow's C++ start-up chatter (no CUDA driver, oneDNN notes) is not for users; real
@@ -189,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in (None, "gui"):
         return _gui(getattr(args, "target", None), getattr(args, "demo", False), getattr(args, "train", False))
     handlers = {"demo-data": _demo_data, "scan": _scan, "train": _train, "export": _export, "predict": _predict,
-                "worker": _worker}
+                "worker": _worker, "lr-find": _lr_find}
     return handlers[args.command](args)
 
 
@@ -323,6 +336,58 @@ def _train(args) -> int:
           f"(best epoch {result.metrics.get('best_epoch')}), {result.metrics.get('seconds', 0):.0f} s")
     print(f"run folder: {result.run_dir}")
     return 0 if result.status is RunStatus.FINISHED else 3
+
+
+def _lr_find(args) -> int:
+    from tlstudio.tasks import Cancelled
+    from tlstudio.train.lr_finder import LRFinderError, find_learning_rate
+
+    try:
+        project = resolve_project(args)
+    except ProjectError as error:
+        print(f"tlstudio lr-find: {error}", file=sys.stderr)
+        return 2
+    reason = training_blocker(project)
+    if reason:
+        print(f"tlstudio lr-find: {reason}", file=sys.stderr)
+        return 2
+    token = StopToken()
+    previous = signal.signal(signal.SIGINT, lambda *_: token.request_stop())
+    try:
+        result = find_learning_rate(project, ConsoleProgress(quiet=args.json), token, start_lr=args.start_lr,
+                                    end_lr=args.end_lr, steps=args.steps)
+    except LRFinderError as error:
+        print(f"tlstudio lr-find: {error}", file=sys.stderr)
+        return 1
+    except Cancelled:
+        print("tlstudio lr-find: stopped.", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(_sparkline(result))
+    steepest = f"{result.steepest_lr:.2g}" if result.steepest_lr else "none (the loss never fell)"
+    print(f"steepest descent at LR {steepest}; lowest loss at LR {result.minimum_lr:.2g} (minimum / 10: "
+          f"{result.minimum_lr / 10:.2g}); {len(result.losses)} steps in {result.seconds:.1f} s"
+          f"{', the loss blew up before the end' if result.stopped_early else ''}")
+    print(f"suggested learning rate: {result.suggested_lr:.2g}   (tlstudio train ... --lr {result.suggested_lr:.2g})")
+    return 0
+
+
+def _sparkline(result) -> str:
+    """The smoothed loss against log LR, one character per column, for a terminal."""
+    import numpy as np
+
+    bars = " ▁▂▃▄▅▆▇█"
+    lrs, losses = np.log10(result.learning_rates), np.asarray(result.smoothed)
+    columns = np.linspace(lrs[0], lrs[-1], 60)
+    values = np.interp(columns, lrs, losses)
+    low, high = np.nanmin(values), np.nanpercentile(values, 95)
+    scaled = np.clip((values - low) / max(high - low, 1e-12), 0, 1)
+    line = "".join(bars[int(round(v * (len(bars) - 1)))] for v in scaled)
+    return f"loss  {line}\n      LR {result.learning_rates[0]:.0e}{' ' * 44}{result.learning_rates[-1]:.0e}"
 
 
 def _export(args) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from PySide6.QtCore import Qt
 
 from tlstudio.config import Project
 from tlstudio.files import format_bytes
@@ -184,3 +185,23 @@ def test_augmented_copies_need_augmentation_and_say_what_they_cost(ready_window)
     page.augment_checks["rotate"].setChecked(False)
     assert not spin.isEnabled()
     assert page.speed_combos["xla"].toolTip() and page.image_cache_check.toolTip()
+
+
+def test_the_lr_range_test_draws_its_curve_and_one_click_uses_the_suggestion(qtbot, ready_window):
+    window = ready_window
+    window.project.update({"model.backbone": "squeezenet1_1", "model.weights": "none", "model.image_size": 32,
+                           "training.batch_size": 8})
+    window.show_page("training")
+    panel = window.training_page.lr_finder
+    assert not panel.plot.isVisible()
+    task = panel.start()
+    assert task is not None and not panel.find_button.isEnabled() and panel.cancel_button.isVisible()
+    with qtbot.waitSignal(task.finished, timeout=120_000):
+        pass
+    result = panel.result
+    assert result is not None, panel.status_label.text()
+    assert panel.plot.isVisible() and len(panel.curve.xData) == len(result.learning_rates) > 20
+    assert "Suggested learning rate" in panel.status_label.text()
+    assert panel.use_button.isVisible() and panel.find_button.isEnabled()
+    qtbot.mouseClick(panel.use_button, Qt.MouseButton.LeftButton)
+    assert window.project.project.optimizer.learning_rate == float(f"{result.suggested_lr:.2g}")

@@ -152,6 +152,37 @@ class FeatureStore:
             pass
 
 
+def compute_features(feature_head: FeatureHead, x_train: np.ndarray, x_val: np.ndarray, *, batch_size: int,
+                     augment: Callable | None = None, copies: int = 1, store: FeatureStore | None = None,
+                     key: str | None = None, progress: Callable[[int, int], None] | None = None,
+                     task: TaskState | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(training features, validation features, read from the store?). The training images go through the
+    backbone `copies` times when `augment` is given (each copy freshly augmented); without it the features
+    come from `store` under `key` when an earlier run left them there, and are left there otherwise.
+    `progress(done, total)` over all images; Cancelled when `task` was cancelled."""
+    if store is not None and key is not None and augment is None:
+        stored = store.load(key, len(x_train), len(x_val))
+        if stored is not None:
+            return stored[0], stored[1], True
+    total = len(x_train) * copies + len(x_val)
+    done = 0
+
+    def extract(images, with_augment=None):
+        nonlocal done
+        before = done
+        features = feature_head.extract(images, max(batch_size, 64), with_augment,
+                                        (lambda count, _of: progress(before + count, total)) if progress else None,
+                                        task=task)
+        done += len(images)
+        return features
+
+    train = np.concatenate([extract(x_train, augment) for _ in range(copies)])
+    val = extract(x_val)
+    if store is not None and key is not None and augment is None:
+        store.save(key, train, val)
+    return train, val, False
+
+
 def augmented_copies_cost(copies: int, train_images: int | None, feature_width: int | None) -> str:
     """One line on what caching `copies` augmented copies of each training image costs."""
     if copies <= 0:

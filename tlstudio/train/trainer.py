@@ -51,7 +51,7 @@ from tlstudio.train.events import (
     TrainBegin,
     TrainEnd,
 )
-from tlstudio.train.features import FeatureHead, FeatureStore, feature_cache_decision
+from tlstudio.train.features import FeatureHead, FeatureStore, compute_features, feature_cache_decision
 from tlstudio.train.health import HealthCheck
 from tlstudio.train.prepare import PrepareError, RunData, build_run_model, prepare_run, start_run_folder
 from tlstudio.train.resume import PhasePlan, ResumeError, ResumePoint, assign_optimizer_variables
@@ -446,36 +446,22 @@ class _Run:
         feature_head = FeatureHead.split(self.model)
         copies = max(1, training.augmented_copies) if self.augmenter is not None else 1
         total = len(self.x_train) * copies + len(self.x_val)
-        images_done = 0  # over every extract() call below
-
-        def extract(images, augment=None):
-            nonlocal images_done
-
-            def progress(count, _of, before=images_done):
-                self.observer.on_prepare(PrepareProgress("computing backbone features", before + count, total))
-
-            try:
-                features = feature_head.extract(images, max(training.batch_size, 64), augment, progress,
-                                                task=self.stop_token)
-            except Cancelled:
-                raise _Failure("stopped while computing backbone features; nothing was trained.") from None
-            images_done += len(images)
-            return features
-
         started = time.perf_counter()
-        stored = self.feature_store.load(store_key, len(self.x_train), len(self.x_val)) if store_key else None
-        if stored is not None:
-            train_features, val_features = stored
+        try:
+            train_features, val_features, from_disk = compute_features(
+                feature_head, self.x_train, self.x_val, batch_size=training.batch_size, augment=self.augmenter,
+                copies=copies, store=self.feature_store, key=store_key, task=self.stop_token,
+                progress=lambda done, of: self.observer.on_prepare(
+                    PrepareProgress("computing backbone features", done, of)))
+        except Cancelled:
+            raise _Failure("stopped while computing backbone features; nothing was trained.") from None
+        if from_disk:
             self.observer.on_log(f"feature cache: backbone features of {total} images read from disk in "
                                  f"{time.perf_counter() - started:.2f} s (an earlier run on the same data "
                                  "computed them)")
         else:
-            train_features = np.concatenate([extract(self.x_train, self.augmenter) for _ in range(copies)])
-            val_features = extract(self.x_val)
             self.observer.on_log(f"backbone features of {total} images computed in "
                                  f"{time.perf_counter() - started:.1f} s")
-            if store_key:
-                self.feature_store.save(store_key, train_features, val_features)
         self.val_features = (feature_head.head, val_features)
         labels = np.tile(self.y_train, copies)
         num_classes = len(self.classes)

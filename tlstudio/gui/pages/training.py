@@ -36,6 +36,7 @@ from tlstudio.data import load_image
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.bindings import FieldBinding, bind_check, bind_combo, bind_spin
 from tlstudio.gui.dataset_model import DatasetModel
+from tlstudio.gui.lr_finder_panel import LRFinderPanel
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.plots import LearningRatePreview
 from tlstudio.gui.project_model import ALL, ProjectModel
@@ -163,6 +164,8 @@ class TrainingPage(Page):
         self.lr_caption.setObjectName("trainingLearningRateCaption")
         preview_layout.addWidget(self.lr_caption)
         right.addWidget(preview_box)
+        self.lr_finder = LRFinderPanel(project, dataset, runner, tensorflow)
+        right.addWidget(self.lr_finder)
 
         # Augmentation
         augment_box = QGroupBox("Augmentation (training images only)")
