@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -128,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     lr_find.add_argument("--steps", type=int, default=100, help="optimizer steps of the sweep (default 100)")
     add_project_flags(lr_find)
 
+    race = sub.add_parser("race", help="train the same run with several optimizers / LRs side by side")
+    race.add_argument("project", nargs="?", type=Path, help="a project .json (flags override it)")
+    race.add_argument("--optimizers", help=f"comma list of: {_choices(OPTIMIZER_NAMES)} (default: the project's)")
+    race.add_argument("--lrs", help="comma list of learning rates, e.g. 1e-3,3e-3 (default: the project's)")
+    race.add_argument("--json", action="store_true", help="print every entrant's result and history as JSON")
+    add_project_flags(race)
+
     export = sub.add_parser("export", help="export a run's model (.keras, SavedModel, TFLite, ONNX), verified")
     export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder made by train")
     export.add_argument("--format", default=",".join(FORMATS),
@@ -202,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in (None, "gui"):
         return _gui(getattr(args, "target", None), getattr(args, "demo", False), getattr(args, "train", False))
     handlers = {"demo-data": _demo_data, "scan": _scan, "train": _train, "export": _export, "predict": _predict,
-                "worker": _worker, "lr-find": _lr_find}
+                "worker": _worker, "lr-find": _lr_find, "race": _race}
     return handlers[args.command](args)
 
 
@@ -373,6 +381,59 @@ def _lr_find(args) -> int:
           f"{result.minimum_lr / 10:.2g}); {len(result.losses)} steps in {result.seconds:.1f} s"
           f"{', the loss blew up before the end' if result.stopped_early else ''}")
     print(f"suggested learning rate: {result.suggested_lr:.2g}   (tlstudio train ... --lr {result.suggested_lr:.2g})")
+    return 0
+
+
+def _race(args) -> int:
+    from tlstudio.tasks import Cancelled
+    from tlstudio.train.race import RaceError, entrants_for, run_race
+
+    try:
+        project = resolve_project(args)
+        optimizers = [n.strip() for n in args.optimizers.split(",") if n.strip()] if args.optimizers else None
+        rates = [float(r) for r in args.lrs.split(",") if r.strip()] if args.lrs else None
+        entrants = entrants_for(project, optimizers, rates)
+    except (ProjectError, RaceError) as error:
+        print(f"tlstudio race: {error}", file=sys.stderr)
+        return 2
+    except ValueError:
+        print(f"tlstudio race: --lrs {args.lrs}: give numbers separated by commas, e.g. 1e-3,3e-3.", file=sys.stderr)
+        return 2
+    reason = training_blocker(project)
+    if reason:
+        print(f"tlstudio race: {reason}", file=sys.stderr)
+        return 2
+    token = StopToken()
+
+    class Lines(Observer):
+        def on_log(self, message: str) -> None:
+            if message.startswith("race:") and not args.json:
+                text = message[len("race: "):]
+                print(text[:1].upper() + text[1:], file=sys.stderr, flush=True)
+
+    # Each entrant's evaluation traces its own small function; TensorFlow's retracing notice says nothing here.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    previous = signal.signal(signal.SIGINT, lambda *_: token.request_stop())
+    try:
+        result = run_race(project, entrants, observer=Lines(), stop_token=token)
+    except RaceError as error:
+        print(f"tlstudio race: {error}", file=sys.stderr)
+        return 1
+    except Cancelled:
+        print("tlstudio race: stopped.", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(result.table())
+    winner = result.winner
+    cached = " (on cached backbone features)" if all(e.feature_cache for e in result.entrants) else ""
+    print(f"{len(result.entrants)} entrants in {result.seconds:.1f} s{cached}")
+    if winner:
+        print(f"best: {winner.entrant.label}   (tlstudio train ... --optimizer {winner.entrant.optimizer} "
+              f"--lr {winner.entrant.learning_rate:g})")
     return 0
 
 

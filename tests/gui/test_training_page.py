@@ -205,3 +205,35 @@ def test_the_lr_range_test_draws_its_curve_and_one_click_uses_the_suggestion(qtb
     assert panel.use_button.isVisible() and panel.find_button.isEnabled()
     qtbot.mouseClick(panel.use_button, Qt.MouseButton.LeftButton)
     assert window.project.project.optimizer.learning_rate == float(f"{result.suggested_lr:.2g}")
+
+
+def test_an_optimizer_race_draws_each_entrant_and_uses_the_chosen_one(qtbot, ready_window):
+    window = ready_window
+    window.project.update({"model.backbone": "squeezenet1_1", "model.weights": "none", "model.image_size": 32,
+                           "training.batch_size": 8})
+    window.show_page("training")
+    panel = window.training_page.race
+    for name, check in panel.optimizer_checks.items():
+        check.setChecked(name in ("sgd", "adam"))
+    panel.lrs_edit.setText("1e-3, 1e-2")
+    panel.epochs_spin.setValue(2)
+    task = panel.start()
+    assert task is not None and panel.plot.isVisible() and len(panel.curves) == 4
+    with qtbot.waitSignal(task.finished, timeout=300_000):
+        pass
+    assert panel.result is not None, panel.status_label.text()
+    assert panel.table.rowCount() == 4 and panel.table.isVisible()
+    assert all(len(curve.xData) == 2 for curve in panel.curves)
+    assert "Best:" in panel.status_label.text()
+    panel.table.selectRow(3)  # adam at 1e-2
+    qtbot.mouseClick(panel.use_button, Qt.MouseButton.LeftButton)
+    assert (window.project.project.optimizer.name, window.project.project.optimizer.learning_rate) == ("adam", 0.01)
+
+
+def test_a_race_needs_two_entrants(ready_window):
+    panel = ready_window.training_page.race
+    for check in panel.optimizer_checks.values():
+        check.setChecked(False)
+    panel.optimizer_checks["adam"].setChecked(True)
+    assert panel.start() is None
+    assert "at least two entrants" in panel.status_label.text()

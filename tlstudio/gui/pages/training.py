@@ -40,6 +40,7 @@ from tlstudio.gui.lr_finder_panel import LRFinderPanel
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.plots import LearningRatePreview
 from tlstudio.gui.project_model import ALL, ProjectModel
+from tlstudio.gui.race_panel import RacePanel
 from tlstudio.gui.thumbnails import array_to_qimage
 from tlstudio.gui.training_groups import OPTIMIZER_LABELS, OptimizerGroup, ScheduleGroup
 from tlstudio.gui.widgets import float_spin, hint_label, int_spin, named, two_columns
@@ -164,8 +165,6 @@ class TrainingPage(Page):
         self.lr_caption.setObjectName("trainingLearningRateCaption")
         preview_layout.addWidget(self.lr_caption)
         right.addWidget(preview_box)
-        self.lr_finder = LRFinderPanel(project, dataset, runner, tensorflow)
-        right.addWidget(self.lr_finder)
 
         # Augmentation
         augment_box = QGroupBox("Augmentation (training images only)")
@@ -234,6 +233,12 @@ class TrainingPage(Page):
             self.preview_labels.append(label)
         augment_layout.addLayout(self.preview_grid)
         right.addWidget(augment_box)
+
+        # Tools that pick the learning rate and the optimizer with evidence.
+        self.lr_finder = LRFinderPanel(project, dataset, runner, tensorflow)
+        right.addWidget(self.lr_finder)
+        self.race = RacePanel(project, dataset, runner, tensorflow)
+        right.addWidget(self.race)
         right.addStretch(1)
 
         self._preview_timer = QTimer(self)

@@ -1,0 +1,318 @@
+"""The Training page's optimizer race: pick optimizers and learning rates, watch their validation curves
+side by side, compare the final results in a table, and use the best (or any) entrant's settings.
+
+The race runs in the app's background pool (`train/race.py`): each entrant is a real run of the
+Trainer on the same data with the same seed, so its result is what a full run would give; with the
+backbone frozen they train the head on cached features.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio.config import OPTIMIZER_NAMES
+from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
+from tlstudio.gui.dataset_model import DatasetModel
+from tlstudio.gui.plots import OVERLAY_COLORS, TRAIN_COLOR, VAL_COLOR
+from tlstudio.gui.project_model import ProjectModel
+from tlstudio.gui.training_groups import OPTIMIZER_LABELS
+from tlstudio.gui.widgets import hint_label, int_spin, named
+from tlstudio.train.events import Observer, PrepareProgress, StopToken
+from tlstudio.train.readiness import training_blocker
+
+RACE_COLORS = (TRAIN_COLOR, VAL_COLOR, *OVERLAY_COLORS, "#8c564b", "#e377c2", "#17becf")
+COLUMNS = ("Optimizer", "LR", "Val acc", "Val loss", "Best epoch", "Time")
+
+
+class _RaceProgress(Observer):
+    def __init__(self, context: TaskContext, total_epochs: int) -> None:
+        self.context, self.total, self.done = context, total_epochs, 0
+
+    def on_prepare(self, event: PrepareProgress) -> None:
+        if self.context.status != event.stage and not self.done:
+            self.context.message(event.stage)
+
+    def on_log(self, message: str) -> None:
+        if message.startswith("race: "):
+            self.context.message(message[len("race: "):])
+
+
+class RacePanel(QGroupBox):
+    def __init__(self, project: ProjectModel, dataset: DatasetModel, runner: TaskRunner,
+                 tensorflow: TensorFlowLoader, parent: QWidget | None = None) -> None:
+        super().__init__("Optimizer race", parent)
+        self.setObjectName("trainingRaceBox")
+        self._project, self._dataset, self._runner, self._tensorflow = project, dataset, runner, tensorflow
+        self._task: Task | None = None
+        self._token: StopToken | None = None
+        self._results: list = []
+        self.result = None
+        layout = QVBoxLayout(self)
+        layout.addWidget(hint_label("Train the same run with several optimizers and learning rates, one after "
+                                    "the other with the same seed, and compare: each result is what a full run "
+                                    "with those settings gives. Quick with a frozen backbone (cached features)."))
+        grid = QGridLayout()
+        self.optimizer_checks: dict[str, QCheckBox] = {}
+        for position, name in enumerate(OPTIMIZER_NAMES):
+            check = named(QCheckBox(OPTIMIZER_LABELS.get(name, name)), f"trainingRace_{name}",
+                          f"Race {OPTIMIZER_LABELS.get(name, name)}")
+            check.setChecked(name in ("sgd", "momentum", "adam"))
+            self.optimizer_checks[name] = check
+            grid.addWidget(check, *divmod(position, 3))
+        layout.addLayout(grid)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Learning rates"))
+        self.lrs_edit = named(QLineEdit(), "trainingRaceLearningRates", "Race learning rates",
+                              "Comma-separated learning rates, e.g. 1e-3, 1e-2; empty: the current one.")
+        self.lrs_edit.setPlaceholderText("the current one")
+        row.addWidget(self.lrs_edit, 1)
+        row.addWidget(QLabel("Epochs"))
+        self.epochs_spin = named(int_spin(1, 1000), "trainingRaceEpochs", "Race epochs", "Epochs of each entrant.")
+        self.epochs_spin.setValue(10)
+        row.addWidget(self.epochs_spin)
+        layout.addLayout(row)
+        controls = QHBoxLayout()
+        self.start_button = named(QPushButton("Start race"), "trainingRaceStartButton", "Start the optimizer race")
+        self.start_button.clicked.connect(self.start)
+        controls.addWidget(self.start_button)
+        self.cancel_button = named(QPushButton("Cancel"), "trainingRaceCancelButton", "Cancel the race")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.hide()
+        controls.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.hide()
+        controls.addWidget(self.progress)
+        self.status_label = QLabel()
+        self.status_label.setObjectName("trainingRaceStatus")
+        self.status_label.setWordWrap(True)
+        controls.addWidget(self.status_label, 1)
+        layout.addLayout(controls)
+
+        self.plot = pg.PlotWidget()
+        self.plot.setObjectName("trainingRacePlot")
+        self.plot.setAccessibleName("Validation accuracy of each entrant")
+        self.plot.setFixedHeight(190)
+        item = self.plot.getPlotItem()
+        item.setLabel("bottom", "epoch")
+        item.setLabel("left", "validation accuracy")
+        item.setYRange(0, 1, padding=0.02)
+        item.showGrid(x=True, y=True, alpha=0.15)
+        item.setMenuEnabled(False)
+        item.setMouseEnabled(x=False, y=False)
+        item.hideButtons()
+        self.legend = item.addLegend(offset=(-10, -10), labelTextSize="8pt", verSpacing=-6)
+        self.curves: list[pg.PlotDataItem] = []
+        self.plot.hide()
+        layout.addWidget(self.plot)
+
+        self.table = named(QTableWidget(0, len(COLUMNS)), "trainingRaceTable", "Race results")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMaximumHeight(200)
+        self.table.itemSelectionChanged.connect(self._update_use_button)
+        self.table.hide()
+        layout.addWidget(self.table)
+        self.use_button = named(QPushButton("Use this one"), "trainingRaceUseButton",
+                                "Use the selected entrant's optimizer and learning rate")
+        self.use_button.clicked.connect(self.use_selected)
+        self.use_button.hide()
+        layout.addWidget(self.use_button, 0, Qt.AlignmentFlag.AlignLeft)
+
+    # -- what to race ------------------------------------------------------------------------------
+
+    def chosen(self) -> tuple[list[str], list[float] | None]:
+        """(optimizers, learning rates or None for the project's); ValueError for a bad LR list."""
+        names = [name for name, check in self.optimizer_checks.items() if check.isChecked()]
+        text = self.lrs_edit.text().replace(";", ",").strip()
+        rates = [float(part) for part in text.split(",") if part.strip()] if text else None
+        return names, rates
+
+    def blocker(self) -> str | None:
+        if self._tensorflow.error:
+            return f"TensorFlow could not be loaded: {self._tensorflow.error}"
+        if not self._tensorflow.ready:
+            return "loading TensorFlow…"
+        return self._dataset.blocking_reason() or training_blocker(self._project.project)
+
+    @Slot()
+    def start(self) -> Task | None:
+        from tlstudio.train.race import EntrantResult, RaceError, entrants_for
+
+        reason = self.blocker()
+        if reason is not None:
+            self._set_status(f"Cannot race now: {reason}", "error")
+            return None
+        if self._task is not None:
+            return self._task
+        snapshot = self._project.snapshot()
+        try:
+            names, rates = self.chosen()
+            entrants = entrants_for(snapshot, names, rates)
+        except RaceError as error:
+            self._set_status(str(error)[:1].upper() + str(error)[1:], "error")
+            return None
+        except ValueError:
+            self._set_status("Learning rates: give numbers separated by commas, e.g. 1e-3, 1e-2.", "error")
+            return None
+        epochs = self.epochs_spin.value()
+        token = self._token = StopToken()
+        self._results = [EntrantResult(entrant) for entrant in entrants]
+        self._prepare_views(entrants, epochs)
+        results = self._results
+
+        def work(context: TaskContext):
+            from tlstudio.train.race import run_race
+
+            total = len(entrants) * epochs
+            progress = _RaceProgress(context, total)
+
+            def on_epoch(index: int, event) -> None:
+                progress.done = index * epochs + min(event.epoch, epochs)
+                context.progress(progress.done, total)
+
+            return run_race(snapshot, entrants, epochs=epochs, observer=progress, stop_token=token,
+                            on_epoch=on_epoch, results=results)
+
+        task = self._task = self._runner.submit("optimizer race", work)
+        task.progressed.connect(self._on_progress)
+        task.messaged.connect(lambda text: self._set_status(text[:1].upper() + text[1:] + "…", ""))
+        task.succeeded.connect(self._on_result)
+        task.failed.connect(self._on_failed)
+        task.finished.connect(self._on_finished)
+        self.start_button.setEnabled(False)
+        self.cancel_button.show()
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self._set_status("Preparing the data…", "")
+        return task
+
+    @Slot()
+    def cancel(self) -> None:
+        if self._task is not None and self._token is not None:
+            self._token.request_stop()
+            self._task.cancel()
+            self._set_status("Cancelling after this batch…", "")
+
+    @Slot()
+    def use_selected(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows or self.result is None:
+            return
+        entrant = self._results[rows[0].row()].entrant
+        self._project.update({"optimizer.name": entrant.optimizer, "optimizer.learning_rate": entrant.learning_rate})
+        self._set_status(f"Now training with {OPTIMIZER_LABELS.get(entrant.optimizer, entrant.optimizer)} at LR "
+                         f"{entrant.learning_rate:g}.", "ready")
+
+    # -- drawing -----------------------------------------------------------------------------------
+
+    def _prepare_views(self, entrants, epochs: int) -> None:
+        for curve in self.curves:
+            self.plot.removeItem(curve)
+        self.legend.clear()
+        self.curves = []
+        for index, entrant in enumerate(entrants):
+            color = RACE_COLORS[index % len(RACE_COLORS)]
+            self.curves.append(self.plot.plot(pen=pg.mkPen(color, width=2), symbol="o", symbolSize=4,
+                                              symbolBrush=color, symbolPen=None, name=entrant.label))
+        self.plot.getPlotItem().setXRange(1, max(epochs, 2), padding=0.02)
+        self.plot.show()
+        self.table.setRowCount(0)
+        self.table.hide()
+        self.use_button.hide()
+        self.result = None
+
+    @Slot(int, int)
+    def _on_progress(self, done: int, total: int) -> None:
+        from tlstudio.train.race import results_lock
+
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        with results_lock:
+            histories = [list(result.history) for result in self._results]
+        for curve, history in zip(self.curves, histories, strict=True):
+            if history:
+                curve.setData(np.array([row["epoch"] for row in history], float),
+                              np.array([row["val_accuracy"] for row in history], float))
+
+    @Slot(object)
+    def _on_result(self, race) -> None:
+        self.result = race
+        self._on_progress(self.progress.maximum(), self.progress.maximum())
+        winner = race.winner
+        self.table.setRowCount(len(race.entrants))
+        for row, entrant_result in enumerate(race.entrants):
+            entrant = entrant_result.entrant
+            accuracy, loss = entrant_result.val_accuracy, entrant_result.val_loss
+            values = (OPTIMIZER_LABELS.get(entrant.optimizer, entrant.optimizer), f"{entrant.learning_rate:g}",
+                      f"{accuracy:.1%}" if accuracy is not None else "–",
+                      f"{loss:.4f}" if loss is not None and math.isfinite(loss) else "–",
+                      str(entrant_result.best_epoch or "–"), f"{entrant_result.seconds:.1f} s")
+            for column, value in enumerate(values):
+                item = QTableWidgetItem(value + (" ★" if column == 0 and entrant_result is winner else ""))
+                if entrant_result.status == "FAILED":
+                    item.setToolTip(entrant_result.message)
+                self.table.setItem(row, column, item)
+        self.table.show()
+        self.use_button.show()
+        if winner is not None:
+            self.table.selectRow(race.entrants.index(winner))
+            self._set_status(f"Best: {winner.entrant.label} ({winner.val_accuracy:.1%}); {len(race.entrants)} "
+                             f"entrants in {race.seconds:.1f} s.", "ready")
+        else:
+            self._set_status("No entrant finished.", "error")
+        self._update_use_button()
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        if self._task is not None and self._task.cancelled:
+            return
+        self._set_status(f"The race failed: {message}", "error")
+
+    @Slot()
+    def _on_finished(self) -> None:
+        task = self.sender()
+        if task is not None and task is self._task and task.cancelled:
+            self._set_status("Race cancelled.", "")
+        self._task = self._token = None
+        self.start_button.setEnabled(True)
+        self.cancel_button.hide()
+        self.progress.hide()
+
+    @Slot()
+    def _update_use_button(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        self.use_button.setEnabled(bool(rows) and self.result is not None)
+        if rows and self.result is not None:
+            self.use_button.setText(f"Use {self._results[rows[0].row()].entrant.label}")
+
+    def _set_status(self, text: str, role: str) -> None:
+        self.status_label.setText(text)
+        self.status_label.setProperty("role", role)
+        self.status_label.style().unpolish(self.status_label)
+        self.status_label.style().polish(self.status_label)
