@@ -62,6 +62,8 @@ FLAG_FIELDS = {
     "seed": "training.seed",
     "early_stopping": "training.early_stopping",
     "tensorboard": "training.tensorboard",
+    "class_weights": "training.class_weights",
+    "balanced_sampling": "training.balanced_sampling",
     "fine_tune_epochs": "training.fine_tune.epochs",
     "unfreeze": "training.fine_tune.unfreeze",
     "fine_tune_lr_factor": "training.fine_tune.lr_factor",
@@ -187,6 +189,10 @@ def add_project_flags(command: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int)
     g.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="epochs without improvement; 0 off")
     g.add_argument("--augment", help=f"comma list of: {_choices(AUGMENTATION_NAMES)} (or none)")
+    g.add_argument("--class-weights", choices=("off", "balanced"),
+                   help="balanced: weight each class's loss by n / (classes x its count) (default off)")
+    g.add_argument("--balanced-sampling", action="store_true", default=None,
+                   help="draw every class equally often in each batch")
     g.add_argument("--tensorboard", action="store_true", default=None,
                    help="write TensorBoard event files to RUN/tensorboard (open: tensorboard --logdir runs)")
     g = command.add_argument_group("optimizer and schedule parameters (each read by some of them)")

@@ -189,6 +189,10 @@ class TrainingSettings(_Section):
     seed: int = Field(42, ge=0)
     early_stopping: int = Field(0, ge=0, description="Patience in epochs; 0 switches early stopping off.")
     fine_tune: FineTuneSettings = Field(default_factory=FineTuneSettings)
+    class_weights: Literal["off", "balanced"] = Field("off", description=(
+        "Weight each class's loss by n / (classes x its count), so a rare class counts as much as a common one."))
+    balanced_sampling: bool = Field(False, description=(
+        "Draw every class equally often in each batch (rare classes' images repeat more often)."))
     tensorboard: bool = Field(False, description=(
         "Write TensorBoard event files (per-epoch loss, accuracy, learning rate) to the run's tensorboard/ folder."))
     # Speed. None of these changes what is learned beyond floating-point rounding.

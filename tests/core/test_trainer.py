@@ -223,3 +223,37 @@ def test_frozen_features_are_kept_on_disk_for_the_next_run_on_the_same_data(demo
     # Another backbone's (or other weights') features are never taken for these.
     Trainer().run(project.copy_with(**{"model.weights": "imagenet"}), run_dir=tmp_path / "d")
     assert len(list((tmp_path / "cache" / "features").glob("*.npz"))) == 2
+
+
+def test_class_weights_and_balanced_sampling_on_imbalanced_data(tmp_path):
+    from tlstudio.data.demo import make_demo_dataset
+    from tlstudio.train.callbacks import balanced_class_weights
+
+    folder = make_demo_dataset(tmp_path / "data", per_class=6, size=48, seed=1)
+    extra = make_demo_dataset(tmp_path / "more", per_class=24, size=48, seed=2)
+    for image in (extra / "circle").iterdir():  # circles: 30 images, squares and triangles: 6 each
+        image.rename(folder / "circle" / f"more-{image.name}")
+    assert balanced_class_weights([0] * 30 + [1] * 6 + [2] * 6, 3) == pytest.approx({0: 42 / 90, 1: 42 / 18,
+                                                                                       2: 42 / 18})
+    recorder = RecordingObserver()
+    project = tiny_project(folder, **{"training.class_weights": "balanced", "training.balanced_sampling": True,
+                                      "model.backbone": "squeezenet1_1", "model.freeze": "all"})
+    result = Trainer().run(project, recorder, run_dir=tmp_path / "run")
+    assert result.status is RunStatus.FINISHED, result.message
+    logs = [e for e in recorder.events if isinstance(e, str)]
+    assert any(line.startswith("class weights (balanced): circle 0.") for line in logs)
+    assert any(line.startswith("balanced sampling:") for line in logs)
+    recall = [line for line in logs if "validation recall per class" in line]
+    assert len(recall) == 2 and "circle" in recall[0] and "triangle" in recall[0]
+
+
+def test_balanced_sampling_draws_classes_equally():
+    import numpy as np
+
+    from tlstudio.data.pipeline import feature_training_dataset
+
+    labels = np.array([0] * 90 + [1] * 10)
+    features = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
+    dataset = feature_training_dataset(features, labels, 2, 20, seed=0, balanced=True)
+    seen = np.concatenate([y.numpy().argmax(1) for _, y in dataset.take(50)])
+    assert len(seen) == 1000 and abs((seen == 1).mean() - 0.5) < 0.06

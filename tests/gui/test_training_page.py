@@ -237,3 +237,11 @@ def test_a_race_needs_two_entrants(ready_window):
     panel.optimizer_checks["adam"].setChecked(True)
     assert panel.start() is None
     assert "at least two entrants" in panel.status_label.text()
+
+
+def test_class_weights_and_balanced_sampling_are_settings_of_the_page(window):
+    page = window.training_page
+    page.class_weights_combo.setCurrentIndex(page.class_weights_combo.findData("balanced"))
+    page.balanced_sampling_check.setChecked(True)
+    training = window.project.project.training
+    assert (training.class_weights, training.balanced_sampling) == ("balanced", True)

@@ -63,19 +63,35 @@ def _batches(indices: tf.data.Dataset, images: np.ndarray, labels: np.ndarray,
     return indices.map(gather, num_parallel_calls=PARALLEL_CALLS)
 
 
+def _balanced_indices(labels: np.ndarray, batch_size: int, seed: int) -> tf.data.Dataset:
+    """Endless full batches of indices in which every class is drawn equally often (each class's own
+    images reshuffled every time they run out): balanced sampling for an imbalanced training set."""
+    per_class = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label).astype(np.int64)
+        per_class.append(tf.data.Dataset.from_tensor_slices(members)
+                         .shuffle(len(members), seed=seed + int(label), reshuffle_each_iteration=True).repeat())
+    weights = [1.0 / len(per_class)] * len(per_class)
+    return tf.data.Dataset.sample_from_datasets(per_class, weights=weights, seed=seed).batch(batch_size)
+
+
 def training_dataset(images_uint8: np.ndarray, labels_int: np.ndarray, num_classes: int, batch_size: int,
-                     seed: int) -> tf.data.Dataset:
+                     seed: int, balanced: bool = False) -> tf.data.Dataset:
     """An endless, seeded, reshuffled-each-epoch stream of (float32 0–255 images, one-hot labels) batches.
 
     Epochs are kept whole: each pass of ``steps_per_epoch(n, batch_size)`` batches shows every image
-    exactly once (the last batch may be partial). Augmentation is not done here: it runs inside the
-    training step (see `tlstudio.model.augment`).
+    exactly once (the last batch may be partial). With `balanced`, batches are full and draw every class
+    equally often instead (an "epoch" is then that many batches). Augmentation is not done here: it runs
+    inside the training step (see `tlstudio.model.augment`).
     """
     images, labels = _checked_arrays(images_uint8, labels_int, num_classes, batch_size)
     n = len(images)
     if n == 0:
         # A repeated empty dataset would make fit() wait forever for its first batch.
         raise ValueError("the training set is empty")
+    if balanced:
+        dataset = _batches(_balanced_indices(labels, batch_size, seed), images, labels, num_classes)
+        return _without_autotune(dataset.prefetch(PREFETCH_BATCHES))
     indices = (tf.data.Dataset.range(n)
                .shuffle(n, seed=seed, reshuffle_each_iteration=True)
                .batch(batch_size, drop_remainder=False))
@@ -93,7 +109,7 @@ def evaluation_dataset(images_uint8: np.ndarray, labels_int: np.ndarray, num_cla
 
 
 def feature_training_dataset(features: np.ndarray, labels_int: np.ndarray, num_classes: int, batch_size: int,
-                             seed: int, copies: int = 1) -> tf.data.Dataset:
+                             seed: int, copies: int = 1, balanced: bool = False) -> tf.data.Dataset:
     """Endless, seeded batches of cached backbone features (float32, (N, D)) and one-hot labels.
 
     With one copy per image every epoch is a whole pass, exactly like `training_dataset`. With
@@ -105,6 +121,9 @@ def feature_training_dataset(features: np.ndarray, labels_int: np.ndarray, num_c
     if features.ndim != 2 or len(features) != len(labels) or not len(features):
         raise ValueError(f"features must be a non-empty (N, D) array with one label each, got {features.shape}")
     n = len(features)
+    if balanced:
+        indices = _balanced_indices(labels, batch_size, seed)
+        return _without_autotune(_batches(indices, features, labels, num_classes).prefetch(PREFETCH_BATCHES))
     indices = (tf.data.Dataset.range(n)
                .shuffle(n, seed=seed, reshuffle_each_iteration=True)
                .batch(batch_size, drop_remainder=copies > 1 and n >= batch_size))

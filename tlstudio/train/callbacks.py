@@ -44,6 +44,7 @@ class RunLog(Protocol):
     """What the relay needs of the run: where steps and epochs go, and how big each batch was."""
 
     observer: Observer
+    classes: list[str]
     global_step: int
     total_steps: int
     steps_per_epoch: int
@@ -51,6 +52,48 @@ class RunLog(Protocol):
     def fit_samples(self, batch: int) -> int: ...
     def add_step(self, step: int, epoch: int, loss: float, lr: float) -> None: ...
     def epoch_completed(self, row: dict[str, float]) -> bool: ...
+
+
+def balanced_class_weights(labels, num_classes: int) -> dict[int, float]:
+    """n / (classes x count of the class), as scikit-learn's "balanced": every class weighs the same in total."""
+    import numpy as np
+
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes)
+    total = counts.sum()
+    return {c: float(total / (num_classes * counts[c])) if counts[c] else 0.0 for c in range(num_classes)}
+
+
+def class_recall_metrics(num_classes: int) -> list:
+    """One metric a class, `recall_<i>`: of that class's images, the share predicted as it (arg max),
+    unweighted, so the validation log can show what class weights or balanced sampling do per class."""
+    return [_class_recall_class()(class_id, name=f"recall_{class_id}") for class_id in range(num_classes)]
+
+
+@functools.cache
+def _class_recall_class() -> type:
+    import keras
+
+    class ClassRecall(keras.metrics.Metric):
+        def __init__(self, class_id: int, name: str | None = None, **kwargs) -> None:
+            super().__init__(name=name or f"recall_{class_id}", **kwargs)
+            self.class_id = int(class_id)
+            self.hits = self.add_variable(shape=(), initializer="zeros", name="hits")
+            self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):  # noqa: ARG002 - recall counts images
+            ops = keras.ops
+            is_class = ops.cast(ops.equal(ops.argmax(y_true, axis=-1), self.class_id), "float32")
+            predicted = ops.cast(ops.equal(ops.argmax(y_pred, axis=-1), self.class_id), "float32")
+            self.hits.assign_add(ops.sum(is_class * predicted))
+            self.count.assign_add(ops.sum(is_class))
+
+        def result(self):
+            return self.hits / keras.ops.maximum(self.count, 1.0)
+
+        def get_config(self) -> dict:
+            return {**super().get_config(), "class_id": self.class_id}
+
+    return ClassRecall
 
 
 @functools.cache
@@ -170,6 +213,10 @@ def callback_classes() -> tuple[type, type, type]:
                 val_loss=row["val_loss"], val_accuracy=row["val_accuracy"], learning_rate=row["lr"],
                 seconds=seconds, images_per_second=self._n_train / max(seconds, 1e-9), is_best=is_best,
                 phase=self.phase, eta_seconds=seconds * (self.total_epochs - done)))
+            recalls = [(name, logs.get(f"val_recall_{i}")) for i, name in enumerate(self.run.classes)]
+            if all(value is not None for _, value in recalls) and recalls:
+                self.run.observer.on_log(f"epoch {done} validation recall per class: " + ", ".join(
+                    f"{name} {float(value):.0%}" for name, value in recalls))
 
         def on_train_end(self, logs=None):
             self.early_stopped = bool(self.model.stop_training and not self.halt.halted)

@@ -39,7 +39,7 @@ from tlstudio.runs import (
     read_run,
 )
 from tlstudio.tasks import Cancelled
-from tlstudio.train.callbacks import Halt, callback_classes
+from tlstudio.train.callbacks import Halt, balanced_class_weights, callback_classes, class_recall_metrics
 from tlstudio.train.checkpoint import Checkpoint
 from tlstudio.train.events import (
     Observer,
@@ -123,6 +123,8 @@ class _Run:
         self._phase_callbacks: list = []  # this phase's early stopping and plateau reducer, if any
         self.health: HealthCheck | None = None  # once the classes are known
         self.feature_store = FeatureStore()
+        self.class_weights: dict[int, float] | None = None  # with training.class_weights "balanced"
+        self._per_class_log = False  # per-class validation recall in the log (class weights or balanced sampling)
         self.started = time.perf_counter()
         self.writer: RunFolderWriter | None = None
         self.checkpoint: Checkpoint | None = None  # once the model is built
@@ -286,6 +288,7 @@ class _Run:
         self.total_steps = total_epochs * self.steps_per_epoch
         self.checkpoint = Checkpoint(self.model, self.writer)
         self.health = HealthCheck(len(self.classes))
+        self._weigh_classes()
         point = self.resume_from
         if point is not None:
             self._pick_up(point)
@@ -339,6 +342,7 @@ class _Run:
             # the state is saved last, once early stopping and the plateau reducer have had their say.
             fit_model.fit(train_ds, epochs=phase.end_epoch, initial_epoch=first_epoch,
                           steps_per_epoch=self.steps_per_epoch, validation_data=val_ds,
+                          class_weight=self.class_weights,
                           callbacks=[loss_guard(halt, self._restore_last_finite, self.observer, self.health),
                                      relay,
                                      stop_check(halt, self.stop_token), *callbacks, saver.callback()],
@@ -350,6 +354,18 @@ class _Run:
             elif relay.early_stopped:
                 self.observer.on_log(f"early stopping: no val_loss improvement for "
                                      f"{project.training.early_stopping} epochs; phase {phase.number} ends")
+
+    def _weigh_classes(self) -> None:
+        """Class weights and balanced sampling, as the project asks; both log what they do."""
+        training = self.project.training
+        self._per_class_log = training.class_weights != "off" or training.balanced_sampling
+        if training.class_weights == "balanced":
+            self.class_weights = balanced_class_weights(self.y_train, len(self.classes))
+            self.observer.on_log("class weights (balanced): " + ", ".join(
+                f"{name} {self.class_weights[i]:.2f}" for i, name in enumerate(self.classes)))
+        if training.balanced_sampling:
+            self.observer.on_log(f"balanced sampling: each batch draws the {len(self.classes)} classes equally "
+                                 "often")
 
     def _restore_last_finite(self) -> None:
         self.model.set_weights(self.checkpoint.last_finite_weights)
@@ -422,7 +438,7 @@ class _Run:
         training = self.project.training
         num_classes = len(self.classes)
         train_ds = training_dataset(self.x_train, self.y_train, num_classes, training.batch_size,
-                                    seed=training.seed)
+                                    seed=training.seed, balanced=training.balanced_sampling)
         val_ds = evaluation_dataset(self.x_val, self.y_val, num_classes, training.batch_size)
         if self.augmenter is None:
             return self.model, train_ds, val_ds
@@ -466,13 +482,15 @@ class _Run:
         labels = np.tile(self.y_train, copies)
         num_classes = len(self.classes)
         train_ds = feature_training_dataset(train_features, labels, num_classes, training.batch_size,
-                                            seed=training.seed, copies=copies)
+                                            seed=training.seed, copies=copies, balanced=training.balanced_sampling)
         val_ds = feature_evaluation_dataset(val_features, self.y_val, num_classes, training.batch_size)
         return feature_head.head, train_ds, val_ds
 
     def _samples_per_batch(self, use_cache: bool):
         """Images in each batch of an epoch: full batches, then whatever is left (or always full)."""
         batch_size, n = self.project.training.batch_size, len(self.x_train)
+        if self.project.training.balanced_sampling:
+            return lambda batch: batch_size  # balanced batches are always full
         always_full = use_cache and self.augmenter is not None and self.project.training.augmented_copies > 1
         if always_full and n * self.project.training.augmented_copies >= batch_size:
             return lambda batch: batch_size
@@ -491,7 +509,8 @@ class _Run:
             optimizer=optimizer,
             jit_compile=self.compute.jit_compile,
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=project.model.label_smoothing),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
+                     *(class_recall_metrics(len(self.classes)) if self._per_class_log else [])],
         )
         callbacks = []
         if project.schedule.name == "plateau":

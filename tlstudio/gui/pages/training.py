@@ -114,7 +114,18 @@ class TrainingPage(Page):
                                        "TensorBoard logs", TrainingSettings.model_fields["tensorboard"].description
                                        + " Open them with: tensorboard --logdir <runs folder>")
         loop_form.addRow("", self.tensorboard_check)
-        self._bindings += [bind_check(project, "training.tensorboard", self.tensorboard_check)]
+        fields = TrainingSettings.model_fields
+        self.class_weights_combo = named(QComboBox(), "trainingClassWeightsCombo", "Class weights",
+                                         fields["class_weights"].description)
+        self.class_weights_combo.addItem("Off", "off")
+        self.class_weights_combo.addItem("Balanced (n / classes·count)", "balanced")
+        loop_form.addRow("Class weights", self.class_weights_combo)
+        self.balanced_sampling_check = named(QCheckBox("Balanced sampling"), "trainingBalancedSamplingCheck",
+                                             "Balanced sampling", fields["balanced_sampling"].description)
+        loop_form.addRow("", self.balanced_sampling_check)
+        self._bindings += [bind_check(project, "training.tensorboard", self.tensorboard_check),
+                           bind_combo(project, "training.class_weights", self.class_weights_combo),
+                           bind_check(project, "training.balanced_sampling", self.balanced_sampling_check)]
         self._bindings += [bind_spin(project, "training.epochs", self.epochs_spin),
                            bind_spin(project, "training.batch_size", self.batch_spin),
                            bind_spin(project, "training.early_stopping", self.early_stopping_spin),
