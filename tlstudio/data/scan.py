@@ -4,6 +4,10 @@ Unlike ``image_dataset_from_directory`` (docs/stack-notes.md #6), every candidat
 so a bad file is named before training instead of failing mid-``fit()``, and nothing a person
 would not call an image (macOS ``._x.jpg`` files, ``Thumbs.db``, empty folders) becomes data.
 
+A file already checked by an earlier scan (same path, size and modification time) is not decoded
+again: the checks are remembered in the user cache folder (`scan-checks/`), so a second scan of
+the same folder, the Data page's rescans and each run's own scan only read the folder listing.
+
 Layouts:
 
 - ``root/<class>/**/<image>`` — the split is made later (``split_mode == "auto"``);
@@ -14,6 +18,7 @@ Layouts:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -22,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tlstudio.data.images import DEFAULT_MAX_MEGAPIXELS, DataError, decode_bytes, default_workers
+from tlstudio.files import cache_dir, write_text_atomic
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -43,6 +49,54 @@ IMBALANCE_WARNING = 3.0  # largest / smallest class above this gets a warning
 # reads every byte of entropy-coded data and so still catches truncated or corrupt files.
 SCAN_DRAFT_SIZE = 32
 _EXAMPLES = 3  # how many example paths a warning lists
+CHECKS_FORMAT = 1  # of the remembered checks: a change to what a check means must change this
+
+
+class _RememberedChecks:
+    """The checks of one folder's files from earlier scans: {path: [size, mtime_ns, reason, digest]}.
+    A store that cannot be read or written only costs the decoding it would have saved."""
+
+    def __init__(self, root: Path, max_megapixels: float) -> None:
+        key = hashlib.sha256(json.dumps([CHECKS_FORMAT, str(root), max_megapixels, SCAN_DRAFT_SIZE]).encode())
+        self.path = cache_dir() / "scan-checks" / f"{key.hexdigest()[:32]}.json"
+        try:
+            self.entries: dict[str, list] = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.entries = {}
+        self.changed = False
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple[int, int] | None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return stat.st_size, stat.st_mtime_ns
+
+    def get(self, path: Path) -> tuple[str | None, str | None] | None:
+        entry = self.entries.get(str(path))
+        stamp = self._stamp(path)
+        if entry is None or stamp is None or tuple(entry[:2]) != stamp:
+            return None
+        return entry[2], entry[3]
+
+    def put(self, path: Path, result: tuple[str | None, str | None]) -> None:
+        stamp = self._stamp(path)
+        if stamp is not None:
+            self.entries[str(path)] = [*stamp, *result]
+            self.changed = True
+
+    def save(self, kept: set[str]) -> None:
+        stale = set(self.entries) - kept
+        for name in stale:  # files gone from the folder
+            del self.entries[name]
+        if not (self.changed or stale):
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self.path, json.dumps(self.entries))
+        except OSError:
+            pass
 
 # Kinds of ignored entries (keys of ``DatasetIndex.ignored_by_reason``).
 IGNORED_HIDDEN = "hidden files and folders"
@@ -319,19 +373,29 @@ def scan(folder: str | os.PathLike[str], *, max_megapixels: float = DEFAULT_MAX_
     for class_folder in class_folders:
         class_folder.candidates = collector.images_under(base[(class_folder.split, class_folder.name)])
 
-    # Decode every candidate once, in parallel; PIL releases the GIL while decoding.
+    # Decode every candidate not checked before, in parallel; PIL releases the GIL while decoding.
     jobs = [(cf, path) for cf in class_folders for path in cf.candidates]
+    remembered = _RememberedChecks(root, max_megapixels)
     results: dict[Path, tuple[str | None, str | None]] = {}
+    for _, path in jobs:
+        known = remembered.get(path)
+        if known is not None:
+            results[path] = known
+    to_check = [path for _, path in jobs if path not in results]
     total = len(jobs)
     if progress is not None:
-        progress(0, total)
-    if jobs:
+        progress(len(results), total)
+    if to_check:
         with ThreadPoolExecutor(max_workers=workers or default_workers(), thread_name_prefix="tl-scan") as pool:
-            futures = {pool.submit(_check_file, path, max_megapixels): path for _, path in jobs}
-            for done, future in enumerate(as_completed(futures), start=1):
-                results[futures[future]] = future.result()
+            futures = {pool.submit(_check_file, path, max_megapixels): path for path in to_check}
+            for done, future in enumerate(as_completed(futures), start=len(results) + 1):
+                path = futures[future]
+                results[path] = future.result()
+                if results[path][0] is None or not results[path][0].startswith("cannot read"):
+                    remembered.put(path, results[path])
                 if progress is not None:
                     progress(done, total)
+    remembered.save({str(path) for _, path in jobs})
 
     # Classes: folders with at least one usable image (in given mode, usable in train/).
     usable: dict[tuple[str | None, str], list[tuple[Path, str]]] = defaultdict(list)
