@@ -130,7 +130,7 @@ def test_a_diverging_loss_stops_the_run_names_the_lr_and_keeps_finite_weights(de
 
     assert result.status is RunStatus.FAILED
     assert "the loss " in result.message and "at epoch 1 step" in result.message
-    assert f"the learning rate {lr:g} is too high" in result.message and "lower it" in result.message
+    assert f"the learning rate {lr:.3g} is too high" in result.message and "lower it" in result.message
     model = keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert all(np.isfinite(w).all() for w in model.get_weights())
 

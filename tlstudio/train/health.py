@@ -53,7 +53,7 @@ class HealthCheck:
         what = "became NaN" if math.isnan(running_loss) else (
             "became infinite" if math.isinf(running_loss) else
             f"diverged to {running_loss:.3g} (it started at {self.reference_loss:.3g})")
-        return (f"the loss {what} at epoch {epoch} step {step}: the learning rate {learning_rate:g} is too high; "
+        return (f"the loss {what} at epoch {epoch} step {step}: the learning rate {learning_rate:.3g} is too high; "
                 f"lower it (try {lower}); the last finite weights were kept.")
 
     def validation_divergence(self, val_loss: float, learning_rate: float, epoch: int) -> str | None:
@@ -62,7 +62,7 @@ class HealthCheck:
         if math.isfinite(val_loss) and val_loss <= VAL_DIVERGED_FACTOR * self.reference_loss:
             return None
         what = "is not finite" if not math.isfinite(val_loss) else f"diverged to {val_loss:.3g}"
-        return (f"the validation loss {what} after epoch {epoch}: the learning rate {learning_rate:g} is too "
+        return (f"the validation loss {what} after epoch {epoch}: the learning rate {learning_rate:.3g} is too "
                 f"high; lower it (try {learning_rate / 10:.2g}); the last finite weights were kept.")
 
     def epoch(self, row: dict[str, float]) -> list[str]:
