@@ -352,32 +352,57 @@ def _train(args) -> int:
     return 0 if result.status is RunStatus.FINISHED else 3
 
 
-def _lr_find(args) -> int:
-    from tlstudio.tasks import Cancelled
-    from tlstudio.train.lr_finder import LRFinderError, find_learning_rate
+class _ToolFailed(Exception):
+    """A tool's failure, with the exit code and the message already printed."""
 
-    try:
-        project = resolve_project(args)
-    except ProjectError as error:
-        print(f"tlstudio lr-find: {error}", file=sys.stderr)
-        return 2
-    reason = training_blocker(project)
-    if reason:
-        print(f"tlstudio lr-find: {reason}", file=sys.stderr)
-        return 2
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _run_tool(command: str, work, errors: tuple[type[Exception], ...]):
+    """Run `work(token)` with Ctrl+C as its stop; a known error or a stop becomes one line and an exit code
+    (raised as _ToolFailed). The lr-find and race commands share this."""
+    from tlstudio.tasks import Cancelled
+
     token = StopToken()
     previous = signal.signal(signal.SIGINT, lambda *_: token.request_stop())
     try:
-        result = find_learning_rate(project, ConsoleProgress(quiet=args.json), token, start_lr=args.start_lr,
-                                    end_lr=args.end_lr, steps=args.steps)
-    except LRFinderError as error:
-        print(f"tlstudio lr-find: {error}", file=sys.stderr)
-        return 1
+        return work(token)
+    except errors as error:
+        print(f"tlstudio {command}: {error}", file=sys.stderr)
+        raise _ToolFailed(1) from None
     except Cancelled:
-        print("tlstudio lr-find: stopped.", file=sys.stderr)
-        return 130
+        print(f"tlstudio {command}: stopped.", file=sys.stderr)
+        raise _ToolFailed(130) from None
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _trainable_project(args, command: str) -> Project:
+    """The project of the flags, ready to train; _ToolFailed(2) after one line otherwise."""
+    try:
+        project = resolve_project(args)
+    except ProjectError as error:
+        print(f"tlstudio {command}: {error}", file=sys.stderr)
+        raise _ToolFailed(2) from None
+    reason = training_blocker(project)
+    if reason:
+        print(f"tlstudio {command}: {reason}", file=sys.stderr)
+        raise _ToolFailed(2)
+    return project
+
+
+def _lr_find(args) -> int:
+    from tlstudio.train.lr_finder import LRFinderError, find_learning_rate
+
+    try:
+        project = _trainable_project(args, "lr-find")
+        result = _run_tool("lr-find", lambda token: find_learning_rate(
+            project, ConsoleProgress(quiet=args.json), token, start_lr=args.start_lr, end_lr=args.end_lr,
+            steps=args.steps), (LRFinderError,))
+    except _ToolFailed as failed:
+        return failed.code
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
@@ -391,25 +416,7 @@ def _lr_find(args) -> int:
 
 
 def _race(args) -> int:
-    from tlstudio.tasks import Cancelled
     from tlstudio.train.race import RaceError, entrants_for, run_race
-
-    try:
-        project = resolve_project(args)
-        optimizers = [n.strip() for n in args.optimizers.split(",") if n.strip()] if args.optimizers else None
-        rates = [float(r) for r in args.lrs.split(",") if r.strip()] if args.lrs else None
-        entrants = entrants_for(project, optimizers, rates)
-    except (ProjectError, RaceError) as error:
-        print(f"tlstudio race: {error}", file=sys.stderr)
-        return 2
-    except ValueError:
-        print(f"tlstudio race: --lrs {args.lrs}: give numbers separated by commas, e.g. 1e-3,3e-3.", file=sys.stderr)
-        return 2
-    reason = training_blocker(project)
-    if reason:
-        print(f"tlstudio race: {reason}", file=sys.stderr)
-        return 2
-    token = StopToken()
 
     class Lines(Observer):
         def on_log(self, message: str) -> None:
@@ -417,19 +424,25 @@ def _race(args) -> int:
                 text = message[len("race: "):]
                 print(text[:1].upper() + text[1:], file=sys.stderr, flush=True)
 
-    # Each entrant's evaluation traces its own small function; TensorFlow's retracing notice says nothing here.
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    previous = signal.signal(signal.SIGINT, lambda *_: token.request_stop())
     try:
-        result = run_race(project, entrants, observer=Lines(), stop_token=token)
-    except RaceError as error:
-        print(f"tlstudio race: {error}", file=sys.stderr)
-        return 1
-    except Cancelled:
-        print("tlstudio race: stopped.", file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        project = _trainable_project(args, "race")
+        try:
+            optimizers = [n.strip() for n in args.optimizers.split(",") if n.strip()] if args.optimizers else None
+            rates = [float(r) for r in args.lrs.split(",") if r.strip()] if args.lrs else None
+            entrants = entrants_for(project, optimizers, rates)
+        except RaceError as error:
+            print(f"tlstudio race: {error}", file=sys.stderr)
+            return 2
+        except ValueError:
+            print(f"tlstudio race: --lrs {args.lrs}: give numbers separated by commas, e.g. 1e-3,3e-3.",
+                  file=sys.stderr)
+            return 2
+        # Each entrant's evaluation traces its own small function; TensorFlow's retracing notice says nothing.
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        result = _run_tool("race", lambda token: run_race(project, entrants, observer=Lines(), stop_token=token),
+                           (RaceError,))
+    except _ToolFailed as failed:
+        return failed.code
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0

@@ -17,16 +17,13 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -35,10 +32,10 @@ from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoa
 from tlstudio.gui.dataset_model import DatasetModel
 from tlstudio.gui.plots import OVERLAY_COLORS, TRAIN_COLOR, VAL_COLOR
 from tlstudio.gui.project_model import ProjectModel
+from tlstudio.gui.tool_panel import ToolPanel
 from tlstudio.gui.training_groups import OPTIMIZER_LABELS
-from tlstudio.gui.widgets import hint_label, int_spin, named
+from tlstudio.gui.widgets import int_spin, named
 from tlstudio.train.events import Observer, PrepareProgress, StopToken
-from tlstudio.train.readiness import training_blocker
 
 RACE_COLORS = (TRAIN_COLOR, VAL_COLOR, *OVERLAY_COLORS, "#8c564b", "#e377c2", "#17becf")
 COLUMNS = ("Optimizer", "LR", "Val acc", "Val loss", "Best epoch", "Time")
@@ -57,20 +54,17 @@ class _RaceProgress(Observer):
             self.context.message(message[len("race: "):])
 
 
-class RacePanel(QGroupBox):
+class RacePanel(ToolPanel):
     def __init__(self, project: ProjectModel, dataset: DatasetModel, runner: TaskRunner,
                  tensorflow: TensorFlowLoader, parent: QWidget | None = None) -> None:
-        super().__init__("Optimizer race", parent)
-        self.setObjectName("trainingRaceBox")
-        self._project, self._dataset, self._runner, self._tensorflow = project, dataset, runner, tensorflow
-        self._task: Task | None = None
-        self._token: StopToken | None = None
+        super().__init__(
+            "Optimizer race", "trainingRaceBox",
+            "Train the same run with several optimizers and learning rates, one after the other with the same "
+            "seed, and compare: each result is what a full run with those settings gives. Quick with a frozen "
+            "backbone (cached features).", ("Start race", "trainingRaceStartButton", "Start the optimizer race"),
+            project, dataset, runner, tensorflow, parent)
         self._results: list = []
         self.result = None
-        layout = QVBoxLayout(self)
-        layout.addWidget(hint_label("Train the same run with several optimizers and learning rates, one after "
-                                    "the other with the same seed, and compare: each result is what a full run "
-                                    "with those settings gives. Quick with a frozen backbone (cached features)."))
         grid = QGridLayout()
         self.optimizer_checks: dict[str, QCheckBox] = {}
         for position, name in enumerate(OPTIMIZER_NAMES):
@@ -79,7 +73,7 @@ class RacePanel(QGroupBox):
             check.setChecked(name in ("sgd", "momentum", "adam"))
             self.optimizer_checks[name] = check
             grid.addWidget(check, *divmod(position, 3))
-        layout.addLayout(grid)
+        self.layout_.addLayout(grid)
         row = QHBoxLayout()
         row.addWidget(QLabel("Learning rates"))
         self.lrs_edit = named(QLineEdit(), "trainingRaceLearningRates", "Race learning rates",
@@ -90,24 +84,8 @@ class RacePanel(QGroupBox):
         self.epochs_spin = named(int_spin(1, 1000), "trainingRaceEpochs", "Race epochs", "Epochs of each entrant.")
         self.epochs_spin.setValue(10)
         row.addWidget(self.epochs_spin)
-        layout.addLayout(row)
-        controls = QHBoxLayout()
-        self.start_button = named(QPushButton("Start race"), "trainingRaceStartButton", "Start the optimizer race")
-        self.start_button.clicked.connect(self.start)
-        controls.addWidget(self.start_button)
-        self.cancel_button = named(QPushButton("Cancel"), "trainingRaceCancelButton", "Cancel the race")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.cancel_button.hide()
-        controls.addWidget(self.cancel_button)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(160)
-        self.progress.hide()
-        controls.addWidget(self.progress)
-        self.status_label = QLabel()
-        self.status_label.setObjectName("trainingRaceStatus")
-        self.status_label.setWordWrap(True)
-        controls.addWidget(self.status_label, 1)
-        layout.addLayout(controls)
+        self.layout_.addLayout(row)
+        self.layout_.addLayout(self.controls)
 
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("trainingRacePlot")
@@ -124,7 +102,7 @@ class RacePanel(QGroupBox):
         self.legend = item.addLegend(offset=(-10, -10), labelTextSize="8pt", verSpacing=-6)
         self.curves: list[pg.PlotDataItem] = []
         self.plot.hide()
-        layout.addWidget(self.plot)
+        self.layout_.addWidget(self.plot)
 
         self.table = named(QTableWidget(0, len(COLUMNS)), "trainingRaceTable", "Race results")
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -137,12 +115,12 @@ class RacePanel(QGroupBox):
         self.table.setMaximumHeight(200)
         self.table.itemSelectionChanged.connect(self._update_use_button)
         self.table.hide()
-        layout.addWidget(self.table)
+        self.layout_.addWidget(self.table)
         self.use_button = named(QPushButton("Use this one"), "trainingRaceUseButton",
                                 "Use the selected entrant's optimizer and learning rate")
         self.use_button.clicked.connect(self.use_selected)
         self.use_button.hide()
-        layout.addWidget(self.use_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.layout_.addWidget(self.use_button, 0, Qt.AlignmentFlag.AlignLeft)
 
     # -- what to race ------------------------------------------------------------------------------
 
@@ -153,20 +131,13 @@ class RacePanel(QGroupBox):
         rates = [float(part) for part in text.split(",") if part.strip()] if text else None
         return names, rates
 
-    def blocker(self) -> str | None:
-        if self._tensorflow.error:
-            return f"TensorFlow could not be loaded: {self._tensorflow.error}"
-        if not self._tensorflow.ready:
-            return "loading TensorFlow…"
-        return self._dataset.blocking_reason() or training_blocker(self._project.project)
-
     @Slot()
     def start(self) -> Task | None:
         from tlstudio.train.race import EntrantResult, RaceError, entrants_for
 
         reason = self.blocker()
         if reason is not None:
-            self._set_status(f"Cannot race now: {reason}", "error")
+            self.set_status(f"Cannot race now: {reason}", "error")
             return None
         if self._task is not None:
             return self._task
@@ -175,18 +146,17 @@ class RacePanel(QGroupBox):
             names, rates = self.chosen()
             entrants = entrants_for(snapshot, names, rates)
         except RaceError as error:
-            self._set_status(str(error)[:1].upper() + str(error)[1:], "error")
+            self.set_status(str(error)[:1].upper() + str(error)[1:], "error")
             return None
         except ValueError:
-            self._set_status("Learning rates: give numbers separated by commas, e.g. 1e-3, 1e-2.", "error")
+            self.set_status("Learning rates: give numbers separated by commas, e.g. 1e-3, 1e-2.", "error")
             return None
         epochs = self.epochs_spin.value()
-        token = self._token = StopToken()
         self._results = [EntrantResult(entrant) for entrant in entrants]
         self._prepare_views(entrants, epochs)
         results = self._results
 
-        def work(context: TaskContext):
+        def work(context: TaskContext, token: StopToken):
             from tlstudio.train.race import run_race
 
             total = len(entrants) * epochs
@@ -199,25 +169,7 @@ class RacePanel(QGroupBox):
             return run_race(snapshot, entrants, epochs=epochs, observer=progress, stop_token=token,
                             on_epoch=on_epoch, results=results)
 
-        task = self._task = self._runner.submit("optimizer race", work)
-        task.progressed.connect(self._on_progress)
-        task.messaged.connect(lambda text: self._set_status(text[:1].upper() + text[1:] + "…", ""))
-        task.succeeded.connect(self._on_result)
-        task.failed.connect(self._on_failed)
-        task.finished.connect(self._on_finished)
-        self.start_button.setEnabled(False)
-        self.cancel_button.show()
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self._set_status("Preparing the data…", "")
-        return task
-
-    @Slot()
-    def cancel(self) -> None:
-        if self._task is not None and self._token is not None:
-            self._token.request_stop()
-            self._task.cancel()
-            self._set_status("Cancelling after this batch…", "")
+        return self.submit("optimizer race", work)
 
     @Slot()
     def use_selected(self) -> None:
@@ -226,7 +178,7 @@ class RacePanel(QGroupBox):
             return
         entrant = self._results[rows[0].row()].entrant
         self._project.update({"optimizer.name": entrant.optimizer, "optimizer.learning_rate": entrant.learning_rate})
-        self._set_status(f"Now training with {OPTIMIZER_LABELS.get(entrant.optimizer, entrant.optimizer)} at LR "
+        self.set_status(f"Now training with {OPTIMIZER_LABELS.get(entrant.optimizer, entrant.optimizer)} at LR "
                          f"{entrant.learning_rate:g}.", "ready")
 
     # -- drawing -----------------------------------------------------------------------------------
@@ -251,8 +203,7 @@ class RacePanel(QGroupBox):
     def _on_progress(self, done: int, total: int) -> None:
         from tlstudio.train.race import results_lock
 
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
+        super()._on_progress(done, total)
         with results_lock:
             histories = [list(result.history) for result in self._results]
         for curve, history in zip(self.curves, histories, strict=True):
@@ -282,27 +233,11 @@ class RacePanel(QGroupBox):
         self.use_button.show()
         if winner is not None:
             self.table.selectRow(race.entrants.index(winner))
-            self._set_status(f"Best: {winner.entrant.label} ({winner.val_accuracy:.1%}); {len(race.entrants)} "
+            self.set_status(f"Best: {winner.entrant.label} ({winner.val_accuracy:.1%}); {len(race.entrants)} "
                              f"entrants in {race.seconds:.1f} s.", "ready")
         else:
-            self._set_status("No entrant finished.", "error")
+            self.set_status("No entrant finished.", "error")
         self._update_use_button()
-
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        if self._task is not None and self._task.cancelled:
-            return
-        self._set_status(f"The race failed: {message}", "error")
-
-    @Slot()
-    def _on_finished(self) -> None:
-        task = self.sender()
-        if task is not None and task is self._task and task.cancelled:
-            self._set_status("Race cancelled.", "")
-        self._task = self._token = None
-        self.start_button.setEnabled(True)
-        self.cancel_button.hide()
-        self.progress.hide()
 
     @Slot()
     def _update_use_button(self) -> None:
@@ -310,9 +245,3 @@ class RacePanel(QGroupBox):
         self.use_button.setEnabled(bool(rows) and self.result is not None)
         if rows and self.result is not None:
             self.use_button.setText(f"Use {self._results[rows[0].row()].entrant.label}")
-
-    def _set_status(self, text: str, role: str) -> None:
-        self.status_label.setText(text)
-        self.status_label.setProperty("role", role)
-        self.status_label.style().unpolish(self.status_label)
-        self.status_label.style().polish(self.status_label)
