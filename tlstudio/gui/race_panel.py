@@ -99,7 +99,8 @@ class RacePanel(ToolPanel):
         item.setMenuEnabled(False)
         item.setMouseEnabled(x=False, y=False)
         item.hideButtons()
-        self.legend = item.addLegend(offset=(-10, -10), labelTextSize="8pt", verSpacing=-6)
+        # Bottom right, in two columns: validation accuracies climb to the top, where a legend would hide them.
+        self.legend = item.addLegend(offset=(-10, -10), labelTextSize="8pt", verSpacing=-6, colCount=2)
         self.curves: list[pg.PlotDataItem] = []
         self.plot.hide()
         self.layout_.addWidget(self.plot)
