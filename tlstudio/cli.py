@@ -71,6 +71,7 @@ FLAG_FIELDS = {
 # Every other optimizer and schedule parameter has a flag of its own name (--beta-1, --plateau-patience):
 # generated from the settings, so a new field gets its flag and its help text from one place.
 SECONDARY_SECTIONS = {"optimizer": OptimizerSettings, "schedule": ScheduleSettings}
+FLAG_FIELDS["ema"] = "optimizer.ema"  # --ema [DECAY]: its own flag, the decay optional
 SECONDARY_FLAGS = {name: (section, field) for section, settings in SECONDARY_SECTIONS.items()
                    for name, field in settings.model_fields.items() if f"{section}.{name}" not in FLAG_FIELDS.values()}
 FLAG_FIELDS.update({name: f"{section}.{name}" for name, (section, _) in SECONDARY_FLAGS.items()})
@@ -182,6 +183,9 @@ def add_project_flags(command: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, help="learning rate")
     g.add_argument("--momentum", type=float, help="momentum (rho) for momentum / nesterov")
     g.add_argument("--weight-decay", type=float, help="AdamW's weight decay")
+    g.add_argument("--ema", type=float, nargs="?", const=0.99, metavar="DECAY",
+                   help="Polyak averaging: validate and save an exponential moving average of the weights "
+                        "(decay 0.99 when not given)")
     g.add_argument("--schedule", choices=SCHEDULE_NAMES, metavar="NAME", help=_choices(SCHEDULE_NAMES))
     g.add_argument("--warmup-epochs", type=float)
     g.add_argument("--epochs", type=int)

@@ -122,6 +122,9 @@ class OptimizerSettings(_Section):
     weight_decay: float = Field(1e-4, ge=0.0, description="AdamW's decoupled weight decay.")
     initial_accumulator: float = Field(0.1, ge=0.0, description="AdaGrad's starting sum of squares.")
     clipnorm: float | None = Field(None, gt=0.0, description="Clip each gradient to this norm.")
+    ema: float | None = Field(None, gt=0.0, lt=1.0, description=(
+        "Polyak averaging: keep an exponential moving average of the weights with this decay (e.g. 0.99); "
+        "validation and the saved model use the average."))
 
 
 class ScheduleSettings(_Section):

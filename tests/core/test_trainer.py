@@ -257,3 +257,28 @@ def test_balanced_sampling_draws_classes_equally():
     dataset = feature_training_dataset(features, labels, 2, 20, seed=0, balanced=True)
     seen = np.concatenate([y.numpy().argmax(1) for _, y in dataset.take(50)])
     assert len(seen) == 1000 and abs((seen == 1).mean() - 0.5) < 0.06
+
+
+def test_polyak_averaging_validates_and_saves_the_average_and_reports_both(demo_folder, tmp_path):
+    import keras
+
+    project = tiny_project(demo_folder, **{"optimizer.ema": 0.5, "model.backbone": "squeezenet1_1",
+                                           "model.freeze": "all", "training.epochs": 3})
+    result = Trainer().run(project, run_dir=tmp_path / "run")
+    assert result.status is RunStatus.FINISHED, result.message
+    ema = result.metrics["ema"]
+    assert ema["decay"] == 0.5 and ema["epoch"] == 3
+    assert 0 <= ema["val_accuracy_averaged"] <= 1 and 0 <= ema["val_accuracy_raw"] <= 1
+    saved = keras.saving.load_model(tmp_path / "run" / "model.keras").get_weights()
+    with np.load(tmp_path / "run" / "resume.npz") as state:
+        raw = [state[f"w{i}"] for i in range(len(saved))]
+    assert any(not np.allclose(a, b) for a, b in zip(saved, raw, strict=True))  # the average, not the raw
+
+
+def test_cli_ema_flag_takes_an_optional_decay(tmp_path):
+    from tlstudio.cli import build_parser, resolve_project
+
+    def ema(*flags):
+        return resolve_project(build_parser().parse_args(["train", "--data", str(tmp_path), *flags])).optimizer.ema
+
+    assert (ema(), ema("--ema"), ema("--ema", "0.995")) == (None, 0.99, 0.995)

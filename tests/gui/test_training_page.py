@@ -245,3 +245,14 @@ def test_class_weights_and_balanced_sampling_are_settings_of_the_page(window):
     page.balanced_sampling_check.setChecked(True)
     training = window.project.project.training
     assert (training.class_weights, training.balanced_sampling) == ("balanced", True)
+
+
+def test_polyak_averaging_is_a_setting_for_every_optimizer(window):
+    group = window.training_page.optimizer_group
+    spin = group.spins["ema"]
+    for name in ("sgd", "adam"):
+        window.project.update({"optimizer.name": name})
+        assert not spin.isHidden()
+    assert spin.text() == "off" and window.project.project.optimizer.ema is None
+    spin.setValue(0.99)
+    assert window.project.project.optimizer.ema == 0.99

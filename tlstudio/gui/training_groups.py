@@ -18,7 +18,7 @@ OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "SGD with momentum", "nesterov": "
 PARAMETER_LABELS = {"learning_rate": "Learning rate", "momentum": "Momentum", "rho": "Rho (decay)",
                     "beta_1": "Beta 1", "beta_2": "Beta 2", "epsilon": "Epsilon",
                     "weight_decay": "Weight decay", "initial_accumulator": "Initial accumulator",
-                    "clipnorm": "Clip gradient norm"}
+                    "clipnorm": "Clip gradient norm", "ema": "Polyak average (decay)"}
 SCHEDULE_LABELS = {"constant": "Constant", "step": "Step decay", "exponential": "Exponential decay",
                    "inverse-time": "Inverse-time (1/t) decay",
                    "cosine": "Cosine decay", "cosine-restarts": "Cosine with warm restarts",
@@ -44,6 +44,10 @@ def _parameter_spin(field: str) -> QDoubleSpinBox:
         return float_spin(0.0, 0.99, step=0.05, decimals=2)
     if field == "clipnorm":
         spin = float_spin(0.0, 1000.0, step=0.5, decimals=2)
+        spin.setSpecialValueText("off")
+        return spin
+    if field == "ema":
+        spin = float_spin(0.0, 0.9999, step=0.005, decimals=4)
         spin.setSpecialValueText("off")
         return spin
     if field in ("restart_epochs", "warmup_epochs"):
@@ -104,8 +108,8 @@ class OptimizerGroup(_ChoiceGroup):
             self.spins[field] = spin
             self.form.addRow(PARAMETER_LABELS.get(field, field), spin)
             self.form.labelForField(spin).setToolTip(help_text)
-            if field == "clipnorm":
-                self.bindings.append(bind_optional_spin(project, "optimizer.clipnorm", spin))
+            if field in ("clipnorm", "ema"):
+                self.bindings.append(bind_optional_spin(project, f"optimizer.{field}", spin))
             else:
                 self.bindings.append(bind_spin(project, f"optimizer.{field}", spin))
         self._listen()

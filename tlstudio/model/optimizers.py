@@ -15,13 +15,13 @@ if TYPE_CHECKING:
 
 # Which OptimizerSettings fields apply to each optimizer, in the order the GUI shows them.
 OPTIMIZER_PARAMETERS: dict[str, list[str]] = {
-    "sgd": ["learning_rate", "clipnorm"],
-    "momentum": ["learning_rate", "momentum", "clipnorm"],
-    "nesterov": ["learning_rate", "momentum", "clipnorm"],
-    "adagrad": ["learning_rate", "initial_accumulator", "epsilon", "clipnorm"],
-    "rmsprop": ["learning_rate", "rho", "epsilon", "clipnorm"],
-    "adam": ["learning_rate", "beta_1", "beta_2", "epsilon", "clipnorm"],
-    "adamw": ["learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon", "clipnorm"],
+    "sgd": ["learning_rate", "clipnorm", "ema"],
+    "momentum": ["learning_rate", "momentum", "clipnorm", "ema"],
+    "nesterov": ["learning_rate", "momentum", "clipnorm", "ema"],
+    "adagrad": ["learning_rate", "initial_accumulator", "epsilon", "clipnorm", "ema"],
+    "rmsprop": ["learning_rate", "rho", "epsilon", "clipnorm", "ema"],
+    "adam": ["learning_rate", "beta_1", "beta_2", "epsilon", "clipnorm", "ema"],
+    "adamw": ["learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon", "clipnorm", "ema"],
 }
 
 OPTIMIZER_DESCRIPTIONS: dict[str, str] = {
@@ -44,6 +44,8 @@ _PARAMETER_HELP: dict[str, str] = {
     "beta_1": "Decay of the gradient moving average (first moment, 0.9 typical).",
     "beta_2": "Decay of the squared-gradient moving average (second moment, 0.999 typical).",
     "weight_decay": "Decoupled decay: each step shrinks weights by lr x this, apart from the gradient.",
+    "ema": "Polyak averaging: keep avg = decay x avg + (1 - decay) x weights after every step; validation "
+           "and the saved model use the average (0.99 typical; off: none).",
 }
 
 # One tooltip per parameter that applies, keyed like OPTIMIZER_PARAMETERS.
@@ -64,6 +66,11 @@ def make_optimizer(settings: OptimizerSettings, learning_rate) -> keras.optimize
     common: dict = {"learning_rate": learning_rate}
     if settings.clipnorm is not None:
         common["clipnorm"] = settings.clipnorm
+    if settings.ema is not None:
+        # Polyak averaging, Keras's own: the optimizer keeps the average; SwapEMAWeights (the trainer's
+        # callbacks) puts it in the model for validation. No periodic overwrite: training goes on from the
+        # raw weights, as the textbook's averaging does.
+        common.update(use_ema=True, ema_momentum=settings.ema, ema_overwrite_frequency=None)
     name = settings.name
     if name == "sgd":
         return keras.optimizers.SGD(momentum=0.0, **common)

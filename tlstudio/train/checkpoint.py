@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tlstudio.runs import RunFolderWriter
@@ -17,10 +18,16 @@ SAVE_INTERVAL = 30.0  # seconds between writes of a new best model during a run
 
 
 class Checkpoint:
-    def __init__(self, model: Any, writer: RunFolderWriter) -> None:
+    """`averaged()`, with Polyak averaging on, gives the whole model's weights with the average in place of
+    the trained ones: those are what is validated, kept as best and saved; the raw weights stay the run's
+    own (resume, NaN recovery)."""
+
+    def __init__(self, model: Any, writer: RunFolderWriter, averaged: Callable[[], list] | None = None) -> None:
         self.model = model
         self.writer = writer
+        self.averaged = averaged
         self.last_finite_weights: list = model.get_weights()
+        self.last_averaged_weights: list | None = None
         self.best_weights: list | None = None
         self.best_val_loss = math.inf
         self.best_epoch: int | None = None
@@ -39,9 +46,12 @@ class Checkpoint:
     def epoch_completed(self, epoch: int, val_loss: float) -> bool:
         """Keep this complete epoch's weights; returns whether they are the best so far."""
         self.last_finite_weights = self.model.get_weights()
+        kept = self.last_finite_weights
+        if self.averaged is not None:
+            kept = self.last_averaged_weights = self.averaged()
         if not (math.isfinite(val_loss) and val_loss < self.best_val_loss):
             return False
-        self.best_val_loss, self.best_epoch, self.best_weights = val_loss, epoch, self.last_finite_weights
+        self.best_val_loss, self.best_epoch, self.best_weights = val_loss, epoch, kept
         if time.perf_counter() - self._last_save >= SAVE_INTERVAL:
             self.save()
         else:
@@ -62,8 +72,14 @@ class Checkpoint:
     def save(self) -> None:
         import keras  # lazy: Keras loads only once a run builds its model
 
+        live = None
+        if self.averaged is not None and self.best_weights is not None:  # save the average, train on
+            live = self.model.get_weights()
+            self.model.set_weights(self.best_weights)
         # A fresh functional model over the same layers: no optimizer, no compile state, so
         # model.keras loads with plain keras.saving.load_model anywhere.
         self.writer.save_model(keras.Model(self.model.inputs, self.model.outputs, name=self.model.name))
+        if live is not None:
+            self.model.set_weights(live)
         self._last_save = time.perf_counter()
         self._best_unsaved = False

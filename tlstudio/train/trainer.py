@@ -286,7 +286,8 @@ class _Run:
         self.plan = self.plan or self._new_plan()
         total_epochs = self.plan[-1].end_epoch
         self.total_steps = total_epochs * self.steps_per_epoch
-        self.checkpoint = Checkpoint(self.model, self.writer)
+        self.checkpoint = Checkpoint(self.model, self.writer,
+                                     averaged=self._averaged_weights if project.optimizer.ema else None)
         self.health = HealthCheck(len(self.classes))
         self._weigh_classes()
         point = self.resume_from
@@ -367,6 +368,19 @@ class _Run:
             self.observer.on_log(f"balanced sampling: each batch draws the {len(self.classes)} classes equally "
                                  "often")
 
+    def _averaged_weights(self) -> list:
+        """The whole model's weights with the optimizer's Polyak average in place of the trained ones.
+        The same swap as Keras's SwapEMAWeights (whose private names it reads, as that callback does)."""
+        optimizer = getattr(self.fit_model.optimizer, "inner_optimizer", self.fit_model.optimizer)
+        trained = optimizer._trainable_variables
+        raw = [variable.numpy() for variable in trained]
+        for variable, average in zip(trained, optimizer._model_variables_moving_average, strict=True):
+            variable.assign(average)
+        weights = self.model.get_weights()
+        for variable, value in zip(trained, raw, strict=True):
+            variable.assign(value)
+        return weights
+
     def _restore_last_finite(self) -> None:
         self.model.set_weights(self.checkpoint.last_finite_weights)
 
@@ -418,7 +432,9 @@ class _Run:
     def save_resume_point(self) -> None:
         """resume.npz after a completed epoch (called once early stopping and the plateau have updated)."""
         checkpoint = self.checkpoint
-        best = checkpoint.best_weights if checkpoint.best_epoch not in (None, self.epochs_completed) else None
+        averaged = checkpoint.averaged is not None  # the best are the average, never the raw weights
+        best = (checkpoint.best_weights if averaged or checkpoint.best_epoch not in (None, self.epochs_completed)
+                else None)
         previous = self.resume_from
         ResumePoint(
             epochs_completed=self.epochs_completed, global_step=self.global_step,
@@ -519,6 +535,9 @@ class _Run:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=project.training.early_stopping, restore_best_weights=False))
         self._phase_callbacks = list(callbacks)
+        if project.optimizer.ema:
+            # Validation runs on the Polyak average (the model the run keeps), training on the raw weights.
+            callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=False))
         if project.training.tensorboard:
             # One log folder for every phase (and every resume or continuation): Keras numbers the epochs
             # from initial_epoch, so the curves go on. No graph, no histograms: epoch scalars only.
@@ -545,6 +564,9 @@ class _Run:
     def _write_metrics(self) -> dict[str, Any]:
         probabilities = self._validation_probabilities()
         metrics = classification_metrics(self.y_val, probabilities, self.classes)
+        ema = self._averaging_effect()
+        if ema:
+            metrics["ema"] = ema
         metrics.update({
             "best_epoch": self.checkpoint.best_epoch,
             "epochs_completed": self.epochs_completed,
@@ -557,6 +579,22 @@ class _Run:
         })
         self.writer.write_metrics(metrics)
         return metrics
+
+    def _averaging_effect(self) -> dict[str, Any] | None:
+        """With Polyak averaging: the last epoch's validation accuracy with the average and with the raw
+        weights (what the Run page shows); the model is left with the weights it had."""
+        checkpoint = self.checkpoint
+        if checkpoint is None or checkpoint.averaged is None or checkpoint.last_averaged_weights is None:
+            return None
+        kept = self.model.get_weights()
+        accuracy = {}
+        for key, weights in (("averaged", checkpoint.last_averaged_weights), ("raw", checkpoint.last_finite_weights)):
+            self.model.set_weights(weights)
+            predicted = self._validation_probabilities().argmax(axis=1)
+            accuracy[key] = float((predicted == self.y_val).mean()) if len(self.y_val) else float("nan")
+        self.model.set_weights(kept)
+        return {"decay": self.project.optimizer.ema, "epoch": self.epochs_completed,
+                "val_accuracy_averaged": accuracy["averaged"], "val_accuracy_raw": accuracy["raw"]}
 
     def _validation_probabilities(self) -> np.ndarray:
         """The restored model's answers on the validation images; from cached features when it has them."""

@@ -141,6 +141,12 @@ class RunPage(Page):
             label.setObjectName(f"runMetric_{key}")
             self.metric_labels[key] = label
             self.metrics_form.addRow(title, label)
+        self.ema_label = QLabel("–")
+        self.ema_label.setObjectName("runMetric_ema")
+        self.ema_label.setToolTip("Polyak averaging: the last epoch's validation accuracy with the averaged weights "
+                                  "(what the run keeps) and with the raw weights it trained.")
+        self.metrics_form.addRow("Polyak average", self.ema_label)
+        self.metrics_form.setRowVisible(self.ema_label, False)
         result_layout.addLayout(self.metrics_form)
         folder_row = QHBoxLayout()
         self.run_folder_label = hint_label()
@@ -397,6 +403,11 @@ class RunPage(Page):
         self.metric_labels["val_loss"].setText(_number(metrics.get("val_loss")))
         best = metrics.get("best_epoch")
         self.metric_labels["best_epoch"].setText(str(best) if best is not None else "–")
+        ema = metrics.get("ema")
+        self.metrics_form.setRowVisible(self.ema_label, bool(ema))
+        if ema:
+            self.ema_label.setText(f"{format_percent(ema.get('val_accuracy_averaged'))} averaged · "
+                                   f"{format_percent(ema.get('val_accuracy_raw'))} raw (epoch {ema.get('epoch')})")
         seconds = metrics.get("seconds", time.monotonic() - self._started_at)
         self.metric_labels["seconds"].setText(format_seconds(float(seconds)))
         if outcome.run_dir:
