@@ -23,7 +23,7 @@ from tlstudio.weight_sources import default_backbone
 
 SCHEMA_VERSION = 1
 
-OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
+OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs"]
 ScheduleName = Literal["constant", "step", "exponential", "inverse-time", "cosine", "cosine-restarts", "plateau"]
 ResizePolicy = Literal["stretch", "center-crop", "pad"]
 AUGMENTATION_NAMES = ("flip", "vflip", "rotate", "zoom", "translate", "contrast", "brightness")

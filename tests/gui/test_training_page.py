@@ -256,3 +256,12 @@ def test_polyak_averaging_is_a_setting_for_every_optimizer(window):
     assert spin.text() == "off" and window.project.project.optimizer.ema is None
     spin.setValue(0.99)
     assert window.project.project.optimizer.ema == 0.99
+
+
+def test_lbfgs_is_offered_only_for_a_frozen_backbone_and_says_why_not(window):
+    combo = window.training_page.optimizer_group.combo
+    item = combo.model().item(combo.findData("lbfgs"))
+    window.project.update({"model.freeze": "all"})
+    assert item.isEnabled()
+    window.project.update({"model.freeze": 0})
+    assert not item.isEnabled() and "needs the whole backbone frozen" in item.toolTip()

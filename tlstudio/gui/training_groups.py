@@ -12,9 +12,11 @@ from tlstudio.gui.project_model import ALL, ProjectModel
 from tlstudio.gui.widgets import LogSpinBox, float_spin, hint_label, int_spin, named
 from tlstudio.model import schedules
 from tlstudio.model.optimizers import OPTIMIZER_DESCRIPTIONS, OPTIMIZER_HELP, OPTIMIZER_PARAMETERS
+from tlstudio.train.readiness import full_batch_blocker
 
 OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "SGD with momentum", "nesterov": "SGD with Nesterov momentum",
-                    "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adam": "Adam", "adamw": "AdamW"}
+                    "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adam": "Adam", "adamw": "AdamW",
+                    "lbfgs": "L-BFGS (head, full batch)"}
 PARAMETER_LABELS = {"learning_rate": "Learning rate", "momentum": "Momentum", "rho": "Rho (decay)",
                     "beta_1": "Beta 1", "beta_2": "Beta 2", "epsilon": "Epsilon",
                     "weight_decay": "Weight decay", "initial_accumulator": "Initial accumulator",
@@ -98,6 +100,7 @@ class OptimizerGroup(_ChoiceGroup):
         self.description.setObjectName("trainingOptimizerDescription")
         self.form.addRow(self.description)
         self.bindings.append(bind_combo(project, "optimizer.name", self.combo))
+        project.changed.connect(self._offer_full_batch)
         self.spins: dict[str, QDoubleSpinBox] = {}
         all_parameters = [f for f in OptimizerSettings.model_fields if f != "name"]
         for field in all_parameters:
@@ -113,6 +116,15 @@ class OptimizerGroup(_ChoiceGroup):
             else:
                 self.bindings.append(bind_spin(project, f"optimizer.{field}", spin))
         self._listen()
+
+    @Slot()
+    def _offer_full_batch(self, *_: object) -> None:
+        """L-BFGS only where the head trains alone on cached features: greyed out, with the reason, elsewhere."""
+        project = self._project.project
+        reason = full_batch_blocker(project.copy_with(**{"optimizer.name": "lbfgs"}))
+        item = self.combo.model().item(self.combo.findData("lbfgs"))
+        item.setEnabled(reason is None or project.optimizer.name == "lbfgs")
+        item.setToolTip(reason or OPTIMIZER_DESCRIPTIONS.get("lbfgs", ""))
 
     def refresh(self) -> None:
         """Show only the parameters the chosen optimizer reads, with its own help."""

@@ -22,7 +22,10 @@ OPTIMIZER_PARAMETERS: dict[str, list[str]] = {
     "rmsprop": ["learning_rate", "rho", "epsilon", "clipnorm", "ema"],
     "adam": ["learning_rate", "beta_1", "beta_2", "epsilon", "clipnorm", "ema"],
     "adamw": ["learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon", "clipnorm", "ema"],
+    "lbfgs": [],  # no learning rate: its line search picks each step; the epochs are its iterations
 }
+# Optimizers that are not Keras optimizers but fit the head full-batch on cached features (train/lbfgs.py).
+FULL_BATCH_OPTIMIZERS = frozenset({"lbfgs"})
 
 OPTIMIZER_DESCRIPTIONS: dict[str, str] = {
     "sgd": "Plain gradient descent: w -= lr * gradient.",
@@ -32,6 +35,8 @@ OPTIMIZER_DESCRIPTIONS: dict[str, str] = {
     "rmsprop": "Per-weight step sizes from a moving average of squared gradients.",
     "adam": "Momentum plus RMSProp-style scaling, with bias correction; a robust default.",
     "adamw": "Adam with decoupled weight decay; often better generalisation when fine-tuning.",
+    "lbfgs": "L-BFGS: a quasi-Newton method fitting the head full-batch on cached features; each epoch is one "
+             "iteration. Needs the whole backbone frozen and the feature cache.",
 }
 
 _PARAMETER_HELP: dict[str, str] = {
@@ -87,4 +92,6 @@ def make_optimizer(settings: OptimizerSettings, learning_rate) -> keras.optimize
     if name == "adamw":
         return keras.optimizers.AdamW(weight_decay=settings.weight_decay, beta_1=settings.beta_1,
                                       beta_2=settings.beta_2, epsilon=settings.epsilon, **common)
+    if name in FULL_BATCH_OPTIMIZERS:
+        raise ValueError(f"{name} is not a Keras optimizer: it fits the head full-batch (train/lbfgs.py).")
     raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZER_PARAMETERS)}")

@@ -104,6 +104,9 @@ def find_learning_rate(project: Project, observer: Observer | None = None, stop_
     """Run the range test on `project` (its optimizer, model, freezing and data); see the module."""
     if not 0 < start_lr < end_lr:
         raise LRFinderError(f"the range test needs 0 < start LR < end LR, not {start_lr:g} and {end_lr:g}.")
+    if project.optimizer.name == "lbfgs":
+        raise LRFinderError("L-BFGS has no learning rate (its line search picks each step); run the range test "
+                            "with a first-order optimizer such as Adam or SGD.")
     if steps < 2 * (SKIP_START + SKIP_END):
         raise LRFinderError(f"the range test needs at least {2 * (SKIP_START + SKIP_END)} steps.")
     observer = observer or Observer()

@@ -99,7 +99,9 @@ def entrants_for(project: Project, optimizers: list[str] | None, learning_rates:
     rates = learning_rates or [project.optimizer.learning_rate]
     if any(not (rate > 0 and math.isfinite(rate)) for rate in rates):
         raise RaceError("every learning rate of a race must be a positive number.")
-    entrants = [Entrant(name, float(rate)) for name in dict.fromkeys(names) for rate in dict.fromkeys(rates)]
+    # L-BFGS has no learning rate: one entrant, whatever the rates.
+    entrants = [Entrant(name, float(rate)) for name in dict.fromkeys(names)
+                for rate in (dict.fromkeys(rates) if name != "lbfgs" else rates[:1])]
     if len(entrants) < 2:
         raise RaceError("a race needs at least two entrants: give several optimizers or learning rates.")
     return entrants

@@ -29,7 +29,7 @@ from tlstudio.model import schedules  # its Keras classes (PlateauReducer, ...) 
 from tlstudio.model.augment import make_augmenter
 from tlstudio.model.build import count_parameters
 from tlstudio.model.freezing import unfreeze_top
-from tlstudio.model.optimizers import make_optimizer
+from tlstudio.model.optimizers import FULL_BATCH_OPTIMIZERS, make_optimizer
 from tlstudio.runs import (
     RUNNING,
     TENSORBOARD_FOLDER,
@@ -42,6 +42,8 @@ from tlstudio.tasks import Cancelled
 from tlstudio.train.callbacks import Halt, balanced_class_weights, callback_classes, class_recall_metrics
 from tlstudio.train.checkpoint import Checkpoint
 from tlstudio.train.events import (
+    BatchEnd,
+    EpochEnd,
     Observer,
     PhaseBegin,
     PrepareProgress,
@@ -123,6 +125,8 @@ class _Run:
         self._phase_callbacks: list = []  # this phase's early stopping and plateau reducer, if any
         self.health: HealthCheck | None = None  # once the classes are known
         self.feature_store = FeatureStore()
+        self.full_batch = False  # L-BFGS on cached features instead of Keras's fit
+        self.train_arrays = None  # (training features, labels) while the head trains on cached features
         self.class_weights: dict[int, float] | None = None  # with training.class_weights "balanced"
         self._per_class_log = False  # per-class validation recall in the log (class weights or balanced sampling)
         self.started = time.perf_counter()
@@ -282,12 +286,14 @@ class _Run:
         project = self.project
         batch_size = project.training.batch_size
         self.augmenter = make_augmenter(project.augment, seed=project.training.seed)
-        self.steps_per_epoch = steps_per_epoch(len(self.x_train), batch_size)
+        self.full_batch = project.optimizer.name in FULL_BATCH_OPTIMIZERS
+        # L-BFGS takes one full-batch step an iteration, and an iteration is what an epoch counts.
+        self.steps_per_epoch = 1 if self.full_batch else steps_per_epoch(len(self.x_train), batch_size)
         self.plan = self.plan or self._new_plan()
         total_epochs = self.plan[-1].end_epoch
         self.total_steps = total_epochs * self.steps_per_epoch
-        self.checkpoint = Checkpoint(self.model, self.writer,
-                                     averaged=self._averaged_weights if project.optimizer.ema else None)
+        averaging = project.optimizer.ema and not self.full_batch
+        self.checkpoint = Checkpoint(self.model, self.writer, averaged=self._averaged_weights if averaging else None)
         self.health = HealthCheck(len(self.classes))
         self._weigh_classes()
         point = self.resume_from
@@ -331,6 +337,12 @@ class _Run:
             self.val_features = self.val_features if use_cache else None
             self.fit_samples = self._samples_per_batch(use_cache)
             self.fit_model = fit_model
+            if self.full_batch:
+                if not use_cache:
+                    raise _Failure(f"L-BFGS fits the head on cached backbone features, which are not in use "
+                                   f"({cache_note}); choose another optimizer.")
+                self._fit_full_batch(phase, fit_model, total_epochs)
+                continue
             callbacks = self._compile(phase, fit_model)
             first_epoch = max(phase.first_epoch, self.epochs_completed)
             if point is not None and point.phase == phase.number and first_epoch > phase.first_epoch:
@@ -380,6 +392,60 @@ class _Run:
         for variable, value in zip(trained, raw, strict=True):
             variable.assign(value)
         return weights
+
+    def _fit_full_batch(self, phase: PhasePlan, head, total_epochs: int) -> None:
+        """L-BFGS on the cached features (train/lbfgs.py); each iteration is reported and recorded as an epoch
+        of one step, checked for the best model and saved for resume like any epoch."""
+        import keras
+
+        from tlstudio.train.lbfgs import fit_head_lbfgs
+
+        features, labels = self.train_arrays
+        val_head, val_features = self.val_features
+        num_classes = len(self.classes)
+        cross_entropy = keras.losses.CategoricalCrossentropy(label_smoothing=self.project.model.label_smoothing)
+        val_targets = keras.ops.one_hot(self.y_val, num_classes)
+        first = max(phase.first_epoch, self.epochs_completed)
+        started = last = time.perf_counter()
+        self.observer.on_log(f"L-BFGS: fitting the head full-batch on {len(features)} feature vectors, at most "
+                             f"{phase.end_epoch - first} iterations (dropout off; L2 {self.project.model.l2:g})")
+
+        def on_iteration(iteration: int, loss: float, accuracy: float) -> bool:
+            nonlocal last
+            epoch = first + iteration
+            now = time.perf_counter()
+            seconds, last = now - last, now
+            probabilities = val_head(val_features, training=False)
+            val_loss = float(cross_entropy(val_targets, probabilities))
+            val_accuracy = float(np.mean(np.argmax(probabilities, axis=1) == self.y_val)) if len(self.y_val) else 0.0
+            self.global_step += 1
+            self.add_step(self.global_step, epoch, loss, math.nan)
+            rate = len(features) / max(seconds, 1e-9)
+            eta = seconds * (phase.end_epoch - epoch)
+            self.observer.on_train_batch_end(BatchEnd(step=self.global_step, epoch=epoch, batch=1, steps_in_epoch=1,
+                                                      loss=loss, accuracy=accuracy, learning_rate=math.nan,
+                                                      images_per_second=rate, phase=phase.number, eta_seconds=eta))
+            row = {"epoch": epoch, "loss": loss, "accuracy": accuracy, "val_loss": val_loss,
+                   "val_accuracy": val_accuracy, "lr": math.nan}
+            is_best = self.epoch_completed(row)
+            self.observer.on_epoch_end(EpochEnd(epoch=epoch, epochs=total_epochs, loss=loss, accuracy=accuracy,
+                                                val_loss=val_loss, val_accuracy=val_accuracy, learning_rate=math.nan,
+                                                seconds=seconds, images_per_second=rate, is_best=is_best,
+                                                phase=phase.number, eta_seconds=eta))
+            self.save_resume_point()
+            if not math.isfinite(loss):
+                self.nan_message = "the loss became NaN during L-BFGS; the last finite weights were kept."
+                self._restore_last_finite()
+                return False
+            if self.stop_token.stop_requested:
+                self.stopped = True
+                return False
+            return True
+
+        report = fit_head_lbfgs(head, features, labels, num_classes, max_iterations=phase.end_epoch - first,
+                                label_smoothing=self.project.model.label_smoothing, on_iteration=on_iteration)
+        self.observer.on_log(f"L-BFGS: {report.iterations} iterations in {time.perf_counter() - started:.1f} s; "
+                             f"{'converged' if report.converged else 'stopped'} ({report.message})")
 
     def _restore_last_finite(self) -> None:
         self.model.set_weights(self.checkpoint.last_finite_weights)
@@ -444,7 +510,8 @@ class _Run:
             callbacks=self.phase_callback_state(),
             continuations=previous.continuations if previous else [],
             model_weights=checkpoint.last_finite_weights,
-            optimizer_variables=[np.asarray(v.numpy()) for v in self.fit_model.optimizer.variables],
+            optimizer_variables=([] if self.full_batch else
+                                 [np.asarray(v.numpy()) for v in self.fit_model.optimizer.variables]),
             best_weights=best,
         ).save(self.writer.path)
 
@@ -496,6 +563,7 @@ class _Run:
                                  f"{time.perf_counter() - started:.1f} s")
         self.val_features = (feature_head.head, val_features)
         labels = np.tile(self.y_train, copies)
+        self.train_arrays = (train_features, labels)
         num_classes = len(self.classes)
         train_ds = feature_training_dataset(train_features, labels, num_classes, training.batch_size,
                                             seed=training.seed, copies=copies, balanced=training.balanced_sampling)
