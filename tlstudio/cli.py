@@ -139,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     race.add_argument("--json", action="store_true", help="print every entrant's result and history as JSON")
     add_project_flags(race)
 
+    ensemble = sub.add_parser("ensemble", help="average two or more runs into one model (a run folder of its own)")
+    ensemble.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run folders on the same data and classes")
+    ensemble.add_argument("--out", type=Path, required=True, help="the ensemble's run folder to create")
+    ensemble.add_argument("--json", action="store_true", help="print the members' and the ensemble's figures")
+
     export = sub.add_parser("export", help="export a run's model (.keras, SavedModel, TFLite, ONNX), verified")
     export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder made by train")
     export.add_argument("--format", default=",".join(FORMATS),
@@ -220,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in (None, "gui"):
         return _gui(getattr(args, "target", None), getattr(args, "demo", False), getattr(args, "train", False))
     handlers = {"demo-data": _demo_data, "scan": _scan, "train": _train, "export": _export, "predict": _predict,
-                "worker": _worker, "lr-find": _lr_find, "race": _race}
+                "worker": _worker, "lr-find": _lr_find, "race": _race, "ensemble": _ensemble}
     return handlers[args.command](args)
 
 
@@ -457,6 +462,28 @@ def _race(args) -> int:
     if winner:
         print(f"best: {winner.entrant.label}   (tlstudio train ... --optimizer {winner.entrant.optimizer} "
               f"--lr {winner.entrant.learning_rate:g})")
+    return 0
+
+
+def _ensemble(args) -> int:
+    from tlstudio.ensemble import EnsembleError, make_ensemble
+
+    try:
+        result = make_ensemble(args.runs, args.out, task=TaskState() if args.json else ConsoleTask())
+    except EnsembleError as error:
+        print(f"tlstudio ensemble: {error}", file=sys.stderr)
+        return 1 if len(args.runs) > 1 else 2
+    if args.json:
+        print(json.dumps({"run_dir": str(result.run_dir), "members": result.members,
+                          "val_accuracy": result.metrics["val_accuracy"], "val_loss": result.metrics["val_loss"],
+                          "shared_backbone": result.shared_backbone}))
+        return 0
+    print(result.table())
+    backbone = "runs once (the members share a frozen backbone)" if result.shared_backbone else "runs once per member"
+    print(f"the backbone {backbone}; wrote {result.run_dir} (export it with: tlstudio export {result.run_dir} "
+          "--out DIR)")
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 

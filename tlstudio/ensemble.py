@@ -1,0 +1,196 @@
+"""Model ensembles: several runs on the same data averaged into one ordinary Keras model.
+
+The lecture's last gain: average the predicted probabilities of independently trained models. An
+ensemble here is a run folder like any other (config.json of its first member, labels.txt, model.keras,
+metrics.json with each member's figures beside the ensemble's), so Evaluate, Try it, Export (all four
+formats, verified) and `tlstudio predict` take it as they take a run.
+
+Where every member has the same frozen backbone (the same architecture and the same weights, which is
+what a frozen pretrained backbone at one size gives), the backbone runs once and only the members'
+heads are repeated: a three-run ensemble then costs one backbone pass, not three.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tlstudio.config import ProjectError
+from tlstudio.data import DataError
+from tlstudio.evaluate import dataset_split
+from tlstudio.inference import inference_function, predict_in_batches
+from tlstudio.metrics import classification_metrics
+from tlstudio.model.build import OUTPUT_LAYER, POOL_LAYER
+from tlstudio.runs import (
+    RunFolderError,
+    RunFolderWriter,
+    read_run,
+    save_model_atomic,
+    write_metrics,
+)
+from tlstudio.tasks import TaskState
+
+ENSEMBLE_FILE = "ensemble.json"  # in an ensemble's run folder: its members and how they were combined
+
+
+class EnsembleError(ValueError):
+    """The runs cannot be combined; one sentence naming the fix."""
+
+
+@dataclass
+class EnsembleResult:
+    run_dir: Path
+    members: list[dict[str, Any]]  # {"run", "val_accuracy", "val_loss"}
+    metrics: dict[str, Any]
+    shared_backbone: bool
+    notes: list[str] = field(default_factory=list)
+
+    def table(self) -> str:
+        lines = [f"{'model':<44} {'val acc':>8} {'val loss':>9}"]
+        for member in self.members:
+            lines.append(f"{Path(member['run']).name[:44]:<44} {member['val_accuracy']:>8.1%} "
+                         f"{member['val_loss']:>9.4f}")
+        lines.append(f"{'ensemble (mean of the probabilities)':<44} {self.metrics['val_accuracy']:>8.1%} "
+                     f"{self.metrics['val_loss']:>9.4f}")
+        return "\n".join(lines)
+
+
+def _same(records, attribute: str, what: str) -> None:
+    first = getattr(records[0], attribute)
+    for record in records[1:]:
+        if getattr(record, attribute) != first:
+            raise EnsembleError(f"{record.run_dir.name} has other {what} than {records[0].run_dir.name}; an "
+                                "ensemble needs runs on the same data and classes.")
+
+
+def _backbone_weights(model) -> list[np.ndarray]:
+    import keras
+
+    return keras.Model(model.inputs, model.get_layer(POOL_LAYER).output).get_weights()
+
+
+def shares_backbone(models: list) -> bool:
+    """Whether every model has the same backbone, weight for weight, in front of its pooled features."""
+    try:
+        reference = _backbone_weights(models[0])
+        for model in models[1:]:
+            weights = _backbone_weights(model)
+            if len(weights) != len(reference) or any(
+                    a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(weights, reference, strict=True)):
+                return False
+    except ValueError:  # a model without the pooled-features layer: not one of ours
+        return False
+    return True
+
+
+def build_ensemble_model(models: list, shared: bool | None = None):
+    """One Keras model whose output is the mean of `models`' probabilities; with a shared backbone, the
+    backbone runs once and each member adds only its output layer. Returns (model, shared)."""
+    import keras
+
+    shape = models[0].input_shape[1:]
+    if any(model.input_shape[1:] != shape for model in models):
+        raise EnsembleError("the runs take images of different sizes; an ensemble needs one input size.")
+    shared = shares_backbone(models) if shared is None else shared
+    inputs = keras.Input(shape=shape, dtype="float32", name="image")
+    outputs = []
+    if shared:
+        first = models[0]
+        features = keras.Model(first.inputs[0], first.get_layer(POOL_LAYER).output, name="backbone")(inputs)
+        for index, model in enumerate(models):
+            # Dropout does nothing at inference; the output layer is copied under a name of its own.
+            layer = model.get_layer(OUTPUT_LAYER)
+            head = layer.__class__.from_config({**layer.get_config(), "name": f"member_{index + 1}_predictions"})
+            head.build(features.shape)
+            head.set_weights(layer.get_weights())
+            outputs.append(head(features))
+    else:
+        for index, model in enumerate(models):
+            member = keras.Model(model.inputs[0], model.outputs[0], name=f"member_{index + 1}")
+            outputs.append(member(inputs))
+    probabilities = keras.layers.Average(name="probabilities")(outputs)
+    return keras.Model(inputs, probabilities, name=f"ensemble_of_{len(models)}"), shared
+
+
+def make_ensemble(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, *,
+                  task: TaskState | None = None) -> EnsembleResult:
+    """Combine the runs in `run_dirs` into an ensemble run folder at `out_dir` (new or empty), with the
+    validation metrics of every member and of the ensemble. Raises EnsembleError."""
+    import keras
+
+    task = task or TaskState()
+    if len(run_dirs) < 2:
+        raise EnsembleError("an ensemble needs at least two runs.")
+    try:
+        records = [read_run(path, steps=False) for path in run_dirs]
+        projects = [record.project for record in records]
+    except (RunFolderError, ProjectError, OSError, ValueError) as error:
+        raise EnsembleError(str(error)) from None
+    for record in records:
+        if not record.model_path.is_file():
+            raise EnsembleError(f"{record.run_dir} has no model.keras; train it to the end of one epoch first.")
+    _same(records, "classes", "classes")
+    data = [(p.data.model_dump(), p.image_input) for p in projects]
+    if any(item != data[0] for item in data[1:]):
+        raise EnsembleError("the runs differ in their data folder, split or image input; an ensemble needs runs "
+                            "on the same data, the same split and the same input size.")
+    task.message("scanning images")
+    try:
+        split = dataset_split(projects[0])
+        task.message("decoding images")
+        images = projects[0].image_input.load_many([item.path for item in split.val])
+    except DataError as error:
+        raise EnsembleError(f"cannot evaluate the ensemble: {error}") from None
+    y_val = np.array([item.label for item in split.val], dtype=int)
+    classes = records[0].classes
+
+    task.message("loading the models")
+    models = [keras.saving.load_model(record.model_path, compile=False) for record in records]
+    members, probabilities = [], []
+    for index, (record, model) in enumerate(zip(records, models, strict=True)):
+        task.check()
+        task.message(f"predicting with run {index + 1} of {len(models)}")
+        infer = inference_function(model, images.shape[1:], images.dtype)
+        predicted = predict_in_batches(lambda batch, f=infer: f(batch).numpy(), images, len(classes))
+        probabilities.append(predicted)
+        metrics = classification_metrics(y_val, predicted, classes)
+        members.append({"run": str(record.run_dir), "val_accuracy": metrics["val_accuracy"],
+                        "val_loss": metrics["val_loss"]})
+    ensemble_model, shared = build_ensemble_model(models)
+    task.message("predicting with the ensemble")
+    infer = inference_function(ensemble_model, images.shape[1:], images.dtype)
+    averaged = predict_in_batches(lambda batch: infer(batch).numpy(), images, len(classes))
+    metrics = classification_metrics(y_val, averaged, classes)
+    metrics.update({"ensemble": {"members": members, "shared_backbone": shared},
+                    "val_images": int(len(y_val)), "image_size": projects[0].image_input.size,
+                    "resize": projects[0].data.resize, "backbone": projects[0].model.backbone})
+
+    task.message("writing the ensemble")
+    out = Path(out_dir)
+    try:
+        writer = RunFolderWriter(out)
+    except RunFolderError as error:
+        raise EnsembleError(str(error)) from None
+    try:
+        project = projects[0].model_copy(update={"name": f"Ensemble of {len(records)} runs"})
+        writer.write_config(project)
+        writer.write_labels(classes)
+        save_model_atomic(ensemble_model, out / "model.keras")
+        write_metrics(out, metrics)
+        (out / ENSEMBLE_FILE).write_text(json.dumps({"members": [str(r.run_dir) for r in records],
+                                                     "combine": "mean of probabilities",
+                                                     "shared_backbone": shared}, indent=2) + "\n",
+                                         encoding="utf-8")
+        writer.write_status("FINISHED", f"ensemble of {len(records)} runs; validation accuracy "
+                                        f"{metrics['val_accuracy']:.1%}.")
+    finally:
+        writer.close()
+    best = max(member["val_accuracy"] for member in members)
+    notes = [] if metrics["val_accuracy"] >= best else [
+        f"the ensemble ({metrics['val_accuracy']:.1%}) scores below its best member ({best:.1%})"]
+    return EnsembleResult(out, members, metrics, shared, notes)
