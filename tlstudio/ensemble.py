@@ -5,6 +5,9 @@ ensemble here is a run folder like any other (config.json of its first member, l
 metrics.json with each member's figures beside the ensemble's), so Evaluate, Try it, Export (all four
 formats, verified) and `tlstudio predict` take it as they take a run.
 
+The split of a run follows its seed, so members trained with different seeds held out different images:
+the ensemble and its members are measured on the validation images that every member held out.
+
 Where every member has the same frozen backbone (the same architecture and the same weights, which is
 what a frozen pretrained backbone at one size gives), the backbone runs once and only the members'
 heads are repeated: a three-run ensemble then costs one backbone pass, not three.
@@ -21,8 +24,7 @@ from typing import Any
 import numpy as np
 
 from tlstudio.config import ProjectError
-from tlstudio.data import DataError
-from tlstudio.evaluate import dataset_split
+from tlstudio.data import DataError, scan
 from tlstudio.inference import inference_function, predict_in_batches
 from tlstudio.metrics import classification_metrics
 from tlstudio.model.build import OUTPUT_LAYER, POOL_LAYER
@@ -36,6 +38,7 @@ from tlstudio.runs import (
 from tlstudio.tasks import TaskState
 
 ENSEMBLE_FILE = "ensemble.json"  # in an ensemble's run folder: its members and how they were combined
+MIN_SHARED_VALIDATION = 10  # validation images every member held out, at the least, to measure an ensemble on
 
 
 class EnsembleError(ValueError):
@@ -141,12 +144,25 @@ def make_ensemble(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,
                             "on the same data, the same split and the same input size.")
     task.message("scanning images")
     try:
-        split = dataset_split(projects[0])
-        task.message("decoding images")
-        images = projects[0].image_input.load_many([item.path for item in split.val])
+        index = scan(projects[0].data.folder, max_megapixels=projects[0].data.max_megapixels)
+        if index.errors:
+            raise DataError(index.errors[0])
+        splits = [project.split(index) for project in projects]
     except DataError as error:
         raise EnsembleError(f"cannot evaluate the ensemble: {error}") from None
-    y_val = np.array([item.label for item in split.val], dtype=int)
+    # The split follows each run's seed: measure on the images no member trained on.
+    unseen = set.intersection(*({item.path for item in split.val} for split in splits))
+    held_out = [item for item in splits[0].val if item.path in unseen]
+    if len(held_out) < MIN_SHARED_VALIDATION:
+        raise EnsembleError(f"only {len(held_out)} validation images are held out from every run (their seeds split "
+                            "the data differently); train the members with the same seed and vary the optimizer, "
+                            "learning rate or augmentation instead.")
+    task.message("decoding images")
+    try:
+        images = projects[0].image_input.load_many([item.path for item in held_out])
+    except DataError as error:
+        raise EnsembleError(f"cannot evaluate the ensemble: {error}") from None
+    y_val = np.array([item.label for item in held_out], dtype=int)
     classes = records[0].classes
 
     task.message("loading the models")
@@ -166,7 +182,8 @@ def make_ensemble(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,
     infer = inference_function(ensemble_model, images.shape[1:], images.dtype)
     averaged = predict_in_batches(lambda batch: infer(batch).numpy(), images, len(classes))
     metrics = classification_metrics(y_val, averaged, classes)
-    metrics.update({"ensemble": {"members": members, "shared_backbone": shared},
+    metrics.update({"ensemble": {"members": members, "shared_backbone": shared,
+                                 "validation": f"{len(held_out)} images held out from every member"},
                     "val_images": int(len(y_val)), "image_size": projects[0].image_input.size,
                     "resize": projects[0].data.resize, "backbone": projects[0].model.backbone})
 

@@ -25,8 +25,9 @@ def three_runs(tmp_path_factory):
     from tlstudio.data.demo import make_demo_dataset
 
     root = tmp_path_factory.mktemp("ensemble")
-    folder = make_demo_dataset(root / "shapes", per_class=12, size=48, seed=0)
-    return folder, [trained(folder, root / f"run-{i}", **{"training.seed": i, "optimizer.name": name})
+    folder = make_demo_dataset(root / "shapes", per_class=20, size=48, seed=0)
+    # One seed, so one split; the members differ in their optimizer (and so in their weights).
+    return folder, [trained(folder, root / f"run-{i}", **{"optimizer.name": name, "optimizer.learning_rate": 3e-3})
                     for i, name in enumerate(("adam", "momentum", "rmsprop"))]
 
 
@@ -73,12 +74,15 @@ def test_runs_on_other_data_or_classes_are_refused(three_runs, tmp_path):
     from tlstudio.data.demo import make_demo_dataset
 
     folder, runs = three_runs
-    elsewhere = make_demo_dataset(tmp_path / "other", per_class=12, size=48, seed=4)
+    elsewhere = make_demo_dataset(tmp_path / "other", per_class=20, size=48, seed=4)
     other = trained(elsewhere, tmp_path / "other-run")
     with pytest.raises(EnsembleError, match="same data"):
         make_ensemble([runs[0], other], tmp_path / "ens")
     with pytest.raises(EnsembleError, match="at least two runs"):
         make_ensemble([runs[0]], tmp_path / "ens2")
+    reseeded = trained(folder, tmp_path / "reseeded", **{"training.seed": 7})
+    with pytest.raises(EnsembleError, match="held out from every run"):
+        make_ensemble([runs[0], reseeded], tmp_path / "ens3")
 
 
 def test_an_ensemble_exports_verified_and_predicts_like_a_run(three_runs, tmp_path, capsys):
