@@ -38,6 +38,7 @@ from tlstudio.runs import (
 from tlstudio.tasks import TaskState
 
 ENSEMBLE_FILE = "ensemble.json"  # in an ensemble's run folder: its members and how they were combined
+LEAVE_OUT_BELOW_BEST = 0.05  # a member this far below the best member's accuracy is left out (Huang et al.)
 MIN_SHARED_VALIDATION = 10  # validation images every member held out, at the least, to measure an ensemble on
 
 
@@ -48,7 +49,7 @@ class EnsembleError(ValueError):
 @dataclass
 class EnsembleResult:
     run_dir: Path
-    members: list[dict[str, Any]]  # {"run", "val_accuracy", "val_loss"}
+    members: list[dict[str, Any]]  # {"run", "val_accuracy", "val_loss", "included", "why"}
     metrics: dict[str, Any]
     shared_backbone: bool
     notes: list[str] = field(default_factory=list)
@@ -56,8 +57,9 @@ class EnsembleResult:
     def table(self) -> str:
         lines = [f"{'model':<44} {'val acc':>8} {'val loss':>9}"]
         for member in self.members:
+            left_out = "" if member["included"] else f"  left out: {member['why']}"
             lines.append(f"{Path(member['run']).name[:44]:<44} {member['val_accuracy']:>8.1%} "
-                         f"{member['val_loss']:>9.4f}")
+                         f"{member['val_loss']:>9.4f}{left_out}")
         lines.append(f"{'ensemble (mean of the probabilities)':<44} {self.metrics['val_accuracy']:>8.1%} "
                      f"{self.metrics['val_loss']:>9.4f}")
         return "\n".join(lines)
@@ -176,8 +178,18 @@ def make_ensemble(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,
         probabilities.append(predicted)
         metrics = classification_metrics(y_val, predicted, classes)
         members.append({"run": str(record.run_dir), "val_accuracy": metrics["val_accuracy"],
-                        "val_loss": metrics["val_loss"]})
-    ensemble_model, shared = build_ensemble_model(models)
+                        "val_loss": metrics["val_loss"], "included": True, "why": ""})
+    best = max(member["val_accuracy"] for member in members)
+    for member in members:
+        gap = best - member["val_accuracy"]
+        if gap > LEAVE_OUT_BELOW_BEST:
+            member.update(included=False, why=f"{gap * 100:.1f} points below the best member")
+    if sum(member["included"] for member in members) < 2:
+        for member in members:
+            member.update(included=True, why="")  # two are needed: keep them all and say so below
+    chosen = [model for model, member in zip(models, members, strict=True) if member["included"]]
+    records = [record for record, member in zip(records, members, strict=True) if member["included"]]
+    ensemble_model, shared = build_ensemble_model(chosen)
     task.message("predicting with the ensemble")
     infer = inference_function(ensemble_model, images.shape[1:], images.dtype)
     averaged = predict_in_batches(lambda batch: infer(batch).numpy(), images, len(classes))
@@ -207,7 +219,7 @@ def make_ensemble(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,
                                         f"{metrics['val_accuracy']:.1%}.")
     finally:
         writer.close()
-    best = max(member["val_accuracy"] for member in members)
-    notes = [] if metrics["val_accuracy"] >= best else [
-        f"the ensemble ({metrics['val_accuracy']:.1%}) scores below its best member ({best:.1%})"]
+    notes = [f"{Path(m['run']).name} left out: {m['why']}" for m in members if not m["included"]]
+    if metrics["val_accuracy"] < best:
+        notes.append(f"the ensemble ({metrics['val_accuracy']:.1%}) scores below its best member ({best:.1%})")
     return EnsembleResult(out, members, metrics, shared, notes)
