@@ -29,6 +29,7 @@ from tlstudio.inference import inference_function, predict_in_batches
 from tlstudio.metrics import classification_metrics
 from tlstudio.model.build import OUTPUT_LAYER, POOL_LAYER
 from tlstudio.runs import (
+    ENSEMBLE_FILE,
     RunFolderError,
     RunFolderWriter,
     read_run,
@@ -37,7 +38,6 @@ from tlstudio.runs import (
 )
 from tlstudio.tasks import TaskState
 
-ENSEMBLE_FILE = "ensemble.json"  # in an ensemble's run folder: its members and how they were combined
 LEAVE_OUT_BELOW_BEST = 0.05  # a member this far below the best member's accuracy is left out (Huang et al.)
 MIN_SHARED_VALIDATION = 10  # validation images every member held out, at the least, to measure an ensemble on
 

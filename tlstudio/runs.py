@@ -41,6 +41,7 @@ METRICS_FILE = "metrics.json"
 STATUS_FILE = "status.json"
 TENSORBOARD_FOLDER = "tensorboard"  # with training.tensorboard: Keras's TensorBoard event files
 RESUME_FILE = "resume.npz"
+ENSEMBLE_FILE = "ensemble.json"  # an ensemble's run folder: the runs it averages and how
 RUNNING = "RUNNING"  # status.json while a run trains; left behind by a run whose process was killed
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
 STEP_COLUMNS = ("step", "epoch", "loss", "lr")
@@ -247,6 +248,7 @@ class RunSummary:
     status: str | None = None  # status.json's; None for a run written before it existed
     status_message: str = ""
     resumable: bool = False  # resume.npz holds a completed epoch to resume or continue from
+    ensemble_of: int = 0  # an ensemble's run folder: how many runs it averages
 
     @property
     def when(self) -> str:
@@ -262,7 +264,8 @@ class RunSummary:
                     and math.isfinite(self.val_accuracy) else "no result")
         backbone = BACKBONES[self.backbone].label if self.backbone in BACKBONES else self.backbone
         state = {"STOPPED": " · stopped", "FAILED": " · failed", RUNNING: " · interrupted"}.get(self.status or "", "")
-        return f"{self.when} · {backbone} · {self.epochs} epochs · {accuracy}{state}"
+        trained = f"ensemble of {self.ensemble_of} runs" if self.ensemble_of else f"{self.epochs} epochs"
+        return f"{self.when} · {backbone} · {trained} · {accuracy}{state}"
 
 
 def summarize_run(path: str | os.PathLike) -> RunSummary:
@@ -271,9 +274,13 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
     record = read_run(path, steps=False)
     accuracy = (record.metrics or {}).get("val_accuracy")
     status, message = read_status(path)
+    try:
+        members = len(json.loads((path / ENSEMBLE_FILE).read_text(encoding="utf-8")).get("members", []))
+    except (OSError, ValueError, AttributeError):
+        members = 0
     return RunSummary(path, str(record.config.get("model", {}).get("backbone", "?")), len(record.history),
                       float(accuracy) if accuracy is not None else None, record.model_path.is_file(),
-                      status, message, (path / RESUME_FILE).is_file())
+                      status, message, (path / RESUME_FILE).is_file(), members)
 
 
 def _read_csv(path: Path) -> list[dict[str, float]]:

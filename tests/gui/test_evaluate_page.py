@@ -121,3 +121,36 @@ def test_test_split_is_offered_when_the_data_has_one(trained_window):
     assert page.split.name == "test"
     assert page.metric_labels["accuracy"].text() == "66.7%" and page.metric_labels["images"].text() == "3"
     assert page.mistakes_gallery.paths == [Path("/data/test/1.png")]
+
+
+def test_ensemble_of_two_runs_from_the_evaluate_page(qtbot, make_window, tmp_path):
+    from tlstudio.config import Project
+    from tlstudio.data.demo import make_demo_dataset
+    from tlstudio.runs import new_run_dir
+    from tlstudio.train import RunStatus, Trainer
+
+    data = make_demo_dataset(tmp_path / "shapes", per_class=20, size=48, seed=0)
+    project = Project().copy_with(**{"data.folder": str(data), "model.backbone": "squeezenet1_1",
+                                     "model.weights": "imagenet", "model.image_size": 48, "training.epochs": 1,
+                                     "training.batch_size": 8, "training.image_cache": False})
+    path = tmp_path / "project.json"
+    project.save(path)
+    runs = []
+    for name in ("adam", "rmsprop"):
+        run_dir = new_run_dir(tmp_path / "runs", name)
+        result = Trainer().run(project.copy_with(**{"optimizer.name": name, "optimizer.learning_rate": 1e-3}),
+                               run_dir=run_dir)
+        assert result.status is RunStatus.FINISHED, result.message
+        runs.append(run_dir)
+    window = make_window()
+    assert window.open_project(path)
+    page = window.evaluate_page
+    assert page.ensemble_button.isEnabled()
+    task = page.make_ensemble(runs)
+    with qtbot.waitSignal(task.finished, timeout=120_000):
+        pass
+    assert page.ensemble_result is not None, page.status_label.text()
+    assert page.run_combo.selected_run == page.ensemble_result.run_dir
+    assert page.ensemble_label.isVisibleTo(page) and "Ensemble:" in page.ensemble_label.text()
+    assert "shared frozen backbone runs once" in page.ensemble_label.text()
+    assert window.history.root / page.ensemble_result.run_dir.name == page.ensemble_result.run_dir

@@ -100,6 +100,10 @@ class EvaluatePage(Page):
         self.evaluate_button = named(QPushButton("Evaluate again"), "evaluateButton", "Evaluate again",
                                      "Run the model over the images again (after the data folder changed).")
         controls.addWidget(self.evaluate_button)
+        self.ensemble_button = named(QPushButton("Ensemble…"), "evaluateEnsembleButton", "Average runs into one model",
+                                     "Average two or more runs on the same data into one model (a run of its own), "
+                                     "measured beside each of them.")
+        controls.addWidget(self.ensemble_button)
         self.progress = named(QProgressBar(), "evaluateProgress", "Evaluation progress")
         self.progress.setFixedWidth(200)
         self.progress.hide()
@@ -136,6 +140,11 @@ class EvaluatePage(Page):
         self.warning_label.setWordWrap(True)
         self.warning_label.hide()
         layout.addWidget(self.warning_label)
+        self.ensemble_label = QLabel()
+        self.ensemble_label.setObjectName("evaluateEnsembleLabel")
+        self.ensemble_label.setWordWrap(True)
+        self.ensemble_label.hide()
+        layout.addWidget(self.ensemble_label)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setObjectName("evaluateSplitter")
@@ -202,6 +211,8 @@ class EvaluatePage(Page):
         self.run_combo.run_changed.connect(self._on_run_changed)
         self.split_combo.currentIndexChanged.connect(self._show_split)
         self.evaluate_button.clicked.connect(self.evaluate)
+        self.ensemble_button.clicked.connect(self.choose_ensemble)
+        self.ensemble_result = None
         self.matrix_view.cell_selected.connect(self.show_cell)
         tensorflow.loaded.connect(self._on_tensorflow_loaded)
         set_tab_chain(self.run_combo, self.split_combo, self.evaluate_button,
@@ -266,6 +277,65 @@ class EvaluatePage(Page):
         self._refresh_controls()
         return self._task
 
+    @Slot()
+    def choose_ensemble(self) -> None:
+        from tlstudio.gui.ensemble_dialog import EnsembleDialog
+
+        dialog = EnsembleDialog(self._history.summaries, self)
+        if dialog.exec() == EnsembleDialog.DialogCode.Accepted:
+            self.make_ensemble(dialog.chosen())
+
+    def make_ensemble(self, runs: list[Path]) -> Task | None:
+        """Average `runs` into a new run folder beside them, in the background; it is then selected here."""
+        if len(runs) < 2 or self._task is not None or not self._tensorflow.ready:
+            return None
+        from tlstudio.runs import new_run_dir
+
+        out = new_run_dir(self._history.root, "ensemble")
+
+        def work(context: TaskContext):
+            from tlstudio.ensemble import make_ensemble
+
+            return make_ensemble(runs, out, task=context)
+
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self._set_status(f"Averaging {len(runs)} runs…", "")
+        self._task = self._runner.submit("making an ensemble", work)
+        self._task.messaged.connect(self._on_message)
+        self._task.succeeded.connect(self._on_ensemble_made)
+        self._task.failed.connect(self._on_failed)
+        self._refresh_controls()
+        return self._task
+
+    @Slot(object)
+    def _on_ensemble_made(self, result) -> None:
+        self._task = None
+        self.progress.hide()
+        self.ensemble_result = result
+        self._history.refresh()
+        self.run_combo.select(result.run_dir)
+        self._show_ensemble(result.run_dir)
+        self._refresh_controls()
+
+    def _show_ensemble(self, run: Path | None) -> None:
+        """For an ensemble's run: its figures beside each member's (from its metrics.json)."""
+        try:
+            metrics = self._history.details(run).metrics if run is not None else None
+        except (OSError, ValueError):
+            metrics = None
+        ensemble = (metrics or {}).get("ensemble")
+        self.ensemble_label.setVisible(bool(ensemble))
+        if not ensemble:
+            return
+        members = "; ".join(f"{Path(m['run']).name}: {m['val_accuracy']:.1%}"
+                            + ("" if m.get("included", True) else f" (left out, {m['why']})")
+                            for m in ensemble["members"])
+        backbone = " The shared frozen backbone runs once." if ensemble.get("shared_backbone") else ""
+        self.ensemble_label.setText(f"<b>Ensemble: {metrics['val_accuracy']:.1%}</b> on "
+                                    f"{ensemble.get('validation', 'the validation images')}. Members: {members}."
+                                    f"{backbone}")
+
     @Slot(int, int)
     def _on_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(0, total))
@@ -307,6 +377,7 @@ class EvaluatePage(Page):
             except (OSError, ValueError):
                 pass
         self.thumbnails.set_resize(resize)
+        self._show_ensemble(run)
         self._fill_splits()
         if run is None:
             self._set_status("Train a model on the Run page, then see here what it gets wrong.", "")
@@ -318,6 +389,8 @@ class EvaluatePage(Page):
     def _refresh_controls(self) -> None:
         has_run = self.run_combo.selected_run is not None
         self.evaluate_button.setEnabled(has_run and self._task is None and self._tensorflow.ready)
+        with_models = sum(1 for summary in self._history.summaries if summary.has_model)
+        self.ensemble_button.setEnabled(with_models >= 2 and self._task is None and self._tensorflow.ready)
         self.evaluate_button.setText("Evaluate again" if self.evaluation is not None else "Evaluate")
         if not self._tensorflow.ready and has_run and self._task is None and self.evaluation is None:
             self._set_status("Evaluation starts once TensorFlow has loaded…", "")
