@@ -62,6 +62,7 @@ FLAG_FIELDS = {
     "seed": "training.seed",
     "early_stopping": "training.early_stopping",
     "tensorboard": "training.tensorboard",
+    "snapshot_ensemble": "training.snapshot_ensemble",
     "class_weights": "training.class_weights",
     "balanced_sampling": "training.balanced_sampling",
     "fine_tune_epochs": "training.fine_tune.epochs",
@@ -202,6 +203,8 @@ def add_project_flags(command: argparse.ArgumentParser) -> None:
                    help="balanced: weight each class's loss by n / (classes x its count) (default off)")
     g.add_argument("--balanced-sampling", action="store_true", default=None,
                    help="draw every class equally often in each batch")
+    g.add_argument("--snapshot-ensemble", type=int, metavar="K",
+                   help="with --schedule cosine-restarts: the model averages the snapshots of the last K cycles")
     g.add_argument("--tensorboard", action="store_true", default=None,
                    help="write TensorBoard event files to RUN/tensorboard (open: tensorboard --logdir runs)")
     g = command.add_argument_group("optimizer and schedule parameters (each read by some of them)")

@@ -196,6 +196,9 @@ class TrainingSettings(_Section):
         "Weight each class's loss by n / (classes x its count), so a rare class counts as much as a common one."))
     balanced_sampling: bool = Field(False, description=(
         "Draw every class equally often in each batch (rare classes' images repeat more often)."))
+    snapshot_ensemble: int = Field(0, ge=0, le=50, description=(
+        "With cosine restarts: the run's model averages the snapshots kept at its last K cycle ends "
+        "(Huang et al. 2017); 0 keeps the best model as usual."))
     tensorboard: bool = Field(False, description=(
         "Write TensorBoard event files (per-epoch loss, accuracy, learning rate) to the run's tensorboard/ folder."))
     # Speed. None of these changes what is learned beyond floating-point rounding.

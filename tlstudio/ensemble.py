@@ -27,7 +27,7 @@ from tlstudio.config import ProjectError
 from tlstudio.data import DataError, scan
 from tlstudio.inference import inference_function, predict_in_batches
 from tlstudio.metrics import classification_metrics
-from tlstudio.model.build import OUTPUT_LAYER, POOL_LAYER
+from tlstudio.model.ensemble import LEAVE_OUT_BELOW_BEST, build_ensemble_model
 from tlstudio.runs import (
     ENSEMBLE_FILE,
     RunFolderError,
@@ -38,7 +38,6 @@ from tlstudio.runs import (
 )
 from tlstudio.tasks import TaskState
 
-LEAVE_OUT_BELOW_BEST = 0.05  # a member this far below the best member's accuracy is left out (Huang et al.)
 MIN_SHARED_VALIDATION = 10  # validation images every member held out, at the least, to measure an ensemble on
 
 
@@ -71,55 +70,6 @@ def _same(records, attribute: str, what: str) -> None:
         if getattr(record, attribute) != first:
             raise EnsembleError(f"{record.run_dir.name} has other {what} than {records[0].run_dir.name}; an "
                                 "ensemble needs runs on the same data and classes.")
-
-
-def _backbone_weights(model) -> list[np.ndarray]:
-    import keras
-
-    return keras.Model(model.inputs, model.get_layer(POOL_LAYER).output).get_weights()
-
-
-def shares_backbone(models: list) -> bool:
-    """Whether every model has the same backbone, weight for weight, in front of its pooled features."""
-    try:
-        reference = _backbone_weights(models[0])
-        for model in models[1:]:
-            weights = _backbone_weights(model)
-            if len(weights) != len(reference) or any(
-                    a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(weights, reference, strict=True)):
-                return False
-    except ValueError:  # a model without the pooled-features layer: not one of ours
-        return False
-    return True
-
-
-def build_ensemble_model(models: list, shared: bool | None = None):
-    """One Keras model whose output is the mean of `models`' probabilities; with a shared backbone, the
-    backbone runs once and each member adds only its output layer. Returns (model, shared)."""
-    import keras
-
-    shape = models[0].input_shape[1:]
-    if any(model.input_shape[1:] != shape for model in models):
-        raise EnsembleError("the runs take images of different sizes; an ensemble needs one input size.")
-    shared = shares_backbone(models) if shared is None else shared
-    inputs = keras.Input(shape=shape, dtype="float32", name="image")
-    outputs = []
-    if shared:
-        first = models[0]
-        features = keras.Model(first.inputs[0], first.get_layer(POOL_LAYER).output, name="backbone")(inputs)
-        for index, model in enumerate(models):
-            # Dropout does nothing at inference; the output layer is copied under a name of its own.
-            layer = model.get_layer(OUTPUT_LAYER)
-            head = layer.__class__.from_config({**layer.get_config(), "name": f"member_{index + 1}_predictions"})
-            head.build(features.shape)
-            head.set_weights(layer.get_weights())
-            outputs.append(head(features))
-    else:
-        for index, model in enumerate(models):
-            member = keras.Model(model.inputs[0], model.outputs[0], name=f"member_{index + 1}")
-            outputs.append(member(inputs))
-    probabilities = keras.layers.Average(name="probabilities")(outputs)
-    return keras.Model(inputs, probabilities, name=f"ensemble_of_{len(models)}"), shared
 
 
 def make_ensemble(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, *,
@@ -189,7 +139,10 @@ def make_ensemble(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,
             member.update(included=True, why="")  # two are needed: keep them all and say so below
     chosen = [model for model, member in zip(models, members, strict=True) if member["included"]]
     records = [record for record, member in zip(records, members, strict=True) if member["included"]]
-    ensemble_model, shared = build_ensemble_model(chosen)
+    try:
+        ensemble_model, shared = build_ensemble_model(chosen)
+    except ValueError as error:
+        raise EnsembleError(str(error)) from None
     task.message("predicting with the ensemble")
     infer = inference_function(ensemble_model, images.shape[1:], images.dtype)
     averaged = predict_in_batches(lambda batch: infer(batch).numpy(), images, len(classes))

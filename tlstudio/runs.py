@@ -10,6 +10,7 @@
     resume.npz    the last completed epoch's weights, optimizer state and counters: what resuming
                   (after a crash) and continuing (more epochs) start from
     tensorboard/  TensorBoard event files, when the project asks for them
+    snapshots/    with cosine restarts: the model at each cycle's end (epoch-<n>.keras) and snapshots.json
 
 CSV rows are flushed as they come, so a crash leaves every finished epoch on disk; a resumed or
 continued run truncates them to the epoch it starts from and appends.
@@ -41,6 +42,7 @@ METRICS_FILE = "metrics.json"
 STATUS_FILE = "status.json"
 TENSORBOARD_FOLDER = "tensorboard"  # with training.tensorboard: Keras's TensorBoard event files
 RESUME_FILE = "resume.npz"
+SNAPSHOTS_FOLDER = "snapshots"  # with cosine restarts: the model at each cycle end, and snapshots.json
 ENSEMBLE_FILE = "ensemble.json"  # an ensemble's run folder: the runs it averages and how
 RUNNING = "RUNNING"  # status.json while a run trains; left behind by a run whose process was killed
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")

@@ -282,3 +282,36 @@ def test_cli_ema_flag_takes_an_optional_decay(tmp_path):
         return resolve_project(build_parser().parse_args(["train", "--data", str(tmp_path), *flags])).optimizer.ema
 
     assert (ema(), ema("--ema"), ema("--ema", "0.995")) == (None, 0.99, 0.995)
+
+
+def test_snapshot_ensemble_keeps_a_model_at_each_cycle_end_and_averages_the_last_ones(demo_folder, tmp_path):
+    import json
+
+    import keras
+
+    project = tiny_project(demo_folder, **{
+        "model.backbone": "squeezenet1_1", "model.weights": "imagenet", "model.image_size": 48,
+        "model.freeze": "all", "training.epochs": 4, "schedule.name": "cosine-restarts",
+        "schedule.restart_epochs": 1.0, "schedule.period_multiplier": 1.0, "training.snapshot_ensemble": 3,
+        "optimizer.learning_rate": 3e-3})
+    result = Trainer().run(project, run_dir=tmp_path / "run")
+    assert result.status is RunStatus.FINISHED, result.message
+    snapshots = json.loads((tmp_path / "run" / "snapshots" / "snapshots.json").read_text())
+    assert [s["epoch"] for s in snapshots] == [1, 2, 3, 4]  # one cycle an epoch: a snapshot at each end
+    assert all((tmp_path / "run" / "snapshots" / s["file"]).is_file() for s in snapshots)
+    ensemble = result.metrics["ensemble"]
+    assert ensemble["kind"] == "snapshots" and len(ensemble["members"]) == 3 and ensemble["shared_backbone"]
+    included = [m for m in ensemble["members"] if m["included"]]
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
+    members = [keras.saving.load_model(tmp_path / "run" / "snapshots" / f"epoch-{m['run'].split()[-1]}.keras",
+                                       compile=False) for m in included]
+    images = np.random.default_rng(0).uniform(0, 255, (4, 48, 48, 3)).astype(np.float32)
+    np.testing.assert_allclose(model.predict_on_batch(images),
+                               np.mean([m.predict_on_batch(images) for m in members], axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_a_snapshot_ensemble_needs_cosine_restarts(demo_folder):
+    from tlstudio.train.readiness import training_blocker
+
+    project = tiny_project(demo_folder, **{"training.snapshot_ensemble": 3})
+    assert "choose cosine with restarts" in training_blocker(project)

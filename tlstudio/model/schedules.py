@@ -77,6 +77,21 @@ def _decayed(s: Any, settings: ScheduleSettings, base_lr: float, steps_per_epoch
     raise ValueError(f"unknown schedule {name!r}")
 
 
+def cycle_ends(settings: ScheduleSettings, steps_per_epoch: int, total_steps: int) -> list[int]:
+    """Cosine with restarts: the step counts (of its phase) at which each cycle ends, its LR at the minimum,
+    up to `total_steps`; [] for any other schedule. What a snapshot ensemble keeps a model at."""
+    if settings.name != "cosine-restarts":
+        return []
+    steps_per_epoch = max(int(steps_per_epoch), 1)
+    length = max(settings.restart_epochs * steps_per_epoch, 1.0)
+    end, ends = float(warmup_steps(settings, steps_per_epoch)), []
+    while end + length <= total_steps + 1e-9:
+        end += length
+        ends.append(int(round(end)))
+        length *= settings.period_multiplier
+    return ends
+
+
 def preview(settings: ScheduleSettings, base_lr: float, steps_per_epoch: int, total_steps: int) -> np.ndarray:
     """The learning rate at every optimizer step 0..total_steps-1 (numpy; for the GUI's plot).
 

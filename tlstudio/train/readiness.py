@@ -24,6 +24,9 @@ def training_blocker(project: Project, index: DatasetIndex | None = None) -> str
     reason = full_batch_blocker(project)
     if reason:
         return reason
+    if project.training.snapshot_ensemble and project.schedule.name != "cosine-restarts":
+        return ("A snapshot ensemble keeps a model at each restart of the LR schedule; choose cosine with restarts "
+                "or set the snapshot ensemble to off.")
     if project.training.tensorboard and importlib.util.find_spec("tensorboard") is None:
         return "TensorBoard logs need the tensorboard package; install it (pip install tensorboard) or untick them."
     return None

@@ -120,12 +120,17 @@ class TrainingPage(Page):
         self.class_weights_combo.addItem("Off", "off")
         self.class_weights_combo.addItem("Balanced (n / classes·count)", "balanced")
         loop_form.addRow("Class weights", self.class_weights_combo)
+        self.snapshot_spin = named(int_spin(0, 50, special="off"), "trainingSnapshotEnsembleSpin",
+                                   "Snapshot ensemble", fields["snapshot_ensemble"].description)
+        self.snapshot_spin.setSuffix(" cycles")
+        loop_form.addRow("Snapshot ensemble", self.snapshot_spin)
         self.balanced_sampling_check = named(QCheckBox("Balanced sampling"), "trainingBalancedSamplingCheck",
                                              "Balanced sampling", fields["balanced_sampling"].description)
         loop_form.addRow("", self.balanced_sampling_check)
         self._bindings += [bind_check(project, "training.tensorboard", self.tensorboard_check),
                            bind_combo(project, "training.class_weights", self.class_weights_combo),
-                           bind_check(project, "training.balanced_sampling", self.balanced_sampling_check)]
+                           bind_check(project, "training.balanced_sampling", self.balanced_sampling_check),
+                           bind_spin(project, "training.snapshot_ensemble", self.snapshot_spin)]
         self._bindings += [bind_spin(project, "training.epochs", self.epochs_spin),
                            bind_spin(project, "training.batch_size", self.batch_spin),
                            bind_spin(project, "training.early_stopping", self.early_stopping_spin),
