@@ -72,7 +72,7 @@ class RacePanel(ToolPanel):
                           f"Race {OPTIMIZER_LABELS.get(name, name)}")
             check.setChecked(name in ("sgd", "momentum", "adam"))
             self.optimizer_checks[name] = check
-            grid.addWidget(check, *divmod(position, 3))
+            grid.addWidget(check, *divmod(position, 2))
         self.layout_.addLayout(grid)
         row = QHBoxLayout()
         row.addWidget(QLabel("Learning rates"))

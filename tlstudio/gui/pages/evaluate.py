@@ -103,7 +103,6 @@ class EvaluatePage(Page):
         self.ensemble_button = named(QPushButton("Ensemble…"), "evaluateEnsembleButton", "Average runs into one model",
                                      "Average two or more runs on the same data into one model (a run of its own), "
                                      "measured beside each of them.")
-        controls.addWidget(self.ensemble_button)
         self.progress = named(QProgressBar(), "evaluateProgress", "Evaluation progress")
         self.progress.setFixedWidth(200)
         self.progress.hide()
@@ -133,6 +132,7 @@ class EvaluatePage(Page):
             self.metric_labels[key] = value
             self.metric_titles[key] = title_label
         metrics_row.addStretch(1)
+        metrics_row.addWidget(self.ensemble_button, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addLayout(metrics_row)
         self.warning_label = QLabel()
         self.warning_label.setObjectName("evaluateWarningLabel")

@@ -118,7 +118,7 @@ class TrainingPage(Page):
         self.class_weights_combo = named(QComboBox(), "trainingClassWeightsCombo", "Class weights",
                                          fields["class_weights"].description)
         self.class_weights_combo.addItem("Off", "off")
-        self.class_weights_combo.addItem("Balanced (n / classes·count)", "balanced")
+        self.class_weights_combo.addItem("Balanced", "balanced")
         loop_form.addRow("Class weights", self.class_weights_combo)
         self.snapshot_spin = named(int_spin(0, 50, special="off"), "trainingSnapshotEnsembleSpin",
                                    "Snapshot ensemble", fields["snapshot_ensemble"].description)
