@@ -11,7 +11,6 @@ message, and the run folder is complete in every case (the best model so far is 
 from __future__ import annotations
 
 import importlib
-import json
 import math
 import sys
 import threading
@@ -24,18 +23,15 @@ import numpy as np
 
 from tlstudio.config import Project, ProjectError
 from tlstudio.data import steps_per_epoch
-from tlstudio.files import write_text_atomic
 from tlstudio.inference import inference_function, predict_in_batches
 from tlstudio.metrics import classification_metrics
 from tlstudio.model import schedules  # its Keras classes (PlateauReducer, ...) are made on first access
 from tlstudio.model.augment import make_augmenter
 from tlstudio.model.build import count_parameters
-from tlstudio.model.ensemble import LEAVE_OUT_BELOW_BEST, build_ensemble_model
 from tlstudio.model.freezing import unfreeze_top
 from tlstudio.model.optimizers import FULL_BATCH_OPTIMIZERS, make_optimizer
 from tlstudio.runs import (
     RUNNING,
-    SNAPSHOTS_FOLDER,
     TENSORBOARD_FOLDER,
     RunFolderError,
     RunFolderWriter,
@@ -62,6 +58,7 @@ from tlstudio.train.features import FeatureHead, FeatureStore, compute_features,
 from tlstudio.train.health import HealthCheck
 from tlstudio.train.prepare import PrepareError, RunData, build_run_model, prepare_run, start_run_folder
 from tlstudio.train.resume import PhasePlan, ResumeError, ResumePoint, assign_optimizer_variables
+from tlstudio.train.snapshots import Snapshots
 
 
 class _Failure(Exception):
@@ -639,7 +636,9 @@ class _Run:
     def _write_metrics(self) -> dict[str, Any]:
         probabilities = self._validation_probabilities()
         metrics = classification_metrics(self.y_val, probabilities, self.classes)
-        snapshot = self._snapshot_ensemble() if self.project.training.snapshot_ensemble else None
+        wanted = self.project.training.snapshot_ensemble
+        snapshot = (Snapshots(self.writer.path, self.project.schedule, self.observer).ensemble(
+            wanted, self.x_val, len(self.classes), self.writer.save_model) if wanted else None)
         if snapshot is not None:
             best_model = metrics["val_accuracy"]
             metrics = classification_metrics(self.y_val, snapshot[0], self.classes)
@@ -688,73 +687,25 @@ class _Run:
     # -- called by the event relay ---------------------------------------------------------
 
     def snapshot_if_cycle_end(self) -> None:
-        """With cosine restarts: at the epoch that ends an LR cycle, keep the model (the weights the run keeps:
-        the Polyak average when on) as snapshots/epoch-<n>.keras, and its validation figures."""
+        """With cosine restarts: keep the model (the weights the run keeps: the Polyak average when on) at the
+        epoch that ends an LR cycle (train/snapshots.py)."""
         phase = self.phase_plan
-        if phase is None or self.project.schedule.name != "cosine-restarts" or not self.history:
+        if phase is None or not self.history:
             return
-        done = self.epochs_completed - phase.first_epoch  # epochs of this phase, this one included
-        ends = schedules.cycle_ends(self.project.schedule, self.steps_per_epoch, phase.schedule_steps)
-        before, now = (done - 1) * self.steps_per_epoch, done * self.steps_per_epoch
-        if not any(before < end <= now for end in ends):
-            return
+        Snapshots(self.writer.path, self.project.schedule, self.observer).keep_if_cycle_ends(
+            self.epochs_completed, self.epochs_completed - phase.first_epoch, self.steps_per_epoch,
+            phase.schedule_steps, self.history[-1], self._save_kept_weights)
+
+    def _save_kept_weights(self, path: Path) -> None:
         import keras
 
-        folder = self.writer.path / SNAPSHOTS_FOLDER
-        folder.mkdir(exist_ok=True)
-        name = f"epoch-{self.epochs_completed}.keras"
         live = None
         if self.checkpoint.averaged is not None and self.checkpoint.last_averaged_weights is not None:
             live = self.model.get_weights()
             self.model.set_weights(self.checkpoint.last_averaged_weights)
-        save_model_atomic(keras.Model(self.model.inputs, self.model.outputs, name=self.model.name), folder / name)
+        save_model_atomic(keras.Model(self.model.inputs, self.model.outputs, name=self.model.name), path)
         if live is not None:
             self.model.set_weights(live)
-        row = self.history[-1]
-        listed = self._snapshots()
-        listed.append({"epoch": self.epochs_completed, "file": name, "val_accuracy": row["val_accuracy"],
-                       "val_loss": row["val_loss"]})
-        write_text_atomic(folder / "snapshots.json", json.dumps(listed, indent=2) + "\n")
-        self.observer.on_log(f"snapshot at the end of an LR cycle (epoch {self.epochs_completed}): "
-                             f"val accuracy {row['val_accuracy']:.1%}")
-
-    def _snapshots(self) -> list[dict]:
-        try:
-            return json.loads((self.writer.path / SNAPSHOTS_FOLDER / "snapshots.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return []
-
-    def _snapshot_ensemble(self) -> tuple[np.ndarray, dict] | None:
-        """training.snapshot_ensemble K: model.keras becomes the mean of the last K snapshots (one more than 5
-        points below the best left out); returns (its validation probabilities, what metrics.json says)."""
-        wanted = self.project.training.snapshot_ensemble
-        snapshots = self._snapshots()[-wanted:] if wanted else []
-        if len(snapshots) < 2:
-            if wanted:
-                self.observer.on_log(f"snapshot ensemble: {len(snapshots)} snapshot(s), at least 2 are needed; "
-                                     "the best model is kept (train more epochs than one LR cycle).")
-            return None
-        import keras
-
-        best = max(s["val_accuracy"] for s in snapshots)
-        members = []
-        for snapshot in snapshots:
-            gap = best - snapshot["val_accuracy"]
-            left_out = gap > LEAVE_OUT_BELOW_BEST
-            members.append({"run": f"snapshot at epoch {snapshot['epoch']}", "val_accuracy": snapshot["val_accuracy"],
-                            "val_loss": snapshot["val_loss"], "included": not left_out,
-                            "why": f"{gap * 100:.1f} points below the best snapshot" if left_out else ""})
-        chosen = [s for s, m in zip(snapshots, members, strict=True) if m["included"]]
-        models = [keras.saving.load_model(self.writer.path / SNAPSHOTS_FOLDER / s["file"], compile=False)
-                  for s in chosen]
-        ensemble, shared = build_ensemble_model(models)
-        self.writer.save_model(ensemble)
-        infer = inference_function(ensemble, self.x_val.shape[1:], self.x_val.dtype)
-        probabilities = predict_in_batches(lambda batch: infer(batch).numpy(), self.x_val, len(self.classes))
-        self.observer.on_log(f"snapshot ensemble: model.keras averages {len(chosen)} snapshots (epochs "
-                             f"{', '.join(str(s['epoch']) for s in chosen)})")
-        return probabilities, {"kind": "snapshots", "members": members, "shared_backbone": shared,
-                               "validation": "the run's validation images"}
 
     def _write_status(self, status: str, message: str) -> None:
         try:
