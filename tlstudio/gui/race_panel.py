@@ -42,8 +42,8 @@ COLUMNS = ("Optimizer", "LR", "Val acc", "Val loss", "Best epoch", "Time")
 
 
 class _RaceProgress(Observer):
-    def __init__(self, context: TaskContext, total_epochs: int) -> None:
-        self.context, self.total, self.done = context, total_epochs, 0
+    def __init__(self, context: TaskContext) -> None:
+        self.context, self.done = context, 0
 
     def on_prepare(self, event: PrepareProgress) -> None:
         if self.context.status != event.stage and not self.done:
@@ -161,7 +161,7 @@ class RacePanel(ToolPanel):
             from tlstudio.train.race import run_race
 
             total = len(entrants) * epochs
-            progress = _RaceProgress(context, total)
+            progress = _RaceProgress(context)
 
             def on_epoch(index: int, event) -> None:
                 progress.done = index * epochs + min(event.epoch, epochs)

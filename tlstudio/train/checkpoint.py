@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from tlstudio.runs import RunFolderWriter
+from tlstudio.runs import MODEL_FILE, RunFolderWriter, save_model_atomic
 
 SAVE_INTERVAL = 30.0  # seconds between writes of a new best model during a run
 
@@ -70,16 +71,27 @@ class Checkpoint:
             self.save()
 
     def save(self) -> None:
+        """model.keras: the best weights (the kept ones: the Polyak average when on)."""
+        self.write_model(self.writer.path / MODEL_FILE, self.best_weights if self.averaged is not None else None)
+        self._last_save = time.perf_counter()
+        self._best_unsaved = False
+
+    def save_last(self, path: Path) -> None:
+        """The last completed epoch's kept weights (the average when on) as a model file (a snapshot)."""
+        self.write_model(path, self.last_averaged_weights if self.averaged is not None else None)
+
+    def write_model(self, path: Path, weights: list | None = None) -> None:
+        """The model, with `weights` in place of its live ones when given (they are put back), saved
+        atomically as a fresh functional model over the same layers: no optimizer, no compile state, so
+        it loads with plain keras.saving.load_model anywhere."""
         import keras  # lazy: Keras loads only once a run builds its model
 
         live = None
-        if self.averaged is not None and self.best_weights is not None:  # save the average, train on
+        if weights is not None:
             live = self.model.get_weights()
-            self.model.set_weights(self.best_weights)
-        # A fresh functional model over the same layers: no optimizer, no compile state, so
-        # model.keras loads with plain keras.saving.load_model anywhere.
-        self.writer.save_model(keras.Model(self.model.inputs, self.model.outputs, name=self.model.name))
-        if live is not None:
-            self.model.set_weights(live)
-        self._last_save = time.perf_counter()
-        self._best_unsaved = False
+            self.model.set_weights(weights)
+        try:
+            save_model_atomic(keras.Model(self.model.inputs, self.model.outputs, name=self.model.name), path)
+        finally:
+            if live is not None:
+                self.model.set_weights(live)

@@ -158,14 +158,10 @@ def _sweep_data(project, data: RunData, built, augmenter, use_cache: bool, obser
         copies = max(1, training.augmented_copies) if augmenter is not None else 1
         store = FeatureStore()
         key = FeatureStore.key(project, data.x_train, data.x_val) if augmenter is None else None
-        try:
-            features, _, _ = compute_features(
-                head, data.x_train, data.x_val, batch_size=training.batch_size, augment=augmenter, copies=copies,
-                store=store, key=key, task=token,
-                progress=lambda done, of: observer.on_prepare(PrepareProgress("computing backbone features",
-                                                                              done, of)))
-        except Cancelled:
-            raise
+        features, _, _ = compute_features(
+            head, data.x_train, data.x_val, batch_size=training.batch_size, augment=augmenter, copies=copies,
+            store=store, key=key, task=token,
+            progress=lambda done, of: observer.on_prepare(PrepareProgress("computing backbone features", done, of)))
         labels = np.tile(data.y_train, copies)
         return head.head, feature_training_dataset(features, labels, classes, training.batch_size,
                                                    seed=training.seed, copies=copies)

@@ -37,7 +37,6 @@ from tlstudio.runs import (
     RunFolderWriter,
     discard_run_folder,
     read_run,
-    save_model_atomic,
 )
 from tlstudio.tasks import Cancelled
 from tlstudio.train.callbacks import Halt, balanced_class_weights, callback_classes, class_recall_metrics
@@ -694,18 +693,7 @@ class _Run:
             return
         Snapshots(self.writer.path, self.project.schedule, self.observer).keep_if_cycle_ends(
             self.epochs_completed, self.epochs_completed - phase.first_epoch, self.steps_per_epoch,
-            phase.schedule_steps, self.history[-1], self._save_kept_weights)
-
-    def _save_kept_weights(self, path: Path) -> None:
-        import keras
-
-        live = None
-        if self.checkpoint.averaged is not None and self.checkpoint.last_averaged_weights is not None:
-            live = self.model.get_weights()
-            self.model.set_weights(self.checkpoint.last_averaged_weights)
-        save_model_atomic(keras.Model(self.model.inputs, self.model.outputs, name=self.model.name), path)
-        if live is not None:
-            self.model.set_weights(live)
+            phase.schedule_steps, self.history[-1], self.checkpoint.save_last)
 
     def _write_status(self, status: str, message: str) -> None:
         try:
