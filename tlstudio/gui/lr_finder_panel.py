@@ -50,18 +50,9 @@ class LRFinderPanel(ToolPanel):
         self.result = None
         self.layout_.addLayout(self.controls)
 
-        self.plot = pg.PlotWidget()
-        self.plot.setObjectName("trainingLRFinderPlot")
-        self.plot.setAccessibleName("Loss against learning rate")
-        self.plot.setFixedHeight(190)
-        item = self.plot.getPlotItem()
-        item.setLabel("bottom", "learning rate")
-        item.setLabel("left", "loss (smoothed)")
-        item.setLogMode(x=True)
-        item.showGrid(x=True, y=True, alpha=0.15)
-        item.setMenuEnabled(False)
-        item.setMouseEnabled(x=False, y=False)
-        item.hideButtons()
+        self.plot = self.add_plot("trainingLRFinderPlot", "Loss against learning rate", "learning rate",
+                                  "loss (smoothed)")
+        self.plot.getPlotItem().setLogMode(x=True)
         self.curve = self.plot.plot(pen=pg.mkPen(TRAIN_COLOR, width=2))
         self.markers = {}
         for key, color, label, height in (("steepest", LR_COLOR, "steepest", 0.92),
@@ -72,8 +63,6 @@ class LRFinderPanel(ToolPanel):
             marker.hide()
             self.plot.addItem(marker, ignoreBounds=True)
             self.markers[key] = marker
-        self.plot.hide()
-        self.layout_.addWidget(self.plot)
 
         use_row = QHBoxLayout()
         self.use_button = named(QPushButton("Use"), "trainingUseSuggestedLRButton", "Use the suggested learning rate")

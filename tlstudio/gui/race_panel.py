@@ -87,23 +87,13 @@ class RacePanel(ToolPanel):
         self.layout_.addLayout(row)
         self.layout_.addLayout(self.controls)
 
-        self.plot = pg.PlotWidget()
-        self.plot.setObjectName("trainingRacePlot")
-        self.plot.setAccessibleName("Validation accuracy of each entrant")
-        self.plot.setFixedHeight(190)
+        self.plot = self.add_plot("trainingRacePlot", "Validation accuracy of each entrant", "epoch",
+                                  "validation accuracy")
         item = self.plot.getPlotItem()
-        item.setLabel("bottom", "epoch")
-        item.setLabel("left", "validation accuracy")
         item.setYRange(0, 1, padding=0.02)
-        item.showGrid(x=True, y=True, alpha=0.15)
-        item.setMenuEnabled(False)
-        item.setMouseEnabled(x=False, y=False)
-        item.hideButtons()
         # Bottom right, in two columns: validation accuracies climb to the top, where a legend would hide them.
         self.legend = item.addLegend(offset=(-10, -10), labelTextSize="8pt", verSpacing=-6, colCount=2)
         self.curves: list[pg.PlotDataItem] = []
-        self.plot.hide()
-        self.layout_.addWidget(self.plot)
 
         self.table = named(QTableWidget(0, len(COLUMNS)), "trainingRaceTable", "Race results")
         self.table.setHorizontalHeaderLabels(COLUMNS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pyqtgraph as pg
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
@@ -50,6 +51,23 @@ class ToolPanel(QGroupBox):
         self.status_label.setObjectName(f"{object_name}Status")
         self.status_label.setWordWrap(True)
         self.controls.addWidget(self.status_label, 1)
+
+    def add_plot(self, object_name: str, description: str, x_label: str, y_label: str) -> pg.PlotWidget:
+        """The tool's result plot, fixed in place (no mouse, no menu), hidden until there is a result."""
+        plot = pg.PlotWidget()
+        plot.setObjectName(object_name)
+        plot.setAccessibleName(description)
+        plot.setFixedHeight(190)
+        item = plot.getPlotItem()
+        item.setLabel("bottom", x_label)
+        item.setLabel("left", y_label)
+        item.showGrid(x=True, y=True, alpha=0.15)
+        item.setMenuEnabled(False)
+        item.setMouseEnabled(x=False, y=False)
+        item.hideButtons()
+        plot.hide()
+        self.layout_.addWidget(plot)
+        return plot
 
     def blocker(self) -> str | None:
         """Why the tool cannot run now (it trains, so the Train button's rule, and the app's TensorFlow)."""
