@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="the run folder to create (default runs/<time>-<backbone>)")
     train.add_argument("--save-project", type=Path, metavar="FILE", help="write the resolved project here")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--calibrate", action="store_true",
+                       help="after training, fit a temperature on the validation split (as tlstudio calibrate)")
     again = train.add_mutually_exclusive_group()
     again.add_argument("--resume", type=Path, metavar="RUN",
                        help="finish a run's planned epochs from its last completed epoch (after a crash or a stop)")
@@ -144,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run folders on the same data and classes")
     ensemble.add_argument("--out", type=Path, required=True, help="the ensemble's run folder to create")
     ensemble.add_argument("--json", action="store_true", help="print the members' and the ensemble's figures")
+
+    calibrate = sub.add_parser("calibrate", help="temperature-scale a run's model so its confidence matches its "
+                               "accuracy (ECE before/after into metrics.json)")
+    calibrate.add_argument("run_dir", type=Path, metavar="RUN", help="a run folder made by train")
+    calibrate.add_argument("--json", action="store_true", help="print the temperature and the ECE before/after")
 
     export = sub.add_parser("export", help="export a run's model (.keras, SavedModel, TFLite, ONNX), verified")
     export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder made by train")
@@ -228,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in (None, "gui"):
         return _gui(getattr(args, "target", None), getattr(args, "demo", False), getattr(args, "train", False))
     handlers = {"demo-data": _demo_data, "scan": _scan, "train": _train, "export": _export, "predict": _predict,
-                "worker": _worker, "lr-find": _lr_find, "race": _race, "ensemble": _ensemble}
+                "worker": _worker, "lr-find": _lr_find, "race": _race, "ensemble": _ensemble,
+                "calibrate": _calibrate}
     return handlers[args.command](args)
 
 
@@ -361,6 +369,10 @@ def _train(args) -> int:
     print(f"{result.status.value.lower()}: validation accuracy {shown} "
           f"(best epoch {result.metrics.get('best_epoch')}), {result.metrics.get('seconds', 0):.0f} s")
     print(f"run folder: {result.run_dir}")
+    if args.calibrate and result.run_dir:
+        code = _calibrate_folder(result.run_dir, as_json=False, quiet=args.quiet)
+        if code:
+            return code
     return 0 if result.status is RunStatus.FINISHED else 3
 
 
@@ -490,6 +502,34 @@ def _ensemble(args) -> int:
     return 0
 
 
+def _calibrate(args) -> int:
+    return _calibrate_folder(args.run_dir, as_json=args.json, quiet=args.json)
+
+
+def _calibrate_folder(run_dir: Path, *, as_json: bool, quiet: bool) -> int:
+    from tlstudio.calibration import CalibrationError, calibrate_run
+    from tlstudio.tasks import Cancelled
+
+    task = TaskState() if quiet else ConsoleTask()
+    previous = signal.signal(signal.SIGINT, lambda *_: task.cancel())
+    try:
+        result = calibrate_run(run_dir, task=task)
+    except CalibrationError as error:
+        print(f"tlstudio calibrate: {error}", file=sys.stderr)
+        return 1
+    except Cancelled:
+        print("tlstudio calibrate: stopped; the run is unchanged.", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if as_json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print(f"calibrated: {result.summary()}")
+        print(f"wrote {result.run_dir / MODEL_FILE} (the model as it was: model.uncalibrated.keras) and metrics.json")
+    return 0
+
+
 def _sparkline(result) -> str:
     """The smoothed loss against log LR, one character per column, for a terminal."""
     import numpy as np
@@ -520,6 +560,10 @@ def _export(args) -> int:
         return 1
     print(report.format_table())
     print(f"verified on {report.verified_on}")
+    if report.card:
+        from tlstudio.export.model_card import calibration_line
+
+        print(calibration_line(report.card))
     failed = [r for r in report.results if not r.ok]
     for result in failed:
         print(f"{result.label} FAILED: {result.reason}", file=sys.stderr)

@@ -17,7 +17,7 @@ import numpy as np
 from tlstudio.config import ProjectError
 from tlstudio.data import DataError, scan
 from tlstudio.inference import KerasRuntime, predict_in_batches, top_k
-from tlstudio.metrics import classification_metrics, confusion_matrix
+from tlstudio.metrics import classification_metrics, confusion_matrix, reliability_bins
 from tlstudio.runs import RunFolderError, read_run, write_metrics
 from tlstudio.tasks import TaskState
 
@@ -77,6 +77,18 @@ class SplitEvaluation:
         """(k, accuracy) of the top-k metric (k = 3, or the number of classes when fewer)."""
         key = next(k for k in self.metrics if k.startswith(f"{self.name}_top") and k.endswith("_accuracy"))
         return int(key[len(self.name) + 4:-len("_accuracy")]), self.metrics[key]
+
+    @property
+    def ece(self) -> float:
+        """Expected calibration error: how far the confidence is from the accuracy, on average (0 is perfect)."""
+        return self.metrics[f"{self.name}_ece"]
+
+    def reliability(self) -> dict[str, Any]:
+        """The reliability diagram's bins (``tlstudio.metrics.reliability_bins``) of this split's predictions."""
+        if not self.records:
+            return reliability_bins(np.zeros(0, int), np.zeros((0, len(self.classes))))
+        return reliability_bins(np.array([r.true for r in self.records]),
+                                np.array([r.probabilities for r in self.records]))
 
     @property
     def per_class(self) -> dict[str, dict[str, float]]:

@@ -61,10 +61,33 @@ def model_card(run, project: Project, results: list[FormatResult], verified_on: 
         "files": {_result_label(r): r["path"] for r in entries if r["ok"]},
         "verification": {"images": verified_on, "results": entries},
         "validation_metrics": run.metrics or {},
+        "calibration": calibration_facts(run.metrics or {}),
         "training": project.to_dict(),
         "run_dir": str(run.run_dir),
         "versions": library_versions(),
     }
+
+
+def calibration_facts(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """Temperature and ECE before/after of a run calibrated by `tlstudio calibrate`; None when it was not."""
+    if metrics.get("temperature") is None:
+        return None
+    return {"method": "temperature scaling", "temperature": metrics["temperature"],
+            "ece_before": metrics.get("ece_before"), "ece_after": metrics.get("ece_after")}
+
+
+def calibration_line(card: dict[str, Any]) -> str:
+    """One sentence on the calibration of the exported probabilities, for the card and the CLI."""
+    facts = card.get("calibration")
+    if not facts:
+        ece = (card.get("validation_metrics") or {}).get("val_ece")
+        measured = f" (expected calibration error on validation {ece:.2%})" if ece is not None else ""
+        return f"Not calibrated{measured}; `tlstudio calibrate RUN` fits a temperature on the validation split."
+    verified = [r for r in card["verification"]["results"] if r.get("calibrated")]
+    formats = ", ".join(_result_label(r) for r in verified) or "no format"
+    return (f"Calibrated by temperature scaling (T = {facts['temperature']:.3g}): expected calibration error on "
+            f"validation {facts['ece_before']:.2%} before, {facts['ece_after']:.2%} after; verified to give the "
+            f"calibrated probabilities: {formats}.")
 
 
 def _card_result(result: FormatResult) -> dict[str, Any]:
@@ -111,16 +134,18 @@ def card_markdown(card: dict[str, Any]) -> str:
         lines += ["", "| class | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
         lines += [f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
                   for name, m in per_class.items()]
+    lines += ["", "## Calibration", "", calibration_line(card)]
     lines += ["", "## Verification", "", f"On {card['verification']['images']}; each file reloaded in its "
               "own runtime and run twice.", "",
-              "| format | file | verified | top-1 agreement | max abs diff | size | ms/image | runtime |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "| format | file | verified | top-1 agreement | max abs diff | ECE | size | ms/image | runtime |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in card["verification"]["results"]:
         verdict = "yes" if r["ok"] else f"FAILED: {r['reason']}"
         diff = f"{r['max_abs_diff']:.2g}" if r["max_abs_diff"] is not None else "-"
         latency = f"{r['latency_ms']:.2f}" if r["latency_ms"] is not None else "-"
+        ece = f"{r['ece']:.2%}" if r.get("ece") is not None else "-"
         lines.append(f"| {_result_label(r)} | {r['path'] or '-'} | {verdict} | {percent(r['top1_agreement'])} "
-                     f"| {diff} | {size_text(r['size_bytes'])} | {latency} | {r['engine'] or '-'} |")
+                     f"| {diff} | {ece} | {size_text(r['size_bytes'])} | {latency} | {r['engine'] or '-'} |")
     lines += ["", "## Training configuration", "", "```json", json.dumps(card["training"], indent=2), "```", "",
               "## Library versions", "", *[f"- {k}: {v}" for k, v in card["versions"].items()], ""]
     return "\n".join(lines)

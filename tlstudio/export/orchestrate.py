@@ -75,7 +75,8 @@ def export_run(run_dir: str | os.PathLike, formats: list[str], out_dir: str | os
             raise ExportError(f"{run.model_path} cannot be loaded ({_short(error)}); train the run again.") \
                 from None
         size = project.model.resolved_image_size
-        images, verified_on, train_paths = _verification_images(project, max_verify_images)
+        images, verified_on, train_paths, labels = _verification_images(project, max_verify_images)
+        calibrated = bool(run.metrics and run.metrics.get("temperature") is not None)
         # One traced training=False function serves as the reference and feeds every converter.
         function, spec = serving_function(model, size)
         expected = predict(lambda batch: function(batch)["probabilities"].numpy(), images)
@@ -91,7 +92,7 @@ def export_run(run_dir: str | os.PathLike, formats: list[str], out_dir: str | os
             try:
                 convert(fmt, q, source, staging, name, project, train_paths, run.classes)
                 report(f"verifying {result.label}")
-                verify(result, staging.path / name, images, expected)
+                verify(result, staging.path / name, images, expected, labels, calibrated)
             except DestinationError as error:
                 raise ExportError(destination_message(out_dir, error.cause)) from None
             except Exception as error:  # a converter or runtime failure fails this format only
@@ -135,8 +136,10 @@ def _read_run(run_dir: str | os.PathLike):
     return run, project
 
 
-def _verification_images(project: Project, limit: int | None) -> tuple[np.ndarray, str, list[Path]]:
-    """The validation images (uint8) and the training paths; synthetic images when the data is gone."""
+def _verification_images(project: Project, limit: int | None
+                         ) -> tuple[np.ndarray, str, list[Path], np.ndarray | None]:
+    """The validation images (uint8), the training paths and the images' labels; synthetic images (and no
+    labels) when the data is gone."""
     size = project.model.resolved_image_size
     try:
         split = dataset_split(project)
@@ -145,12 +148,13 @@ def _verification_images(project: Project, limit: int | None) -> tuple[np.ndarra
             raise DataError(f"{project.data.folder} has no validation images")
         images = project.image_input.load_many(paths)
         described = f"{len(paths)} validation images of {project.data.folder}"
-        return images, described, [item.path for item in split.train]
+        labels = np.array([item.label for item in split.val][: len(paths)], dtype=int)
+        return images, described, [item.path for item in split.train], labels
     except (DataError, OSError) as error:
         # Still verify the conversion (same answers as Keras) on fixed random images.
         rng = np.random.default_rng(0)
         images = rng.integers(0, 256, (_SYNTHETIC_IMAGES, size, size, 3), dtype=np.uint8)
-        return images, f"{_SYNTHETIC_IMAGES} random images (the data is not readable: {error})", []
+        return images, f"{_SYNTHETIC_IMAGES} random images (the data is not readable: {error})", [], None
 
 
 def _short(error: BaseException) -> str:

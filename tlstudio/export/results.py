@@ -42,6 +42,10 @@ class FormatResult:
     images: int = 0
     deterministic: bool | None = None
     engine: str = ""
+    # On the validation images (when readable): the format's own expected calibration error, and whether it
+    # gives the calibrated probabilities of a run calibrated by temperature scaling (None: not calibrated).
+    ece: float | None = None
+    calibrated: bool | None = None
 
     @property
     def label(self) -> str:

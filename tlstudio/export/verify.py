@@ -11,6 +11,7 @@ import numpy as np
 
 from tlstudio.export.results import FormatResult
 from tlstudio.inference import PredictorError, open_runtime, predict_in_batches
+from tlstudio.metrics import expected_calibration_error
 
 # Float32 formats must give Keras's probabilities within this (measured: 2e-5 at most).
 MAX_FLOAT_DIFF = 1e-4
@@ -27,8 +28,11 @@ def predict(call: Callable[[np.ndarray], np.ndarray], images: np.ndarray) -> np.
     return predict_in_batches(lambda batch: call(batch.astype(np.float32)), images, 0)
 
 
-def verify(result: FormatResult, path: Path, images: np.ndarray, expected: np.ndarray) -> None:
-    """Reload ``path`` in its own runtime, run the images twice, and judge it against Keras."""
+def verify(result: FormatResult, path: Path, images: np.ndarray, expected: np.ndarray,
+           labels: np.ndarray | None = None, calibrated: bool = False) -> None:
+    """Reload ``path`` in its own runtime, run the images twice, and judge it against Keras. With the
+    images' ``labels``, the format's expected calibration error is measured too; for a ``calibrated`` run
+    (temperature folded into the model) a format that matches Keras gives the calibrated probabilities."""
     result.size_bytes = _disk_size(path)
     try:
         runtime = open_runtime(path, result.format)
@@ -44,6 +48,9 @@ def verify(result: FormatResult, path: Path, images: np.ndarray, expected: np.nd
     result.top1_agreement = float(agree.mean()) if len(images) else 1.0
     result.latency_ms = _latency_ms(runtime, images)
     result.ok, result.reason = _judge(result, agree, expected)
+    if labels is not None and len(labels) == len(images):
+        result.ece = expected_calibration_error(labels, first)
+    result.calibrated = result.ok if calibrated else None
 
 
 def _judge(result: FormatResult, agree: np.ndarray, expected: np.ndarray) -> tuple[bool, str]:
