@@ -34,6 +34,7 @@ from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoa
 from tlstudio.gui.confusion import ConfusionMatrixView
 from tlstudio.gui.gallery import GalleryEntry, ImageGallery
 from tlstudio.gui.pages.base import Page
+from tlstudio.gui.reliability import ReliabilityDiagram
 from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.thumbnails import ThumbnailCache
@@ -46,7 +47,7 @@ MISTAKES_SHOWN = 100
 CELL_IMAGES_SHOWN = 300
 SPLIT_TITLES = {"val": "Validation", "test": "Test"}
 METRIC_TITLES = (("accuracy", "Accuracy"), ("top_k", "Top-3"), ("loss", "Loss"), ("macro_f1", "Macro F1"),
-                 ("images", "Images"))
+                 ("ece", "ECE"), ("images", "Images"))
 
 
 def top_text(record: ImageRecord, classes: list[str], k: int = 3) -> str:
@@ -175,6 +176,7 @@ class EvaluatePage(Page):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         class_layout.addWidget(self.class_table)
         left_layout.addWidget(class_box, 1)
+        left_layout.addWidget(self._calibration_box())
         splitter.addWidget(left)
 
         right = QSplitter(Qt.Orientation.Vertical)
@@ -212,12 +214,34 @@ class EvaluatePage(Page):
         self.split_combo.currentIndexChanged.connect(self._show_split)
         self.evaluate_button.clicked.connect(self.evaluate)
         self.ensemble_button.clicked.connect(self.choose_ensemble)
+        self.calibrate_button.clicked.connect(self.calibrate)
         self.ensemble_result = None
+        self.calibrated_text = ""  # the calibration's result, shown until the next status
         self.matrix_view.cell_selected.connect(self.show_cell)
         tensorflow.loaded.connect(self._on_tensorflow_loaded)
         set_tab_chain(self.run_combo, self.split_combo, self.evaluate_button,
-                      self.matrix_view, self.class_table, self.cell_gallery, self.mistakes_gallery)
+                      self.matrix_view, self.class_table, self.calibrate_button, self.cell_gallery,
+                      self.mistakes_gallery)
         self._on_run_changed(self.run_combo.selected_run)
+
+    def _calibration_box(self) -> QGroupBox:
+        box = QGroupBox("Calibration")
+        layout = QHBoxLayout(box)
+        self.reliability = ReliabilityDiagram()
+        self.reliability.setMaximumHeight(190)
+        layout.addWidget(self.reliability, 1)
+        side = QVBoxLayout()
+        self.calibration_label = hint_label("")
+        self.calibration_label.setObjectName("evaluateCalibrationLabel")
+        self.calibration_label.setMinimumWidth(180)
+        side.addWidget(self.calibration_label, 1)
+        self.calibrate_button = named(QPushButton("Calibrate"), "evaluateCalibrateButton", "Calibrate the model",
+                                      "Fit one temperature on the validation images (temperature scaling) so the "
+                                      "model's confidence matches how often it is right; the saved model and every "
+                                      "export then give the calibrated probabilities. No prediction changes class.")
+        side.addWidget(self.calibrate_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addLayout(side)
+        return box
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -336,6 +360,41 @@ class EvaluatePage(Page):
                                     f"{ensemble.get('validation', 'the validation images')}. Members: {members}."
                                     f"{backbone}")
 
+    @Slot()
+    def calibrate(self) -> Task | None:
+        """Temperature-scale the selected run's model in the background, then evaluate it again."""
+        run = self.run_combo.selected_run
+        if run is None or self._task is not None or not self._tensorflow.ready:
+            return None
+
+        def work(context: TaskContext):
+            from tlstudio.calibration import calibrate_run
+
+            return calibrate_run(run, task=context)
+
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self._set_status(f"Calibrating {run.name}…", "")
+        self._task = self._runner.submit("calibrating the model", work)
+        self._task.run = run  # type: ignore[attr-defined]
+        self._task.messaged.connect(self._on_message)
+        self._task.succeeded.connect(self._on_calibrated)
+        self._task.failed.connect(self._on_failed)
+        self._refresh_controls()
+        return self._task
+
+    @Slot(object)
+    def _on_calibrated(self, result) -> None:
+        run = getattr(self._task, "run", None) or Path(result.run_dir)
+        self._task = None
+        self.progress.hide()
+        self.evaluations.pop(run, None)
+        self._history.refresh()
+        self._set_status(f"Calibrated: temperature {result.temperature:.3g}, ECE {format_percent(result.ece_before)} "
+                         f"→ {format_percent(result.ece_after)}.", "")
+        self.calibrated_text = self.status_label.text()
+        self.evaluate()
+
     @Slot(int, int)
     def _on_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(0, total))
@@ -352,7 +411,8 @@ class EvaluatePage(Page):
         self._task = None
         self.progress.hide()
         self.evaluations[run] = evaluation
-        self._set_status("", "")
+        self._set_status(self.calibrated_text, "")
+        self.calibrated_text = ""
         self._fill_splits()
         self._refresh_controls()
         self.summary_changed.emit()
@@ -391,6 +451,8 @@ class EvaluatePage(Page):
         self.evaluate_button.setEnabled(has_run and self._task is None and self._tensorflow.ready)
         with_models = sum(1 for summary in self._history.summaries if summary.has_model)
         self.ensemble_button.setEnabled(with_models >= 2 and self._task is None and self._tensorflow.ready)
+        self.calibrate_button.setEnabled(self.evaluation is not None and self._task is None
+                                         and self._tensorflow.ready)
         self.evaluate_button.setText("Evaluate again" if self.evaluation is not None else "Evaluate")
         if not self._tensorflow.ready and has_run and self._task is None and self.evaluation is None:
             self._set_status("Evaluation starts once TensorFlow has loaded…", "")
@@ -428,6 +490,9 @@ class EvaluatePage(Page):
             self.class_table.setRowCount(0)
             self.mistakes_gallery.set_entries([])
             self.warning_label.hide()
+            self.reliability.set_bins(None)
+            self.calibration_label.setText("The reliability diagram and the expected calibration error (ECE) show "
+                                           "whether the model's confidence can be trusted.")
             return
         classes = split.classes
         k, top_k = split.top_k_accuracy
@@ -437,6 +502,9 @@ class EvaluatePage(Page):
         self.metric_labels["loss"].setText(f"{split.loss:.3f}" if math.isfinite(split.loss) else "–")
         self.metric_labels["macro_f1"].setText(f"{split.metrics.get(f'{split.name}_macro_f1', float('nan')):.2f}")
         self.metric_labels["images"].setText(str(len(split.records)))
+        self.metric_labels["ece"].setText(format_percent(split.ece))
+        self.reliability.set_bins(split.reliability())
+        self.calibration_label.setText(self._calibration_text(split))
         self.warning_label.setText("\n".join(w[:1].upper() + w[1:] + "." for w in evaluation.warnings))
         self.warning_label.setVisible(bool(evaluation.warnings))
         self.matrix_view.set_matrix(classes, split.confusion_matrix)
@@ -449,6 +517,20 @@ class EvaluatePage(Page):
             f"{total} image{'s' if total != 1 else ''}: wrong answers, and right ones given with less than "
             f"{LOW_PERCENT} confidence, the most wrong (highest loss) first{shown}. Double-click one to open "
             "its folder." if total else f"No mistakes: every image is right with at least {LOW_PERCENT} confidence.")
+
+    def _calibration_text(self, split: SplitEvaluation) -> str:
+        run = self.run_combo.selected_run
+        try:
+            metrics = (self._history.details(run).metrics or {}) if run is not None else {}
+        except (OSError, ValueError):
+            metrics = {}
+        ece = f"ECE {format_percent(split.ece)}: on average the confidence is this far from the accuracy."
+        if metrics.get("temperature") is not None:
+            return (f"{ece}<br>Calibrated (temperature {metrics['temperature']:.3g}): ECE "
+                    f"{format_percent(metrics.get('ece_before'))} before, {format_percent(metrics.get('ece_after'))} "
+                    "after, on the validation images. Exports give the calibrated probabilities.")
+        return (f"{ece}<br>Bars under the diagonal: surer than right. <b>Calibrate</b> fits one temperature on the "
+                "validation images; the saved model and its exports then give calibrated probabilities.")
 
     def _fill_class_table(self, split: SplitEvaluation) -> None:
         per_class = split.per_class
