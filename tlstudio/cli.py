@@ -152,6 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("run_dir", type=Path, metavar="RUN", help="a run folder made by train")
     calibrate.add_argument("--json", action="store_true", help="print the temperature and the ECE before/after")
 
+    health = sub.add_parser("health", help="dataset health: duplicates, split leaks, likely label mistakes, outliers")
+    health.add_argument("data", type=Path, metavar="DATA", help="a folder of class sub-folders (or train/ and val/)")
+    health.add_argument("--project", type=Path, metavar="FILE",
+                        help="a project .json whose split, exclusions and image input to use")
+    health.add_argument("--backbone", choices=BACKBONE_NAMES, metavar="NAME",
+                        help="the frozen pretrained backbone whose features judge the images (default: the project's)")
+    health.add_argument("--top", type=int, default=10, help="entries shown per finding (default 10)")
+    health.add_argument("--json", action="store_true",
+                        help='print {"duplicates": [...], "suspected_mislabeled": [...], "outliers": [...], ...}')
+
     export = sub.add_parser("export", help="export a run's model (.keras, SavedModel, TFLite, ONNX), verified")
     export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder made by train")
     export.add_argument("--format", default=",".join(FORMATS),
@@ -236,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         return _gui(getattr(args, "target", None), getattr(args, "demo", False), getattr(args, "train", False))
     handlers = {"demo-data": _demo_data, "scan": _scan, "train": _train, "export": _export, "predict": _predict,
                 "worker": _worker, "lr-find": _lr_find, "race": _race, "ensemble": _ensemble,
-                "calibrate": _calibrate}
+                "calibrate": _calibrate, "health": _health}
     return handlers[args.command](args)
 
 
@@ -499,6 +509,35 @@ def _ensemble(args) -> int:
           "--out DIR)")
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def _health(args) -> int:
+    from tlstudio.dataset_health import HealthError, check_health
+    from tlstudio.tasks import Cancelled
+
+    try:
+        project = Project.load(args.project) if args.project else Project()
+        changes = {"data.folder": str(args.data.expanduser().resolve())}
+        if args.backbone:
+            changes["model.backbone"] = args.backbone
+        project = project.copy_with(**changes)
+    except ProjectError as error:
+        print(f"tlstudio health: {error}", file=sys.stderr)
+        return 2
+    task = TaskState() if args.json else ConsoleTask()
+    previous = signal.signal(signal.SIGINT, lambda *_: task.cancel())
+    try:
+        report = check_health(project, task=task)
+    except HealthError as error:
+        print(f"tlstudio health: {error}", file=sys.stderr)
+        return 1
+    except Cancelled:
+        print("tlstudio health: stopped.", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format_report(args.top))
     return 0
 
 

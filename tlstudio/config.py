@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tlstudio.data.duplicates import duplicate_groups
 from tlstudio.data.images import DEFAULT_MAX_MEGAPIXELS, DEFAULT_RESIZE, ImageInput
 from tlstudio.data.scan import DatasetIndex
 from tlstudio.data.split import Split, split_index
@@ -36,6 +37,14 @@ Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 Positive = Annotated[float, Field(gt=0.0)]
 
 
+def relative_name(path: Path, root: Path) -> str:
+    """How the project file names a data file: its path relative to the data folder, with forward slashes."""
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
 class ProjectError(ValueError):
     """A project file or setting the user must fix; the message is one sentence naming it."""
 
@@ -50,6 +59,13 @@ class DataSettings(_Section):
     resize: ResizePolicy = Field(DEFAULT_RESIZE, description="How images are fitted to the square input.")
     max_megapixels: float = Field(DEFAULT_MAX_MEGAPIXELS, gt=0.0,
                                   description="Images larger than this are refused from the header.")
+    exclude: list[str] = Field(default_factory=list, description=(
+        "Files left out of training and validation, as paths relative to the data folder; the files stay."))
+    marked_fine: list[str] = Field(default_factory=list, description=(
+        "Files the dataset health check flagged and the user marked fine (relative to the data folder)."))
+    keep_duplicates_together: bool = Field(False, description=(
+        "Keep every group of copies of one picture (same file or near-identical) on one side of the "
+        "train/validation split, so no copy of a training image is validated on."))
 
 
 class ModelSettings(_Section):
@@ -281,9 +297,17 @@ class Project(BaseModel):
         return ImageInput(self.model.resolved_image_size, self.data.resize, self.data.max_megapixels)
 
     def split(self, index: DatasetIndex) -> Split:
-        """The train/validation split this project trains with: its val_split and seed, one rule for the
-        trainer, the evaluation and the Data page. Raises DataError when the data cannot be split."""
-        return split_index(index, self.data.val_split, self.training.seed)
+        """The train/validation split this project trains with: its val_split and seed, without the files it
+        excludes, copies kept together when it says so; one rule for the trainer, the evaluation and the
+        Data page. Raises DataError when the data cannot be split."""
+        excluded = set(self.data.exclude)
+        if excluded:
+            index = replace(index, items=[item for item in index.items
+                                          if relative_name(item.path, index.root) not in excluded])
+        groups = []
+        if self.data.keep_duplicates_together and index.split_mode == "auto":
+            groups = duplicate_groups([item.path for item in index.items], max_megapixels=self.data.max_megapixels)
+        return split_index(index, self.data.val_split, self.training.seed, groups)
 
     def copy_with(self, **changes: Any) -> Project:
         """A validated copy with dotted-path changes, e.g. copy_with(**{"optimizer.learning_rate": 0.01})."""

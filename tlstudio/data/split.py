@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -26,11 +28,14 @@ class Split:
     test: list[ImageItem] = field(default_factory=list)
 
 
-def split_index(index: DatasetIndex, val_split: float = 0.2, seed: int = 42) -> Split:
+def split_index(index: DatasetIndex, val_split: float = 0.2, seed: int = 42,
+                groups: Sequence[Sequence[Path]] = ()) -> Split:
     """Splits ``index``: the given train/val/test folders if it has them, else a seeded stratified split.
 
     Auto mode holds out ``max(1, round(val_split * n))`` images of each class, keeping at least one
-    for training. Raises ``DataError`` when the index has blocking errors or a class has < 2 images.
+    for training. Each of ``groups`` (paths of copies of one picture) lands wholly on one side, drawn
+    with the class of its first path; without groups the split is the plain per-image one. Raises
+    ``DataError`` when the index has blocking errors or a class has < 2 images.
     """
     if not index.ok:
         raise DataError(index.errors[0])
@@ -45,6 +50,7 @@ def split_index(index: DatasetIndex, val_split: float = 0.2, seed: int = 42) -> 
     by_class: dict[int, list[ImageItem]] = defaultdict(list)
     for item in index.items:
         by_class[item.label].append(item)
+    units_of = _units(index.items, groups)
     rng = np.random.default_rng(seed)
     result = Split()
     # Classes in label order and paths sorted: the random draws then depend only on the seed.
@@ -55,10 +61,33 @@ def split_index(index: DatasetIndex, val_split: float = 0.2, seed: int = 42) -> 
             raise DataError(f"class '{name}' has only {n} image{'s' if n != 1 else ''}: a validation split "
                             "needs at least 2 per class; add images or use train/ and val/ folders")
         n_val = min(max(1, round(val_split * n)), n - 1)
-        held_out = set(rng.permutation(n)[:n_val].tolist())
-        for i, item in enumerate(items):
-            (result.val if i in held_out else result.train).append(item)
+        units = units_of.get(label, [])
+        held = 0
+        for u in rng.permutation(len(units)).tolist():
+            own = sum(1 for item in units[u] if item.label == label)
+            held_out = held < n_val and n - held - own >= 1
+            held += own if held_out else 0
+            (result.val if held_out else result.train).extend(units[u])
     return result
+
+
+def _units(items: list[ImageItem], groups: Sequence[Sequence[Path]]) -> dict[int, list[list[ImageItem]]]:
+    """Per class, the items drawn together: a group of copies (under the class of its first path), else
+    one image; in path order. Without groups, one unit per image: the plain stratified split."""
+    by_path = {str(item.path): item for item in items}
+    grouped: dict[str, list[ImageItem]] = {}
+    for group in groups:
+        members = sorted({str(p) for p in group if str(p) in by_path})
+        if len(members) > 1 and not any(m in grouped for m in members):
+            unit = [by_path[m] for m in members]
+            for m in members:
+                grouped[m] = unit
+    units: dict[int, list[list[ImageItem]]] = defaultdict(list)
+    for item in sorted(items, key=lambda it: str(it.path)):
+        unit = grouped.get(str(item.path), [item])
+        if unit[0] is item:
+            units[item.label].append(unit)
+    return units
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
