@@ -301,3 +301,64 @@ def _low_information(images: np.ndarray, names: list[str]) -> list[dict[str, Any
         elif mean[i] < DARK_MEAN:
             found.append({"file": names[i], "reason": f"very dark (mean brightness {mean[i]:.0f} of 255)"})
     return found
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One file the health check points at, and why, in words: what the Health panel lists."""
+
+    kind: str  # "duplicate", "mislabeled", "outlier", "low-information"
+    file: str  # relative to the data folder
+    text: str
+    looks_like: str | None = None
+
+
+def findings(report: HealthReport) -> list[Finding]:
+    """Every flagged file once, worst first: label conflicts and leaks, suspected label mistakes, the other
+    copies, outliers, then near-blank or dark images."""
+    found: dict[str, Finding] = {}
+    plain_copies: list[Finding] = []
+    for group in report.duplicates:
+        flags = ", ".join(flag for flag, on in (("in two classes", group["across_classes"]),
+                                                 ("split across train and validation", group["across_split"])) if on)
+        # Across classes every copy may be the wrong one; otherwise the first is the one to keep.
+        for name in group["files"] if group["across_classes"] else group["files"][1:]:
+            others = " = ".join(other for other in group["files"] if other != name)
+            finding = Finding("duplicate", name, f"{group['kind']} copy of {others}" + (f" ({flags})" if flags else ""))
+            if flags:
+                found.setdefault(name, finding)
+            else:
+                plain_copies.append(finding)
+    for entry in report.suspected_mislabeled:
+        text = f"labeled {entry['labeled']}, looks like {entry['looks_like']} (score {entry['score']:.2f})"
+        found.setdefault(entry["file"], Finding("mislabeled", entry["file"], text, entry["looks_like"]))
+    for finding in plain_copies:
+        found.setdefault(finding.file, finding)
+    for entry in report.outliers:
+        text = f"far from every class (z {entry['score']:.1f}, nearest: {entry['nearest_class']})"
+        found.setdefault(entry["file"], Finding("outlier", entry["file"], text))
+    for entry in report.low_information:
+        found.setdefault(entry["file"], Finding("low-information", entry["file"], entry["reason"]))
+    return list(found.values())
+
+
+def move_to_class(root: str | Path, name: str, class_name: str) -> str:
+    """Move the data file `name` (relative to `root`) into the class folder `class_name` beside it (same split
+    folder, if any), keeping its file name unless one is there already. Returns its new relative name; the
+    file is moved, never copied over another. Raises HealthError naming the file."""
+    root = Path(root)
+    source = root / name
+    parts = Path(name).parts
+    split_prefix = parts[:1] if len(parts) > 2 and parts[0].lower() in {"train", "val", "validation", "test"} else ()
+    folder = root.joinpath(*split_prefix, class_name)
+    target = folder / source.name
+    counter = 1
+    while target.exists():
+        target = folder / f"{source.stem} ({counter}){source.suffix}"
+        counter += 1
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        source.rename(target)
+    except OSError as error:
+        raise HealthError(f"{source} cannot be moved to {folder} ({error.strerror}); move it by hand.") from None
+    return relative_name(target, root)

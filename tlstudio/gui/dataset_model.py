@@ -16,7 +16,7 @@ from tlstudio.gui.background import Task, TaskContext, TaskRunner
 from tlstudio.gui.project_model import ALL, ProjectModel
 
 _RESCAN_KEYS = {ALL, "data.folder", "data.max_megapixels"}
-_SPLIT_KEYS = {ALL, "data.val_split", "training.seed"}
+_SPLIT_KEYS = {ALL, "data.val_split", "training.seed", "data.exclude", "data.keep_duplicates_together"}
 
 
 class DatasetModel(QObject):

@@ -38,6 +38,7 @@ from tlstudio.gui.app_settings import AppSettings
 from tlstudio.gui.background import Task, TaskContext, TaskRunner
 from tlstudio.gui.bindings import FieldBinding, bind_combo, bind_spin
 from tlstudio.gui.dataset_model import DatasetModel
+from tlstudio.gui.health_panel import HealthPanel
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.project_model import ProjectModel
 from tlstudio.gui.thumbnails import decode_thumbnails
@@ -156,7 +157,16 @@ class DataPage(Page):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setObjectName("dataSplitter")
         splitter.setChildrenCollapsible(False)
-        layout.addWidget(splitter, 1)
+        vertical = QSplitter(Qt.Orientation.Vertical)
+        vertical.setObjectName("dataHealthSplitter")
+        vertical.setChildrenCollapsible(False)
+        vertical.addWidget(splitter)
+        self.health_panel = HealthPanel(project, runner)
+        self.health_panel.files_moved.connect(self._dataset.rescan)
+        vertical.addWidget(self.health_panel)
+        vertical.setStretchFactor(0, 3)
+        vertical.setStretchFactor(1, 2)
+        layout.addWidget(vertical, 1)
 
         self.class_table = named(QTableWidget(0, 4), "dataClassTable", "Classes",
                                  "Each class: its images, its share of the data and a few examples.")
