@@ -58,8 +58,8 @@ class CalibrationResult:
 
     def summary(self) -> str:
         return (f"temperature {self.temperature:.3g}: expected calibration error on {self.images} validation images "
-                f"{self.ece_before:.2%} -> {self.ece_after:.2%} (validation loss {self.val_loss_before:.4f} -> "
-                f"{self.val_loss_after:.4f})")
+                f"{self.ece_before:.2%} -> {self.ece_after:.2%} (validation loss {self.val_loss_before + 0.0:.4f} -> "
+                f"{self.val_loss_after + 0.0:.4f})")
 
 
 def calibrate_run(run_dir: str | os.PathLike, *, task: TaskState | None = None) -> CalibrationResult:

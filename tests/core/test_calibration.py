@@ -118,3 +118,10 @@ def test_calibrate_run_lowers_ece_and_every_export_gives_the_calibrated_probabil
     card = (tmp_path / "export" / "model_card.md").read_text()
     assert "Calibrated by temperature scaling" in card and "onnx" in card.split("## Calibration")[1].split("##")[0]
     assert json.loads((tmp_path / "export" / "model_card.json").read_text())["calibration"]["temperature"] > 2
+
+
+def test_a_validation_set_without_mistakes_is_never_sharpened():
+    rng = np.random.default_rng(2)
+    y_true = rng.integers(0, 3, 200)
+    logits = np.eye(3)[y_true] * 3.0 + rng.normal(0, 0.3, (200, 3))  # every answer right, none sure
+    assert fit_temperature(logits[None], y_true) == 1.0

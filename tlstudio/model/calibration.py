@@ -74,6 +74,11 @@ def fit_temperature(logits: np.ndarray, y_true: np.ndarray) -> float:
                             bounds=(np.log(MIN_TEMPERATURE), np.log(MAX_TEMPERATURE)), method="bounded",
                             options={"xatol": 1e-4})
     temperature = float(np.exp(found.x))
+    predicted = tempered_probabilities(logits, 1.0).argmax(axis=1)
+    if temperature < 1.0 and (predicted == np.asarray(y_true, int)).all():
+        # Without a single mistake the likelihood only grows as T falls: the fit would sharpen the model to
+        # the bound and make it surer on new images than any evidence allows. Leave it as it is.
+        return 1.0
     # Keep T = 1 unless scaling really lowers the loss: a flat objective is no reason to touch the model.
     if negative_log_likelihood(logits, y_true, temperature) >= negative_log_likelihood(logits, y_true, 1.0):
         return 1.0
