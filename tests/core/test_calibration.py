@@ -125,3 +125,14 @@ def test_a_validation_set_without_mistakes_is_never_sharpened():
     y_true = rng.integers(0, 3, 200)
     logits = np.eye(3)[y_true] * 3.0 + rng.normal(0, 0.3, (200, 3))  # every answer right, none sure
     assert fit_temperature(logits[None], y_true) == 1.0
+
+
+def test_train_with_calibrate_writes_the_ece_before_and_after(demo_folder, tmp_path, capsys):
+    from tlstudio.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(demo_folder), "--weights", "none", "--image-size", "32", "--epochs", "1",
+                 "--batch-size", "8", "--quiet", "--out", str(run), "--calibrate"]) == 0
+    assert "calibrated: temperature" in capsys.readouterr().out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"temperature", "ece_before", "ece_after"} <= set(metrics) and (run / "model.uncalibrated.keras").is_file()

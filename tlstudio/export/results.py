@@ -70,11 +70,12 @@ class ExportReport:
 
     def format_table(self) -> str:
         """The verification table the CLI prints and the GUI can show in a monospace font."""
-        head = ("format", "ok", "top-1 agree", "max |Δp|", "size", "ms/image", "file")
+        head = ("format", "ok", "top-1 agree", "max |Δp|", "ECE", "size", "ms/image", "file")
         rows = [head]
         for r in self.results:
             rows.append((r.label, "yes" if r.ok else "FAILED", percent(r.top1_agreement),
-                         f"{r.max_abs_diff:.2g}" if r.max_abs_diff is not None else "-", size_text(r.size_bytes),
+                         f"{r.max_abs_diff:.2g}" if r.max_abs_diff is not None else "-",
+                         format_percent(r.ece, missing="-"), size_text(r.size_bytes),
                          f"{r.latency_ms:.2f}" if r.latency_ms is not None else "-",
                          r.path.name if r.path else r.reason))
         widths = [max(len(row[i]) for row in rows) for i in range(len(head) - 1)]
