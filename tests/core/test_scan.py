@@ -313,3 +313,34 @@ def test_given_split_copies_across_splits_are_a_warning(tmp_path: Path) -> None:
 def test_empty_index_defaults() -> None:
     index = DatasetIndex(root=Path("x"))
     assert index.ok and index.counts == {} and index.to_report_dict()["images"] == 0
+
+
+def test_a_scan_for_training_decodes_each_file_once_and_exactly_as_training_would(demo_folder: Path,
+                                                                                 monkeypatch) -> None:
+    """One pass over the files: the scan's check is the decode that prepares the run's images, so
+    preparing a run decodes no file twice; the arrays equal ImageInput.load's."""
+    from tlstudio.config import Project
+    from tlstudio.data import images as images_module
+    from tlstudio.train.events import RecordingObserver, StopToken
+    from tlstudio.train.prepare import prepare_run
+
+    project = Project().copy_with(**{"data.folder": str(demo_folder), "model.image_size": 40,
+                                     "model.weights": "none", "training.image_cache": False})
+    index = scan(demo_folder, decode=project.image_input)
+    assert len(index.decoded) == len(index.items) == 36
+    for item in index.items[:5]:
+        np.testing.assert_array_equal(index.decoded[item.path], project.image_input.load(item.path))
+
+    # A fresh folder (so no remembered checks): count every decode a run's preparation makes.
+    fresh = demo_folder.parent / "fresh"
+    shutil.copytree(demo_folder, fresh)
+    fresh_project = project.copy_with(**{"data.folder": str(fresh)})
+    calls = []
+    real = images_module.load_image
+    monkeypatch.setattr(images_module, "load_image", lambda *a, **k: calls.append(a) or real(*a, **k))
+    data = prepare_run(fresh_project, RecordingObserver(), StopToken(), lambda classes: None)
+    assert calls == []  # everything came from the scan's single decode
+    split = fresh_project.split(scan(fresh))
+    assert len(data.x_train) == len(split.train) and len(data.x_val) == len(split.val)
+    np.testing.assert_array_equal(data.x_train[3], real(split.train[3].path, 40))
+    np.testing.assert_array_equal(data.x_val[-1], real(split.val[-1].path, 40))

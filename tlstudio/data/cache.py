@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +33,20 @@ def image_cache_key(paths: Sequence[Path], size: int, resize: str, max_megapixel
 
 def load_images_cached(paths: Sequence[Path], image_input: ImageInput, *,
                        progress: Callable[[int, int], None] | None = None,
-                       use_cache: bool = True) -> tuple[np.ndarray, bool]:
+                       use_cache: bool = True, decoded: Mapping[Path, np.ndarray] | None = None
+                       ) -> tuple[np.ndarray, bool]:
     """`image_input.load_many`, through the on-disk cache. Returns (images, whether the cache had them).
 
-    A cache that cannot be read or written is only a missed speed-up, never an error.
+    `decoded` holds files already decoded with this image input (by the scan); only the others are
+    decoded here. A cache that cannot be read or written is only a missed speed-up, never an error.
     """
     size = image_input.size
     if not use_cache:
-        return image_input.load_many(paths, progress), False
+        return _decode(paths, image_input, progress, decoded), False
     try:
         key = image_cache_key(paths, size, image_input.resize, image_input.max_megapixels)
     except OSError:  # a file vanished since the scan: let load_many name it
-        return image_input.load_many(paths, progress), False
+        return _decode(paths, image_input, progress, decoded), False
     entry = cache_dir() / "images" / f"{key}.npy"
     if entry.is_file():
         try:
@@ -55,7 +57,7 @@ def load_images_cached(paths: Sequence[Path], image_input: ImageInput, *,
                 return images, True
         except (OSError, ValueError):
             pass
-    images = image_input.load_many(paths, progress)
+    images = _decode(paths, image_input, progress, decoded)
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".npy", dir=entry.parent)
@@ -65,3 +67,21 @@ def load_images_cached(paths: Sequence[Path], image_input: ImageInput, *,
     except OSError:
         pass
     return images, False
+
+
+def _decode(paths: Sequence[Path], image_input: ImageInput, progress: Callable[[int, int], None] | None,
+            decoded: Mapping[Path, np.ndarray] | None) -> np.ndarray:
+    """The images of `paths` in order: those in `decoded` as they are, the rest decoded now."""
+    decoded = decoded or {}
+    missing = [path for path in paths if path not in decoded]
+    if not decoded:
+        return image_input.load_many(paths, progress)
+    size = image_input.size
+    images = np.empty((len(paths), size, size, 3), np.uint8)
+    fresh = iter(image_input.load_many(missing, progress) if missing else ())
+    for i, path in enumerate(paths):
+        array = decoded.get(path)
+        images[i] = array if array is not None else next(fresh)
+    if progress is not None and not missing:
+        progress(len(paths), len(paths))
+    return images

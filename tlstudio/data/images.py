@@ -243,6 +243,18 @@ def decode_bytes(data: bytes, *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
     return None
 
 
+def decode_bytes_to_input(data: bytes, size: int, resize: str, *,
+                          max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> tuple[str | None, np.ndarray | None]:
+    """In-memory file content as a model input: (None, (size, size, 3) uint8 array) when it decodes,
+    else (the reason it is unusable, None). The same decode as `load_image`, so a scan that calls this
+    proves the file usable and prepares it for training in one pass."""
+    try:
+        image = _decode_rgb(io.BytesIO(data), max_megapixels=max_megapixels, draft_size=size)
+    except _Rejected as rejected:
+        return rejected.reason, None
+    return None, np.array(fit_to_square(image, size, resize), dtype=np.uint8)
+
+
 def fit_to_square(image: Image.Image, size: int, resize: str = "center-crop") -> Image.Image:
     """Resizes an RGB image to size×size by one of ``RESIZE_POLICIES``.
 

@@ -26,7 +26,16 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tlstudio.data.images import DEFAULT_MAX_MEGAPIXELS, DataError, decode_bytes, default_workers
+import numpy as np
+
+from tlstudio.data.images import (
+    DEFAULT_MAX_MEGAPIXELS,
+    DataError,
+    ImageInput,
+    decode_bytes,
+    decode_bytes_to_input,
+    default_workers,
+)
 from tlstudio.files import cache_dir, write_text_atomic
 
 __all__ = [
@@ -142,6 +151,9 @@ class DatasetIndex:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     split_mode: str = "auto"
+    # With `scan(decode=...)`: the files this scan decoded, as model inputs (not those whose check was
+    # remembered from an earlier scan), so training need not decode them a second time.
+    decoded: dict[Path, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -306,16 +318,22 @@ class _Collector:
                                "its permissions")
 
 
-def _check_file(path: Path, max_megapixels: float) -> tuple[str | None, str | None]:
-    """Reads and decodes one candidate; returns (reason it is unusable or None, content hash)."""
+def _check_file(path: Path, max_megapixels: float, decode: ImageInput | None = None
+                ) -> tuple[str | None, str | None, np.ndarray | None]:
+    """Reads and decodes one candidate; returns (reason it is unusable or None, content hash, the decoded
+    model input when `decode` asks for it). Either decode reads every byte of the image data, so either
+    proves the file usable; the reduced-scale one is only cheaper."""
     try:
         data = path.read_bytes()
     except OSError as error:
-        return f"cannot read the file: {error.strerror or error}", None
+        return f"cannot read the file: {error.strerror or error}", None, None
     if not data:
-        return "empty file (0 bytes)", None
+        return "empty file (0 bytes)", None, None
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    return decode_bytes(data, max_megapixels=max_megapixels, draft_size=SCAN_DRAFT_SIZE), digest
+    if decode is not None:
+        reason, array = decode_bytes_to_input(data, decode.size, decode.resize, max_megapixels=max_megapixels)
+        return reason, digest, array
+    return decode_bytes(data, max_megapixels=max_megapixels, draft_size=SCAN_DRAFT_SIZE), digest, None
 
 
 def _folder_label(folder: _ClassFolder, split_dirs: dict[str, str]) -> str:
@@ -324,11 +342,14 @@ def _folder_label(folder: _ClassFolder, split_dirs: dict[str, str]) -> str:
 
 
 def scan(folder: str | os.PathLike[str], *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
-         workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> DatasetIndex:
+         workers: int | None = None, progress: Callable[[int, int], None] | None = None,
+         decode: ImageInput | None = None) -> DatasetIndex:
     """Scans ``folder`` and checks every candidate image by decoding it (in parallel threads).
 
     Never raises for bad data: problems go to ``errors`` (blocking), ``warnings``, ``skipped`` and
-    the ignored counts. ``progress(done, total)`` is called from the calling thread.
+    the ignored counts. ``progress(done, total)`` is called from the calling thread. With ``decode``
+    (a run's image input), each file the scan decodes is decoded at that size and kept in
+    ``index.decoded``: one pass over the files both checks them and prepares them for training.
     """
     root = Path(folder).expanduser().absolute()
     index = DatasetIndex(root=root)
@@ -387,10 +408,13 @@ def scan(folder: str | os.PathLike[str], *, max_megapixels: float = DEFAULT_MAX_
         progress(len(results), total)
     if to_check:
         with ThreadPoolExecutor(max_workers=workers or default_workers(), thread_name_prefix="tl-scan") as pool:
-            futures = {pool.submit(_check_file, path, max_megapixels): path for path in to_check}
+            futures = {pool.submit(_check_file, path, max_megapixels, decode): path for path in to_check}
             for done, future in enumerate(as_completed(futures), start=len(results) + 1):
                 path = futures[future]
-                results[path] = future.result()
+                reason, digest, array = future.result()
+                results[path] = (reason, digest)
+                if array is not None:
+                    index.decoded[path] = array
                 if results[path][0] is None or not results[path][0].startswith("cannot read"):
                     remembered.put(path, results[path])
                 if progress is not None:

@@ -44,7 +44,7 @@ def prepare_run(project: Project, observer: Observer, stop_token: StopToken,
     if reason:
         raise PrepareError(reason)
     observer.on_prepare(PrepareProgress("scanning images", 0, 0))
-    index = scan(project.data.folder, max_megapixels=project.data.max_megapixels,
+    index = scan(project.data.folder, max_megapixels=project.data.max_megapixels, decode=project.image_input,
                  progress=lambda done, total: observer.on_prepare(PrepareProgress("scanning images", done, total)))
     reason = training_blocker(project, index)
     if reason:
@@ -64,7 +64,8 @@ def prepare_run(project: Project, observer: Observer, stop_token: StopToken,
         observer.on_prepare(PrepareProgress("decoding images", done, total))
 
     images, from_cache = load_images_cached([item.path for item in items], project.image_input, progress=progress,
-                                            use_cache=project.training.image_cache)
+                                            use_cache=project.training.image_cache, decoded=index.decoded)
+    index.decoded.clear()  # the arrays now live in `images`
     if from_cache:
         observer.on_log(f"{total} decoded images reused from the image cache")
     return RunData(classes, project.image_input.size,
