@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 
 from tlstudio.gui.plots import TRAIN_COLOR, VAL_COLOR
 
-GAP_COLOR = (226, 115, 11, 90)
+GAP_COLOR = (214, 39, 40, 110)  # translucent red over the blue bars, as in Guo et al.'s figures
 
 
 class ReliabilityDiagram(pg.PlotWidget):
@@ -23,7 +23,7 @@ class ReliabilityDiagram(pg.PlotWidget):
         self.setObjectName("evaluateReliabilityDiagram")
         self.setAccessibleName("Reliability diagram")
         self.setToolTip("Bars: the share of right answers among the images given each confidence. A calibrated "
-                        "model's bars reach the dashed diagonal; orange shows the gap.")
+                        "model's bars reach the dashed diagonal; red shows the gap.")
         self.setMinimumHeight(150)
         item = self.getPlotItem()
         item.setLabel("bottom", "confidence")
@@ -36,7 +36,8 @@ class ReliabilityDiagram(pg.PlotWidget):
         item.showGrid(x=True, y=True, alpha=0.15)
         self.diagonal = item.plot([0, 1], [0, 1], pen=pg.mkPen(VAL_COLOR, width=1.5, style=Qt.PenStyle.DashLine))
         self.accuracy_bars = pg.BarGraphItem(x=[], height=[], width=0.0, brush=TRAIN_COLOR, pen=pg.mkPen("w"))
-        self.gap_bars = pg.BarGraphItem(x=[], height=[], y0=[], width=0.0, brush=GAP_COLOR, pen=None)
+        self.gap_bars = pg.BarGraphItem(x=[], height=[], y0=[], width=0.0, brush=GAP_COLOR,
+                                        pen=pg.mkPen((214, 39, 40), width=1))
         item.addItem(self.accuracy_bars)
         item.addItem(self.gap_bars)
         self.bins: dict[str, Any] | None = None
