@@ -155,24 +155,42 @@ class FeatureStore:
 def compute_features(feature_head: FeatureHead, x_train: np.ndarray, x_val: np.ndarray, *, batch_size: int,
                      augment: Callable | None = None, copies: int = 1, store: FeatureStore | None = None,
                      key: str | None = None, progress: Callable[[int, int], None] | None = None,
-                     task: TaskState | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+                     task: TaskState | None = None, runtime: str = "tensorflow",
+                     log: Callable[[str], None] | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
     """(training features, validation features, read from the store?). The training images go through the
     backbone `copies` times when `augment` is given (each copy freshly augmented); without it the features
     come from `store` under `key` when an earlier run left them there, and are left there otherwise.
-    `progress(done, total)` over all images; Cancelled when `task` was cancelled."""
+    `runtime` "auto" runs the backbone through ONNX Runtime when it gives TensorFlow's features
+    (feature_runtime.py; what it did goes to `log`). `progress(done, total)` over all images; Cancelled when
+    `task` was cancelled."""
     if store is not None and key is not None and augment is None:
         stored = store.load(key, len(x_train), len(x_val))
         if stored is not None:
             return stored[0], stored[1], True
     total = len(x_train) * copies + len(x_val)
     done = 0
+    fast = None
+    if runtime == "auto" and augment is None and total:
+        from tlstudio.train.feature_runtime import RuntimeUnavailable, onnx_extractor
+
+        size = (x_train if len(x_train) else x_val).shape[1]
+        try:
+            fast = onnx_extractor(feature_head.extractor, size, x_train if len(x_train) else x_val, log)
+        except RuntimeUnavailable as reason:
+            if log:
+                log(f"feature cache: computing features with TensorFlow, as {reason}")
+        else:
+            if log:
+                log("feature cache: the backbone runs in ONNX Runtime (its features checked against TensorFlow's)")
 
     def extract(images, with_augment=None):
         nonlocal done
         before = done
-        features = feature_head.extract(images, max(batch_size, 64), with_augment,
-                                        (lambda count, _of: progress(before + count, total)) if progress else None,
-                                        task=task)
+        report = (lambda count, _of: progress(before + count, total)) if progress else None
+        if fast is not None:
+            features = _run_batched(fast, images, report, task, feature_head.extractor.output.shape[-1])
+        else:
+            features = feature_head.extract(images, max(batch_size, 64), with_augment, report, task=task)
         done += len(images)
         return features
 
@@ -181,6 +199,20 @@ def compute_features(feature_head: FeatureHead, x_train: np.ndarray, x_val: np.n
     if store is not None and key is not None and augment is None:
         store.save(key, train, val)
     return train, val, False
+
+
+def _run_batched(runtime: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
+                 progress: Callable[[int, int], None] | None, task: TaskState | None, width: int) -> np.ndarray:
+    from tlstudio.train.feature_runtime import BATCH_SIZE
+
+    chunks, total = [], len(images)
+    for start in range(0, total, BATCH_SIZE):
+        if task is not None:
+            task.check()
+        chunks.append(runtime(images[start:start + BATCH_SIZE]))
+        if progress:
+            progress(min(start + BATCH_SIZE, total), total)
+    return np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros((0, width), np.float32)
 
 
 def augmented_copies_cost(copies: int, train_images: int | None, feature_width: int | None) -> str:

@@ -160,7 +160,7 @@ def _sweep_data(project, data: RunData, built, augmenter, use_cache: bool, obser
         key = FeatureStore.key(project, data.x_train, data.x_val) if augmenter is None else None
         features, _, _ = compute_features(
             head, data.x_train, data.x_val, batch_size=training.batch_size, augment=augmenter, copies=copies,
-            store=store, key=key, task=token,
+            store=store, key=key, task=token, runtime=training.feature_runtime, log=observer.on_log,
             progress=lambda done, of: observer.on_prepare(PrepareProgress("computing backbone features", done, of)))
         labels = np.tile(data.y_train, copies)
         return head.head, feature_training_dataset(features, labels, classes, training.batch_size,

@@ -10,9 +10,13 @@ message, and the run folder is complete in every case (the best model so far is 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
+import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -23,6 +27,7 @@ import numpy as np
 
 from tlstudio.config import Project, ProjectError
 from tlstudio.data import steps_per_epoch
+from tlstudio.files import CACHE_DIR_VARIABLE
 from tlstudio.inference import inference_function, predict_in_batches
 from tlstudio.metrics import classification_metrics
 from tlstudio.model import schedules  # its Keras classes (PlateauReducer, ...) are made on first access
@@ -41,6 +46,14 @@ from tlstudio.runs import (
 from tlstudio.tasks import Cancelled
 from tlstudio.train.callbacks import Halt, balanced_class_weights, callback_classes, class_recall_metrics
 from tlstudio.train.checkpoint import Checkpoint
+from tlstudio.train.distribute import (
+    Distribution,
+    DistributionError,
+    cluster_config,
+    distributable,
+    distribution_for,
+    is_chief,
+)
 from tlstudio.train.events import (
     BatchEnd,
     EpochEnd,
@@ -104,6 +117,10 @@ class Trainer:
                 raise ResumeError(f"{run_dir} has trained all its {point.total_epochs} epochs; continue it with "
                                   "more epochs instead.")
             project = read_run(run_dir, steps=False).project
+            if project.training.strategy == "multi-worker":
+                # resume.npz is on the chief's machine only: the run goes on there, on its own devices.
+                observer.on_log("a multi-worker run resumes on this machine alone (strategy auto)")
+                project = project.copy_with(**{"training.strategy": "auto"})
         except (ResumeError, RunFolderError, ProjectError, OSError, ValueError) as error:
             message = _sentence(str(error))
             observer.on_train_end(TrainEnd(RunStatus.FAILED, message, str(run_dir), 0, None, None, None, 0.0))
@@ -149,6 +166,10 @@ class _Run:
         self.x_train = self.y_train = self.x_val = self.y_val = None
         self.built = self.compute = self.augmenter = self.schedule = None
         self.device = ""
+        self.distribution: Distribution | None = None  # the tf.distribute strategy, once TensorFlow is in
+        self.chief = True  # False on a multi-worker run's other workers: they write to a temporary folder
+        self.in_scope = contextlib.ExitStack()  # the strategy's scope, from the model's build to the end
+        self._cache_override: str | None = None  # a worker's TLSTUDIO_CACHE_DIR before the run
         self.steps_per_epoch = self.total_steps = 0
         self.fit_samples = None  # batch index -> images in that batch, for the current fit
 
@@ -157,6 +178,7 @@ class _Run:
     def execute(self, run_dir, runs_root) -> RunResult:
         status, message, metrics = RunStatus.FAILED, "", {}
         try:
+            run_dir = self._choose_role(run_dir)
             self._prepare(run_dir, runs_root)
             self._train()
             metrics = self._finish()
@@ -180,11 +202,22 @@ class _Run:
             self.observer.on_log(traceback.format_exc())
             metrics = self._salvage()
         finally:
+            self.in_scope.close()
             if self.writer is not None:
                 self.writer.close()
             if self.tf_import is not None and self.tf_import.is_alive():
                 self.tf_import.join()  # never leave a half-imported TensorFlow to the caller
         run_path = self.writer.path if self.writer else None
+        if not self.chief:
+            if run_path is not None:
+                shutil.rmtree(run_path.parent, ignore_errors=True)
+            if self._cache_override is None:
+                os.environ.pop(CACHE_DIR_VARIABLE, None)
+            else:
+                os.environ[CACHE_DIR_VARIABLE] = self._cache_override
+            run_path = None
+            message = f"worker {self.distribution.worker if self.distribution else '?'}: {message} The chief " \
+                      "writes the run folder."
         if run_path is not None:
             if status == RunStatus.FAILED and self.resume_from is None and self.epochs_completed == 0:
                 # Failed before its model was built (and so before any epoch): nothing worth a place among
@@ -203,6 +236,26 @@ class _Run:
         return RunResult(status, message, run_path, metrics, self.history)
 
     # -- before the first step -------------------------------------------------------------
+
+    def _choose_role(self, run_dir):
+        """On a multi-worker run, whether this process is the chief (TF_CONFIG says so without TensorFlow):
+        the other workers train in a temporary folder, removed at the end, and leave the caches alone."""
+        training = self.project.training
+        if training.strategy != "multi-worker" or self.resume_from is not None:
+            return run_dir
+        try:
+            self.chief = is_chief(cluster_config())
+        except DistributionError as error:
+            raise _Failure(str(error)) from None
+        if self.chief:
+            return run_dir
+        training.image_cache = False
+        self.feature_store = None
+        folder = Path(tempfile.mkdtemp(prefix="tlstudio-worker-"))
+        # The scan's own cache too: this process is the worker's alone, and its cache goes with the folder.
+        self._cache_override = os.environ.get(CACHE_DIR_VARIABLE)
+        os.environ[CACHE_DIR_VARIABLE] = str(folder / "cache")
+        return folder / "run"
 
     def _prepare(self, run_dir, runs_root) -> None:
         # TensorFlow takes seconds to import; let it load while the images are checked and decoded.
@@ -243,9 +296,16 @@ class _Run:
 
         if tf_import.is_alive():
             tf_import.join()
+        try:
+            self.distribution = distribution_for(project.training)
+        except DistributionError as error:
+            raise _Failure(str(error)) from None
+        # Model, optimizer, metrics, the feature-cache head and every model saved are made under the strategy.
+        self.in_scope.enter_context(self.distribution.scope())
         self.built, self.compute = build_run_model(project, self.data, self.observer)
         self.model = self.built.model
-        self.device = self.compute.describe()
+        replicas = self.distribution.replicas
+        self.device = self.compute.describe() + (f", {replicas} replicas" if replicas > 1 else "")
 
     # -- the phases ------------------------------------------------------------------------
 
@@ -309,6 +369,13 @@ class _Run:
             epochs_done=self.epochs_completed, steps_done=self.global_step))
         self.observer.on_log(f"{len(self.x_train)} training and {len(self.x_val)} validation images, "
                              f"{len(self.classes)} classes, {self.image_size} px, on {self.device}")
+        self.observer.on_log(f"strategy {self.distribution.describe(batch_size)}")
+        if project.training.devices and project.training.strategy != "mirrored":
+            self.observer.on_log(f"training.devices is ignored: only the mirrored strategy reads it (strategy is "
+                                 f"{project.training.strategy})")
+        if self.full_batch and self.distribution.replicas > 1:
+            raise _Failure(f"L-BFGS fits the head on one device and the strategy runs {self.distribution.replicas} "
+                           "replicas; choose another optimizer or the auto strategy.")
 
         for phase in self.plan:
             if self.stopped or self.nan_message:
@@ -322,7 +389,7 @@ class _Run:
                              project.model.train_batchnorm)
             use_cache, cache_note = feature_cache_decision(project, self.built.backbone, phase.number)
             store_key = None
-            if use_cache and self.augmenter is None:
+            if use_cache and self.augmenter is None and self.feature_store is not None:
                 store_key = FeatureStore.key(project, self.x_train, self.x_val)
                 if self.feature_store.has(store_key):
                     cache_note += "; read from disk, as an earlier run on the same data computed them"
@@ -336,6 +403,8 @@ class _Run:
                                  f"{trainable:,} trainable and {frozen:,} frozen parameters")
             self.observer.on_log(f"feature cache {'in use' if use_cache else 'not used'}: {cache_note}")
             fit_model, train_ds, val_ds = (self._cached_feature_data(store_key) if use_cache else self._image_data())
+            if self.distribution.replicas > 1:
+                train_ds, val_ds = distributable(train_ds), distributable(val_ds)
             # The head's view of the validation set stays valid only while the backbone is unchanged.
             self.val_features = self.val_features if use_cache else None
             self.fit_samples = self._samples_per_batch(use_cache)
@@ -553,6 +622,7 @@ class _Run:
             train_features, val_features, from_disk = compute_features(
                 feature_head, self.x_train, self.x_val, batch_size=training.batch_size, augment=self.augmenter,
                 copies=copies, store=self.feature_store, key=store_key, task=self.stop_token,
+                runtime=training.feature_runtime, log=self.observer.on_log,
                 progress=lambda done, of: self.observer.on_prepare(
                     PrepareProgress("computing backbone features", done, of)))
         except Cancelled:
