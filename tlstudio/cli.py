@@ -21,6 +21,7 @@ from tlstudio.config import (
     OPTIMIZER_NAMES,
     RESIZE_POLICIES,
     SCHEDULE_NAMES,
+    STRATEGY_NAMES,
     AugmentSettings,
     OptimizerSettings,
     Project,
@@ -68,6 +69,10 @@ FLAG_FIELDS = {
     "fine_tune_epochs": "training.fine_tune.epochs",
     "unfreeze": "training.fine_tune.unfreeze",
     "fine_tune_lr_factor": "training.fine_tune.lr_factor",
+    "strategy": "training.strategy",
+    "mixed_precision": "training.mixed_precision",
+    "feature_runtime": "training.feature_runtime",
+    "devices": "training.devices",
 }
 # Every other optimizer and schedule parameter has a flag of its own name (--beta-1, --plateau-patience):
 # generated from the settings, so a new field gets its flag and its help text from one place.
@@ -87,6 +92,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _choices(names) -> str:
     return ", ".join(names)
+
+
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="the run folder to create (default runs/<time>-<backbone>)")
     train.add_argument("--save-project", type=Path, metavar="FILE", help="write the resolved project here")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--cpu-devices", type=int, metavar="N",
+                       help="split the CPU into N logical devices, to try --strategy mirrored without GPUs")
     train.add_argument("--calibrate", action="store_true",
                        help="after training, fit a temperature on the validation split (as tlstudio calibrate)")
     again = train.add_mutually_exclusive_group()
@@ -224,6 +235,19 @@ def add_project_flags(command: argparse.ArgumentParser) -> None:
                    help="with --schedule cosine-restarts: the model averages the snapshots of the last K cycles")
     g.add_argument("--tensorboard", action="store_true", default=None,
                    help="write TensorBoard event files to RUN/tensorboard (open: tensorboard --logdir runs)")
+    g = command.add_argument_group("devices (tf.distribute)")
+    g.add_argument("--strategy", choices=STRATEGY_NAMES, metavar="NAME", help=(
+        "auto (one device, or mirrored over several GPUs), mirrored (every local GPU, or --devices), "
+        "multi-worker (the cluster in TF_CONFIG)"))
+    g.add_argument("--devices", type=_comma_list, metavar="LIST",
+                   help="with --strategy mirrored: the devices to mirror over, e.g. GPU:0,GPU:1")
+    g = command.add_argument_group("speed (none changes what is learned beyond rounding)")
+    g.add_argument("--mixed-precision", choices=("auto", "off", "float16", "bfloat16"), help=(
+        "16-bit compute (auto: bfloat16 on a GPU that has it, and on a CPU with AVX512_BF16 or AMX when "
+        "backbone layers train; else off)"))
+    g.add_argument("--feature-runtime", choices=("auto", "tensorflow"), help=(
+        "what runs the frozen backbone for the feature cache (auto: ONNX Runtime when its features match "
+        "TensorFlow's)"))
     g = command.add_argument_group("optimizer and schedule parameters (each read by some of them)")
     for name, (section, field) in SECONDARY_FLAGS.items():
         kind = int if field.annotation is int else float
@@ -318,6 +342,14 @@ def resolve_project(args) -> Project:
 
 
 def _train(args) -> int:
+    if args.cpu_devices is not None:
+        from tlstudio.train.distribute import DistributionError, split_cpu  # lazy: imports TensorFlow
+
+        try:  # before anything starts TensorFlow's runtime
+            split_cpu(args.cpu_devices)
+        except DistributionError as error:
+            print(f"tlstudio train: {error}", file=sys.stderr)
+            return 2
     going_on = args.resume or args.continue_run
     if going_on:
         given = [f"--{flag.replace('_', '-')}" for flag in FLAG_FIELDS if getattr(args, flag, None) is not None
@@ -378,7 +410,7 @@ def _train(args) -> int:
     shown = f"{accuracy:.1%}" if accuracy is not None else "n/a"
     print(f"{result.status.value.lower()}: validation accuracy {shown} "
           f"(best epoch {result.metrics.get('best_epoch')}), {result.metrics.get('seconds', 0):.0f} s")
-    print(f"run folder: {result.run_dir}")
+    print(f"run folder: {result.run_dir}" if result.run_dir else "run folder: none here (the chief writes it)")
     if args.calibrate and result.run_dir:
         code = _calibrate_folder(result.run_dir, as_json=False, quiet=args.quiet)
         if code:
@@ -712,7 +744,7 @@ class ConsoleProgress(Observer):
         self.close_line()
 
     def on_log(self, message: str) -> None:
-        if message.startswith(("warning:", "feature cache:")) or "NaN" in message:
+        if message.startswith(("warning:", "feature cache:", "strategy ")) or "NaN" in message:
             self.close_line()
             print(message, file=self.stream)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
@@ -27,10 +28,13 @@ SCHEMA_VERSION = 1
 OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs"]
 ScheduleName = Literal["constant", "step", "exponential", "inverse-time", "cosine", "cosine-restarts", "plateau"]
 ResizePolicy = Literal["stretch", "center-crop", "pad"]
+DistributionStrategy = Literal["auto", "mirrored", "multi-worker"]
 AUGMENTATION_NAMES = ("flip", "vflip", "rotate", "zoom", "translate", "contrast", "brightness")
 OPTIMIZER_NAMES: tuple[str, ...] = OptimizerName.__args__
 SCHEDULE_NAMES: tuple[str, ...] = ScheduleName.__args__
 RESIZE_POLICIES: tuple[str, ...] = ResizePolicy.__args__
+STRATEGY_NAMES: tuple[str, ...] = DistributionStrategy.__args__
+DEVICE_NAME = re.compile(r"(?i)(GPU|CPU):\d+")
 
 WEIGHTS_KEYWORDS = ("imagenet", "none")
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
@@ -220,15 +224,37 @@ class TrainingSettings(_Section):
     # Speed. None of these changes what is learned beyond floating-point rounding.
     feature_cache: bool = Field(True, description=(
         "With the whole backbone frozen, run it once per image and train the head on the cached features."))
+    feature_runtime: Literal["auto", "tensorflow"] = Field("auto", description=(
+        "What runs the frozen backbone for the feature cache (auto: ONNX Runtime when its features match "
+        "TensorFlow's on the first images, which is faster on a CPU; else TensorFlow)."))
     augmented_copies: int = Field(0, ge=0, le=64, description=(
         "With augmentation on, cache this many augmented copies of each image's features (0: no cache)."))
     image_cache: bool = Field(True, description="Keep decoded images in the user cache folder between runs.")
     mixed_precision: Literal["auto", "off", "float16", "bfloat16"] = Field("auto", description=(
-        "Compute in 16-bit on a GPU (auto: bfloat16 on Ampere or newer, float16 on Volta/Turing, off on CPU)."))
+        "Compute in 16-bit (auto: bfloat16 on Ampere or newer GPUs, float16 on Volta/Turing; on a CPU, bfloat16 "
+        "when it has AVX512_BF16 or AMX and backbone layers train, else off)."))
     xla: Literal["auto", "on", "off"] = Field("auto", description="XLA compilation (auto: on a GPU only).")
     deterministic: Literal["auto", "on", "off"] = Field("auto", description=(
         "TensorFlow's op determinism: bit-identical runs guaranteed on any device, at a cost in speed "
         "(auto: off; seeded runs on a CPU repeat without it)."))
+    # Scale-out: TensorFlow's own tf.distribute strategies (tlstudio/train/distribute.py).
+    strategy: DistributionStrategy = Field("auto", description=(
+        "How a run spreads over devices: auto (one device, or mirrored over every GPU when there are several), "
+        "mirrored (every local GPU, or the listed devices), multi-worker (several machines, cluster from TF_CONFIG)."))
+    devices: list[str] = Field(default_factory=list, description=(
+        "With the mirrored strategy: the devices to mirror over, e.g. [\"GPU:0\", \"GPU:1\"]; empty means every "
+        "local GPU (or, without a GPU, every logical CPU device); the other strategies ignore it."))
+
+    @field_validator("devices")
+    @classmethod
+    def _device_names(cls, devices: list[str]) -> list[str]:
+        for name in devices:
+            if not DEVICE_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a device name; write them like GPU:0 or CPU:1")
+        names = [name.upper() for name in devices]
+        if len(set(names)) < len(names):
+            raise ValueError("a device is listed twice; list each device once")
+        return names
 
 
 class Project(BaseModel):

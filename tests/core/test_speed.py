@@ -108,3 +108,34 @@ def test_compute_plan_on_cpu_is_plain_float32():
     forced = plan_compute(TrainingSettings(mixed_precision="float16", xla="on"))
     assert forced.mixed_precision == "off"  # 16-bit on a CPU would only be slower
     assert forced.jit_compile is True
+
+
+def test_bfloat16_on_a_cpu_that_has_it_trains_and_saves_a_float32_model(demo_folder, tmp_path, monkeypatch):
+    """auto picks bfloat16 only where it pays (native bf16 CPU, backbone layers training); the saved model
+    is float32, so prediction and every export see a plain model."""
+    import keras
+
+    from tlstudio.config import TrainingSettings
+    from tlstudio.train import compute
+
+    monkeypatch.setattr(compute, "cpu_has_bfloat16", lambda: True)
+    assert compute.plan_compute(TrainingSettings(), backbone_trains=True).mixed_precision == "bfloat16"
+    assert compute.plan_compute(TrainingSettings(), backbone_trains=False).mixed_precision == "off"
+    assert compute.plan_compute(TrainingSettings(mixed_precision="off"), backbone_trains=True).mixed_precision \
+        == "off"  # off by the user's choice, always
+    monkeypatch.setattr(compute, "cpu_has_bfloat16", lambda: False)
+    assert compute.plan_compute(TrainingSettings(), backbone_trains=True).mixed_precision == "off"
+    assert compute.plan_compute(TrainingSettings(mixed_precision="bfloat16")).mixed_precision == "off"
+
+    monkeypatch.setattr(compute, "cpu_has_bfloat16", lambda: True)
+    recorder = RecordingObserver()
+    result = Trainer().run(project_for(demo_folder, **{"model.freeze": 0, "training.epochs": 2,
+                                                        "optimizer.learning_rate": 1e-3}), recorder,
+                           run_dir=tmp_path / "bf16")
+    assert result.status is RunStatus.FINISHED
+    assert any("mixed bfloat16" in e for e in recorder.events if isinstance(e, str))
+    assert keras.mixed_precision.global_policy().name == "float32"  # put back after the build
+    model = keras.saving.load_model(tmp_path / "bf16" / "model.keras")
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    probabilities = model.predict(val_images(tmp_path / "bf16", demo_folder), verbose=0)
+    assert probabilities.dtype == np.float32 and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)

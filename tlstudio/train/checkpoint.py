@@ -7,6 +7,7 @@ takes milliseconds and a save a good fraction of a second), and whatever is stil
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -91,7 +92,27 @@ class Checkpoint:
             live = self.model.get_weights()
             self.model.set_weights(weights)
         try:
-            save_model_atomic(keras.Model(self.model.inputs, self.model.outputs, name=self.model.name), path)
+            with _float32_policies(self.model):
+                save_model_atomic(keras.Model(self.model.inputs, self.model.outputs, name=self.model.name), path)
         finally:
             if live is not None:
                 self.model.set_weights(live)
+
+
+@contextlib.contextmanager
+def _float32_policies(model):
+    """Every layer under float32 while the model is saved, so a model trained in mixed precision is saved
+    (and so predicts and exports) as a plain float32 model; its variables are float32 either way."""
+    changed = []
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        stack.extend(getattr(layer, "layers", ()))
+        if layer.dtype_policy.name != "float32":
+            changed.append((layer, layer.dtype_policy))
+            layer.dtype_policy = "float32"
+    try:
+        yield
+    finally:
+        for layer, policy in changed:
+            layer.dtype_policy = policy

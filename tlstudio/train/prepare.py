@@ -93,7 +93,8 @@ def build_run_model(project: Project, data: RunData, observer: Observer):
     from tlstudio.train.compute import apply_determinism, plan_compute, precision_policy
 
     observer.on_prepare(PrepareProgress("building the model", 0, 1))
-    compute = plan_compute(project.training)
+    backbone_trains = project.model.freeze != "all" and not project.training.fine_tune.enabled
+    compute = plan_compute(project.training, backbone_trains=backbone_trains)
     apply_determinism(compute)
     keras.utils.set_random_seed(project.training.seed)
     settings = project.model

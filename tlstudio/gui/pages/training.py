@@ -51,12 +51,16 @@ from tlstudio.train.features import augmented_copies_cost
 AUGMENT_LABELS = {"flip": "Horizontal flip", "vflip": "Vertical flip", "rotate": "Rotation",
                   "zoom": "Zoom", "translate": "Shift", "contrast": "Contrast", "brightness": "Brightness"}
 AUGMENT_SUFFIX = {"rotate": " °"}
-SPEED_VALUE_LABELS = {"auto": "Auto", "off": "Off", "on": "On"}
+SPEED_VALUE_LABELS = {"auto": "Auto", "off": "Off", "on": "On", "tensorflow": "TensorFlow"}
 SPEED_HELP = {
-    "mixed_precision": "Compute in 16-bit on a GPU, with the output layer in float32. Auto: bfloat16 on Ampere or "
-                       "newer, float16 on Volta/Turing, off on the CPU (where 16-bit is slower).",
+    "mixed_precision": "Compute in 16-bit, with the output layer and every variable in float32 (the saved model is "
+                       "float32). Auto: bfloat16 on Ampere or newer GPUs, float16 on Volta/Turing; on a CPU, "
+                       "bfloat16 when it has AVX512_BF16 or AMX and backbone layers train, else off.",
     "xla": "Compile the training step with XLA into fused kernels: faster on a GPU, a slower first epoch. "
            "Auto: on a GPU only.",
+    "feature_runtime": "What runs the frozen backbone for the feature cache. Auto: ONNX Runtime, faster on a CPU, "
+                       "once its features match TensorFlow's on the first images (else TensorFlow, with the "
+                       "reason in the log). The saved model is the same either way.",
     "deterministic": "TensorFlow's op determinism: bit-identical runs on any device, at a cost in speed (and no "
                      "XLA). Auto: off; seeded runs on the CPU repeat without it.",
 }
@@ -152,7 +156,8 @@ class TrainingPage(Page):
         speed_grid.addWidget(self.image_cache_check, 0, 2, 1, 2)
         self.speed_combos: dict[str, QComboBox] = {}
         for position, (field, label) in enumerate((("mixed_precision", "Mixed precision"), ("xla", "XLA"),
-                                                   ("deterministic", "Deterministic"))):
+                                                   ("deterministic", "Deterministic"),
+                                                   ("feature_runtime", "Backbone runtime"))):
             combo = named(QComboBox(), f"training_{field}Combo", label, SPEED_HELP[field])
             for value in fields[field].annotation.__args__:
                 combo.addItem(SPEED_VALUE_LABELS.get(value, value), value)
