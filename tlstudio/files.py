@@ -8,10 +8,12 @@ import os
 import tempfile
 from pathlib import Path
 
+CACHE_DIR_VARIABLE = "TLSTUDIO_CACHE_DIR"
+
 
 def cache_dir() -> Path:
     """`$TLSTUDIO_CACHE_DIR`, else the platform's user cache folder for tlstudio."""
-    override = os.environ.get("TLSTUDIO_CACHE_DIR")
+    override = os.environ.get(CACHE_DIR_VARIABLE)
     if override:
         return Path(override)
     import platformdirs
