@@ -62,12 +62,15 @@ def split_index(index: DatasetIndex, val_split: float = 0.2, seed: int = 42,
                             "needs at least 2 per class; add images or use train/ and val/ folders")
         n_val = min(max(1, round(val_split * n)), n - 1)
         units = units_of.get(label, [])
-        held = 0
+        held, val_units = 0, set()
         for u in rng.permutation(len(units)).tolist():
             own = sum(1 for item in units[u] if item.label == label)
-            held_out = held < n_val and n - held - own >= 1
-            held += own if held_out else 0
-            (result.val if held_out else result.train).extend(units[u])
+            if held < n_val and n - held - own >= 1:
+                held += own
+                val_units.add(u)
+        # Each side in path order, as before groups existed: the same seed gives the same batches.
+        for u, unit in enumerate(units):
+            (result.val if u in val_units else result.train).extend(unit)
     return result
 
 
