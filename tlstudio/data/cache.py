@@ -31,6 +31,15 @@ def image_cache_key(paths: Sequence[Path], size: int, resize: str, max_megapixel
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
+def images_key(paths: Sequence[Path], image_input: ImageInput) -> str | None:
+    """The image cache's key for `paths` under `image_input` (None when a file cannot be looked at): it names
+    the decoded content, in order, without decoding anything."""
+    try:
+        return image_cache_key(paths, image_input.size, image_input.resize, image_input.max_megapixels)
+    except OSError:
+        return None
+
+
 def load_images_cached(paths: Sequence[Path], image_input: ImageInput, *,
                        progress: Callable[[int, int], None] | None = None,
                        use_cache: bool = True, decoded: Mapping[Path, np.ndarray] | None = None
@@ -50,7 +59,9 @@ def load_images_cached(paths: Sequence[Path], image_input: ImageInput, *,
     entry = cache_dir() / "images" / f"{key}.npy"
     if entry.is_file():
         try:
-            images = np.load(entry, allow_pickle=False)
+            # Mapped, not read: pages come from disk only when used, so a run that trains on cached
+            # backbone features never reads its images at all.
+            images = np.load(entry, mmap_mode="r", allow_pickle=False)
             if images.dtype == np.uint8 and images.shape == (len(paths), size, size, 3):
                 if progress:
                     progress(len(paths), len(paths))

@@ -108,7 +108,9 @@ class FeatureStore:
         self.folder = folder or cache_dir() / "features"
 
     @staticmethod
-    def key(project: Project, x_train: np.ndarray, x_val: np.ndarray) -> str:
+    def key(project: Project, x_train: np.ndarray, x_val: np.ndarray, images_key: str | None = None) -> str:
+        """`images_key` (RunData.images_key) names the images' content without reading them; without it the
+        decoded pixels are hashed."""
         import keras
 
         model = project.model
@@ -122,7 +124,10 @@ class FeatureStore:
         digest = hashlib.sha256()
         for images in (x_train, x_val):
             digest.update(repr((images.shape, str(images.dtype))).encode())
-            digest.update(np.ascontiguousarray(images).data)
+            if images_key is None:
+                digest.update(np.ascontiguousarray(images).data)
+        if images_key is not None:
+            digest.update(f"images {images_key}".encode())
         described = json.dumps([FEATURE_STORE_FORMAT, keras.__version__, model.backbone, weights,
                                 model.resolved_image_size, digest.hexdigest()])
         return hashlib.sha256(described.encode()).hexdigest()[:32]

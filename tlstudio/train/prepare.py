@@ -14,7 +14,7 @@ import numpy as np
 
 from tlstudio.config import Project
 from tlstudio.data import scan
-from tlstudio.data.cache import load_images_cached
+from tlstudio.data.cache import images_key, load_images_cached
 from tlstudio.runs import RunFolderWriter, new_run_dir
 from tlstudio.train.events import Observer, PrepareProgress, StopToken
 from tlstudio.train.readiness import training_blocker
@@ -34,6 +34,8 @@ class RunData:
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
+    # Names the decoded images' content (files, sizes, times, image input) without hashing their pixels.
+    images_key: str | None = None
 
 
 def prepare_run(project: Project, observer: Observer, stop_token: StopToken,
@@ -70,7 +72,8 @@ def prepare_run(project: Project, observer: Observer, stop_token: StopToken,
         observer.on_log(f"{total} decoded images reused from the image cache")
     return RunData(classes, project.image_input.size,
                    x_train=images[: len(split.train)], y_train=np.array([i.label for i in split.train], np.int32),
-                   x_val=images[len(split.train):], y_val=np.array([i.label for i in split.val], np.int32))
+                   x_val=images[len(split.train):], y_val=np.array([i.label for i in split.val], np.int32),
+                   images_key=images_key([item.path for item in items], project.image_input))
 
 
 def start_run_folder(project: Project, classes: list[str], run_dir: str | Path | None,

@@ -390,7 +390,7 @@ class _Run:
             use_cache, cache_note = feature_cache_decision(project, self.built.backbone, phase.number)
             store_key = None
             if use_cache and self.augmenter is None and self.feature_store is not None:
-                store_key = FeatureStore.key(project, self.x_train, self.x_val)
+                store_key = FeatureStore.key(project, self.x_train, self.x_val, self.data.images_key)
                 if self.feature_store.has(store_key):
                     cache_note += "; read from disk, as an earlier run on the same data computed them"
             trainable, frozen = count_parameters(self.model)
