@@ -90,12 +90,32 @@ def suggestions(learning_rates: list[float], smoothed: list[float]) -> tuple[flo
     lowest = int(candidates[np.argmin(losses[candidates])])
     minimum_lr = float(lrs[lowest])
     steepest = None
-    if lowest - start >= 2:
-        span = slice(start, lowest + 1)
+    first, last = _longest_valley(losses, candidates)
+    if last - first >= 2:
+        span = slice(first, last + 1)
         slopes = np.gradient(losses[span], np.log10(lrs[span]))
-        if slopes.min() < 0:
-            steepest = float(lrs[start + int(np.argmin(slopes))])
+        if np.isfinite(slopes).all() and slopes.min() < 0:
+            steepest = float(lrs[first + int(np.argmin(slopes))])
     return (steepest if steepest is not None else minimum_lr / 10), minimum_lr, steepest
+
+
+def _longest_valley(losses: np.ndarray, candidates: np.ndarray) -> tuple[int, int]:
+    """(first, last) index of the curve's longest descent: the span of its longest decreasing run of points
+    (fastai's "valley"). The steepest slope is looked for there only, so a wobble of the flat start, where
+    the LR is too small to change anything, is never taken for the descent."""
+    count = len(candidates)
+    if count == 0:
+        return 0, 0
+    values = losses[candidates]
+    longest = np.ones(count, int)  # the longest decreasing run ending at each point
+    origin = np.arange(count)  # where that run starts
+    for i in range(1, count):
+        before = np.flatnonzero(values[:i] > values[i])
+        if len(before):
+            j = before[np.argmax(longest[before])]
+            longest[i], origin[i] = longest[j] + 1, origin[j]
+    end = int(np.argmax(longest))
+    return int(candidates[origin[end]]), int(candidates[end])
 
 
 def find_learning_rate(project: Project, observer: Observer | None = None, stop_token: StopToken | None = None,
@@ -157,7 +177,7 @@ def _sweep_data(project, data: RunData, built, augmenter, use_cache: bool, obser
         head = FeatureHead.split(built.model)
         copies = max(1, training.augmented_copies) if augmenter is not None else 1
         store = FeatureStore()
-        key = FeatureStore.key(project, data.x_train, data.x_val) if augmenter is None else None
+        key = FeatureStore.key(project, data.x_train, data.x_val, data.images_key) if augmenter is None else None
         features, _, _ = compute_features(
             head, data.x_train, data.x_val, batch_size=training.batch_size, augment=augmenter, copies=copies,
             store=store, key=key, task=token, runtime=training.feature_runtime, log=observer.on_log,
