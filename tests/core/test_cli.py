@@ -128,7 +128,7 @@ def test_ctrl_c_stops_gracefully_and_keeps_the_run(tmp_path):
     out = tmp_path / "run"
     process = subprocess.Popen(
         [sys.executable, "-m", "tlstudio.cli", "train", "--data", str(data), "--weights", "none", "--image-size",
-         "32", "--epochs", "500", "--batch-size", "8", "--freeze", "0", "--lr", "1e-3", "--out", str(out)],
+         "32", "--epochs", "500", "--batch-size", "8", "--freeze", "0", "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while not (out / "history.csv").is_file() or len((out / "history.csv").read_text().splitlines()) < 2:

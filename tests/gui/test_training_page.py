@@ -265,3 +265,16 @@ def test_lbfgs_is_offered_only_for_a_frozen_backbone_and_says_why_not(window):
     assert item.isEnabled()
     window.project.update({"model.freeze": 0})
     assert not item.isEnabled() and "needs the whole backbone frozen" in item.toolTip()
+
+
+def test_devices_combo_chooses_the_distribution_strategy(window, tmp_path):
+    page = window.training_page
+    combo = page.speed_combos["strategy"]
+    assert [combo.itemText(i) for i in range(combo.count())] == ["Auto", "Mirrored", "Multi-worker"]
+    assert "TF_CONFIG" in combo.toolTip()
+    _select(combo, "mirrored")
+    assert window.project.project.training.strategy == "mirrored"
+    path = tmp_path / "p.json"
+    Project().copy_with(**{"training.strategy": "multi-worker"}).save(path)
+    window.open_project(path)
+    assert combo.currentData() == "multi-worker"

@@ -63,20 +63,6 @@ def _batches(indices: tf.data.Dataset, images: np.ndarray, labels: np.ndarray,
     return indices.map(gather, num_parallel_calls=PARALLEL_CALLS)
 
 
-def _shuffled_epochs(n: int, batch_size: int, seed: int, drop_remainder: bool = False) -> tf.data.Dataset:
-    """Endless batches of indices, epoch after epoch, each epoch a permutation of range(n) drawn from the seed
-    and the epoch's number alone, so every iterator of the stream starts the same sequence: under a
-    tf.distribute strategy Keras opens one iterator to peek at a batch before fit() opens its own, and a
-    stateful shuffle would give the run a different order from the one a single device trains with."""
-    def epoch(number: tf.Tensor) -> tf.data.Dataset:
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), number]))
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
-
-    endless = tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY)
-    return tf.data.Dataset.counter().flat_map(epoch).apply(endless)
-
-
 def _balanced_indices(labels: np.ndarray, batch_size: int, seed: int) -> tf.data.Dataset:
     """Endless full batches of indices in which every class is drawn equally often (each class's own
     images reshuffled every time they run out): balanced sampling for an imbalanced training set."""
@@ -106,9 +92,12 @@ def training_dataset(images_uint8: np.ndarray, labels_int: np.ndarray, num_class
     if balanced:
         dataset = _batches(_balanced_indices(labels, batch_size, seed), images, labels, num_classes)
         return _without_autotune(dataset.prefetch(PREFETCH_BATCHES))
-    # Every epoch is a whole, freshly shuffled pass.
-    dataset = _batches(_shuffled_epochs(n, batch_size, seed), images, labels, num_classes)
-    return _without_autotune(dataset.prefetch(PREFETCH_BATCHES))
+    indices = (tf.data.Dataset.range(n)
+               .shuffle(n, seed=seed, reshuffle_each_iteration=True)
+               .batch(batch_size, drop_remainder=False))
+    dataset = _batches(indices, images, labels, num_classes)
+    # Shuffle and batch come before repeat, so every epoch is a whole, freshly shuffled pass.
+    return _without_autotune(dataset.repeat().prefetch(PREFETCH_BATCHES))
 
 
 def evaluation_dataset(images_uint8: np.ndarray, labels_int: np.ndarray, num_classes: int,
@@ -135,8 +124,10 @@ def feature_training_dataset(features: np.ndarray, labels_int: np.ndarray, num_c
     if balanced:
         indices = _balanced_indices(labels, batch_size, seed)
         return _without_autotune(_batches(indices, features, labels, num_classes).prefetch(PREFETCH_BATCHES))
-    indices = _shuffled_epochs(n, batch_size, seed, drop_remainder=copies > 1 and n >= batch_size)
-    return _without_autotune(_batches(indices, features, labels, num_classes).prefetch(PREFETCH_BATCHES))
+    indices = (tf.data.Dataset.range(n)
+               .shuffle(n, seed=seed, reshuffle_each_iteration=True)
+               .batch(batch_size, drop_remainder=copies > 1 and n >= batch_size))
+    return _without_autotune(_batches(indices, features, labels, num_classes).repeat().prefetch(PREFETCH_BATCHES))
 
 
 def feature_evaluation_dataset(features: np.ndarray, labels_int: np.ndarray, num_classes: int,

@@ -111,7 +111,7 @@ def _make(kind: str, devices: tuple[str, ...]) -> Distribution:
 
     if kind == "multi-worker":
         config = cluster_config()
-        _mend_keras_for_multi_worker()
+        _mend_keras_fit()
         try:
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
         except (RuntimeError, ValueError) as error:
@@ -137,6 +137,7 @@ def _make(kind: str, devices: tuple[str, ...]) -> Distribution:
     else:
         chosen = [_short(name) for name in gpus] or [_short(device.name)
                                                     for device in tf.config.list_logical_devices("CPU")]
+    _mend_keras_fit()
     strategy = tf.distribute.MirroredStrategy(devices=[f"/{name}" for name in chosen])
     return Distribution(strategy, "mirrored", tuple(chosen), strategy.num_replicas_in_sync)
 
@@ -151,20 +152,23 @@ def distributable(dataset):
     return dataset.with_options(options)
 
 
-def _mend_keras_for_multi_worker() -> None:
-    """Keras 3.15's fit() fails under MultiWorkerMirroredStrategy in two places (docs/stack-notes.md #21):
-    it averages each scalar log "along axis 0" across the workers, and before the first step it peeks at a
-    batch and averages it across the workers in eager mode. The mends touch only that strategy: the logs
-    are averaged whole (the mean of every replica's mean, which is the global mean), and the model's
-    optimizer and metrics are built when the training step is traced, as Keras does without a strategy."""
+def _mend_keras_fit() -> None:
+    """Keras 3.15's fit() under a tf.distribute strategy, mended (docs/stack-notes.md #21), once a process.
+
+    Before the first step, fit() opens an iterator of the training data to peek at one batch for the
+    shapes that build the optimizer and metrics, then opens the iterator it trains from: with a shuffle
+    that reshuffles for every iterator, a run under a strategy trained on another order than one device
+    does. The mend builds from the dataset's element spec instead (shapes and dtypes, all the build reads).
+    Under MultiWorkerMirroredStrategy fit() also averaged each scalar log "along axis 0" across workers,
+    which fails; the mend averages the logs whole (the mean of every replica's mean: the global mean).
+    Models made outside a strategy's scope take Keras's own path, untouched."""
     import tensorflow as tf
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer
 
-    if getattr(trainer, "_tlstudio_multi_worker_mended", False):
+    if getattr(trainer, "_tlstudio_mended", False):
         return
     reduce_per_replica = trainer.reduce_per_replica
-    maybe_symbolic_build = trainer.TensorFlowTrainer._maybe_symbolic_build
     multi_worker = tf.distribute.MultiWorkerMirroredStrategy
 
     def mended_reduce(values, strategy, reduction):
@@ -173,13 +177,16 @@ def _mend_keras_for_multi_worker() -> None:
         return reduce_per_replica(values, strategy, reduction)
 
     def mended_build(self, iterator=None, data_batch=None):
-        if isinstance(self.distribute_strategy, multi_worker):
-            return None
-        return maybe_symbolic_build(self, iterator=iterator, data_batch=data_batch)
+        if self._distribute_strategy is None:
+            return  # Keras builds when it traces the step, as it does without a strategy
+        if data_batch is None and iterator is not None:
+            data_batch = iterator.data_adapter.get_tf_dataset().element_spec
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
 
     trainer.reduce_per_replica = mended_reduce
     trainer.TensorFlowTrainer._maybe_symbolic_build = mended_build
-    trainer._tlstudio_multi_worker_mended = True
+    trainer._tlstudio_mended = True
 
 
 def _short(name: str) -> str:

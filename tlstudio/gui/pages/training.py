@@ -51,7 +51,8 @@ from tlstudio.train.features import augmented_copies_cost
 AUGMENT_LABELS = {"flip": "Horizontal flip", "vflip": "Vertical flip", "rotate": "Rotation",
                   "zoom": "Zoom", "translate": "Shift", "contrast": "Contrast", "brightness": "Brightness"}
 AUGMENT_SUFFIX = {"rotate": " °"}
-SPEED_VALUE_LABELS = {"auto": "Auto", "off": "Off", "on": "On", "tensorflow": "TensorFlow"}
+SPEED_VALUE_LABELS = {"auto": "Auto", "off": "Off", "on": "On", "tensorflow": "TensorFlow", "mirrored": "Mirrored",
+                      "multi-worker": "Multi-worker"}
 SPEED_HELP = {
     "mixed_precision": "Compute in 16-bit, with the output layer and every variable in float32 (the saved model is "
                        "float32). Auto: bfloat16 on Ampere or newer GPUs, float16 on Volta/Turing; on a CPU, "
@@ -63,6 +64,10 @@ SPEED_HELP = {
                        "reason in the log). The saved model is the same either way.",
     "deterministic": "TensorFlow's op determinism: bit-identical runs on any device, at a cost in speed (and no "
                      "XLA). Auto: off; seeded runs on the CPU repeat without it.",
+    "strategy": "How the run spreads over devices (TensorFlow's tf.distribute); each step's batch is split "
+                "across them. Auto: one device, or every GPU when there are several. Mirrored: every GPU of this "
+                "machine (or the project file's training.devices). Multi-worker: several machines, each running "
+                "tlstudio train with the cluster in TF_CONFIG (see the README).",
 }
 ASSUMED_TRAIN_IMAGES = 1000  # for the LR preview before a folder is scanned
 PREVIEW_SAMPLES = 12
@@ -157,7 +162,8 @@ class TrainingPage(Page):
         self.speed_combos: dict[str, QComboBox] = {}
         for position, (field, label) in enumerate((("mixed_precision", "Mixed precision"), ("xla", "XLA"),
                                                    ("deterministic", "Deterministic"),
-                                                   ("feature_runtime", "Backbone runtime"))):
+                                                   ("feature_runtime", "Backbone runtime"),
+                                                   ("strategy", "Devices"))):
             combo = named(QComboBox(), f"training_{field}Combo", label, SPEED_HELP[field])
             for value in fields[field].annotation.__args__:
                 combo.addItem(SPEED_VALUE_LABELS.get(value, value), value)
