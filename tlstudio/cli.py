@@ -184,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="internal: the training process the desktop app starts for each run")
 
+    cache = sub.add_parser("cache", help="what the cache folder holds (decoded images, features, ...)")
+    cache.add_argument("--clear", action="store_true", help="delete every cached entry (all can be made again)")
+    cache.add_argument("--json", action="store_true", help='print {"folder": ..., "limit_bytes": ..., "kinds": {...}}')
+
     predict = sub.add_parser("predict", help="run an exported model (any format) on images")
     predict.add_argument("model", type=Path, metavar="MODEL_PATH",
                          help="a .keras, .tflite or .onnx file, a SavedModel folder, or a run folder")
@@ -270,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         return _gui(getattr(args, "target", None), getattr(args, "demo", False), getattr(args, "train", False))
     handlers = {"demo-data": _demo_data, "scan": _scan, "train": _train, "export": _export, "predict": _predict,
                 "worker": _worker, "lr-find": _lr_find, "race": _race, "ensemble": _ensemble,
-                "calibrate": _calibrate, "health": _health}
+                "calibrate": _calibrate, "health": _health, "cache": _cache}
     return handlers[args.command](args)
 
 
@@ -305,6 +309,26 @@ def _demo_data(args) -> int:
     return 0
 
 
+def _cache(args) -> int:
+    from tlstudio.files import CACHE_KINDS, cache_dir, cache_limit_bytes, cache_usage, clear_cache, format_bytes
+
+    freed = clear_cache() if args.clear else None
+    usage = cache_usage()
+    if args.json:
+        print(json.dumps({"folder": str(cache_dir()), "limit_bytes": cache_limit_bytes(), "freed_bytes": freed,
+                          "kinds": {kind: {"bytes": size, "files": files} for kind, (size, files) in usage.items()}},
+                         indent=2))
+        return 0
+    if freed is not None:
+        print(f"Cleared {format_bytes(freed)} from {cache_dir()}.")
+    total = sum(size for size, _ in usage.values())
+    print(f"Cache folder: {cache_dir()} ({format_bytes(total)}; images, features and converted backbones are "
+          f"kept under {format_bytes(cache_limit_bytes())}, least recently used dropped first)")
+    for kind, (size, files) in usage.items():
+        print(f"  {CACHE_KINDS[kind]:<40} {format_bytes(size):>10}  {files} file{'s' if files != 1 else ''}")
+    return 0
+
+
 def _scan(args) -> int:
 
     index = scan(args.folder, max_megapixels=args.max_megapixels)
@@ -328,7 +352,8 @@ def resolve_project(args) -> Project:
             project = project.copy_with(**{dotted: value})
         except ProjectError as error:
             reason = str(error).split(": ", 2)[-1]
-            raise ProjectError(f"--{flag.replace('_', '-')} {value}: {reason}") from None
+            shown = ",".join(value) if isinstance(value, list) else value
+            raise ProjectError(f"--{flag.replace('_', '-')} {shown}: {reason}") from None
     if args.augment is not None:
         names = [n.strip() for n in args.augment.split(",") if n.strip() and n.strip() != "none"]
         try:

@@ -68,3 +68,98 @@ def format_bytes(count: float) -> str:
 def format_percent(value: float | None, missing: str = "–") -> str:
     """0.9731 -> '97.3%'; `missing` when there is no value (or it is not finite)."""
     return f"{value:.1%}" if value is not None and math.isfinite(value) else missing
+
+
+# -- the cache folder's own housekeeping -------------------------------------------------------
+
+# What each sub-folder of the cache holds, as the app names it. Everything there can be made again;
+# "weights" (converted offline backbones) is left out of the limit, as it is small and slow to remake.
+CACHE_KINDS: dict[str, str] = {
+    "images": "decoded images",
+    "features": "backbone features",
+    "backbones": "backbones converted for ONNX Runtime",
+    "scan-checks": "remembered file checks",
+    "image-fingerprints": "image fingerprints",
+}
+EVICTABLE_KINDS = ("images", "features", "backbones")  # large entries, dropped least recently used first
+CACHE_LIMIT_VARIABLE = "TLSTUDIO_CACHE_LIMIT_GB"
+DEFAULT_CACHE_LIMIT_GB = 10.0
+
+
+def cache_limit_bytes() -> int:
+    """The most the evictable caches may hold together: `$TLSTUDIO_CACHE_LIMIT_GB` GB, else 10 GB."""
+    try:
+        gigabytes = float(os.environ.get(CACHE_LIMIT_VARIABLE, DEFAULT_CACHE_LIMIT_GB))
+    except ValueError:
+        gigabytes = DEFAULT_CACHE_LIMIT_GB
+    return int(max(gigabytes, 0.0) * 1e9)
+
+
+def _entries(kinds) -> list[tuple[float, int, Path]]:
+    """(last use, bytes, path) of every file of the given kinds; hidden temporaries left out."""
+    found = []
+    for kind in kinds:
+        folder = cache_dir() / kind
+        try:
+            children = list(folder.iterdir())
+        except OSError:
+            continue
+        for path in children:
+            if path.name.startswith("."):
+                continue
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            if path.is_file():
+                found.append((stat.st_mtime, stat.st_size, path))
+    return found
+
+
+def cache_usage() -> dict[str, tuple[int, int]]:
+    """{kind: (bytes, files)} of each cache kind that holds something."""
+    usage: dict[str, tuple[int, int]] = {}
+    for kind in CACHE_KINDS:
+        entries = _entries([kind])
+        if entries:
+            usage[kind] = (sum(size for _, size, _ in entries), len(entries))
+    return usage
+
+
+def mark_cache_used(path: Path) -> None:
+    """Record that a cache entry was just used (its modification time is the LRU order)."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+def trim_cache(keep: Path | None = None, limit: int | None = None) -> int:
+    """Delete the least recently used large entries until they fit `limit` (default `cache_limit_bytes()`);
+    `keep` (the entry just written) is never deleted. Returns the bytes freed. An entry another process
+    still has open is skipped where the system refuses (Windows); nothing here raises."""
+    limit = cache_limit_bytes() if limit is None else limit
+    entries = sorted(_entries(EVICTABLE_KINDS))
+    total = sum(size for _, size, _ in entries)
+    freed = 0
+    for _, size, path in entries:
+        if total - freed <= limit:
+            break
+        if keep is not None and path == keep:
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        freed += size
+    return freed
+
+
+def clear_cache() -> int:
+    """Delete every cache kind's files (the folder itself stays). Returns the bytes freed."""
+    freed = 0
+    for _, size, path in _entries(CACHE_KINDS):
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        freed += size
+    return freed

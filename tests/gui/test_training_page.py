@@ -278,3 +278,22 @@ def test_devices_combo_chooses_the_distribution_strategy(window, tmp_path):
     Project().copy_with(**{"training.strategy": "multi-worker"}).save(path)
     window.open_project(path)
     assert combo.currentData() == "multi-worker"
+
+
+def test_speed_box_shows_the_cache_size_and_clears_it(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import Qt
+
+    from tlstudio.gui.cache_panel import CacheLine
+
+    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path))
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.npy").write_bytes(b"x" * 2_500_000)
+    line = CacheLine()
+    qtbot.addWidget(line)
+    line.show()
+    assert line.label.text() == "Caches: 2.5 MB"
+    assert "decoded images: 2.5 MB in 1 file" in line.label.toolTip()
+    qtbot.mouseClick(line.clear_button, Qt.MouseButton.LeftButton)
+    assert line.label.text() == "Caches: 0 bytes (cleared 2.5 MB)"
+    assert not (tmp_path / "images" / "a.npy").exists()
+    assert not line.clear_button.isEnabled()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tlstudio.data.images import ImageInput
-from tlstudio.files import cache_dir
+from tlstudio.files import cache_dir, mark_cache_used, trim_cache
 
 CACHE_FORMAT = 1
 
@@ -63,6 +63,7 @@ def load_images_cached(paths: Sequence[Path], image_input: ImageInput, *,
             # backbone features never reads its images at all.
             images = np.load(entry, mmap_mode="r", allow_pickle=False)
             if images.dtype == np.uint8 and images.shape == (len(paths), size, size, 3):
+                mark_cache_used(entry)
                 if progress:
                     progress(len(paths), len(paths))
                 return images, True
@@ -75,6 +76,7 @@ def load_images_cached(paths: Sequence[Path], image_input: ImageInput, *,
         with os.fdopen(fd, "wb") as handle:
             np.save(handle, images, allow_pickle=False)
         os.replace(tmp, entry)
+        trim_cache(keep=entry)
     except OSError:
         pass
     return images, False

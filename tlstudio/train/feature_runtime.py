@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlstudio.files import atomic_target, cache_dir
+from tlstudio.files import atomic_target, cache_dir, mark_cache_used, trim_cache
 
 ONNX_OPSET = 17
 CHECK_IMAGES = 4  # images whose features are compared with TensorFlow's before the runtime is trusted
@@ -121,6 +121,9 @@ def onnx_extractor(extractor, image_size: int, check_images: np.ndarray,
             if log:
                 log("feature cache: converting the backbone for ONNX Runtime (once per backbone, weights and size)")
             convert(extractor, image_size, path)
+            trim_cache(keep=path)
+        else:
+            mark_cache_used(path)
         runtime = OnnxExtractor.load(path)
         sample = np.ascontiguousarray(check_images[:CHECK_IMAGES], np.uint8)
         theirs = runtime(sample)

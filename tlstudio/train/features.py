@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tlstudio.config import Project
-from tlstudio.files import atomic_target, cache_dir, format_bytes
+from tlstudio.files import atomic_target, cache_dir, format_bytes, mark_cache_used, trim_cache
 from tlstudio.model.build import DROPOUT_LAYER, OUTPUT_LAYER, POOL_LAYER
 from tlstudio.tasks import TaskState
 
@@ -146,6 +146,7 @@ class FeatureStore:
             return None
         if len(train) != train_images or len(val) != val_images or train.dtype != np.float32:
             return None
+        mark_cache_used(self.path(key))
         return train, val
 
     def save(self, key: str, train: np.ndarray, val: np.ndarray) -> None:
@@ -153,6 +154,7 @@ class FeatureStore:
             self.folder.mkdir(parents=True, exist_ok=True)
             with atomic_target(self.path(key), suffix=".npz") as tmp, open(tmp, "wb") as handle:
                 np.savez(handle, train=train.astype(np.float32), val=val.astype(np.float32))
+            trim_cache(keep=self.path(key))
         except OSError:
             pass
 

@@ -35,6 +35,7 @@ from tlstudio.config import (
 from tlstudio.data import load_image
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.bindings import FieldBinding, bind_check, bind_combo, bind_spin
+from tlstudio.gui.cache_panel import CacheLine
 from tlstudio.gui.dataset_model import DatasetModel
 from tlstudio.gui.lr_finder_panel import LRFinderPanel
 from tlstudio.gui.pages.base import Page
@@ -175,6 +176,8 @@ class TrainingPage(Page):
             speed_grid.addWidget(title, 1 + row, column * 2)
             speed_grid.addWidget(combo, 1 + row, column * 2 + 1)
             self._bindings.append(bind_combo(project, f"training.{field}", combo))
+        self.cache_line = CacheLine()
+        speed_grid.addWidget(self.cache_line, speed_grid.rowCount(), 0, 1, 4)
         speed_grid.setColumnStretch(1, 1)
         speed_grid.setColumnStretch(3, 1)
         self._bindings += [bind_check(project, "training.feature_cache", self.feature_cache_check),
