@@ -300,6 +300,9 @@ class _Run:
             self.distribution = distribution_for(project.training)
         except DistributionError as error:
             raise _Failure(str(error)) from None
+        if project.optimizer.name in FULL_BATCH_OPTIMIZERS and self.distribution.replicas > 1:
+            raise _Failure(f"L-BFGS fits the head on one device and the strategy runs {self.distribution.replicas} "
+                           "replicas; choose another optimizer or the auto strategy.")
         # Model, optimizer, metrics, the feature-cache head and every model saved are made under the strategy.
         self.in_scope.enter_context(self.distribution.scope())
         self.built, self.compute = build_run_model(project, self.data, self.observer)
@@ -373,9 +376,6 @@ class _Run:
         if project.training.devices and project.training.strategy != "mirrored":
             self.observer.on_log(f"training.devices is ignored: only the mirrored strategy reads it (strategy is "
                                  f"{project.training.strategy})")
-        if self.full_batch and self.distribution.replicas > 1:
-            raise _Failure(f"L-BFGS fits the head on one device and the strategy runs {self.distribution.replicas} "
-                           "replicas; choose another optimizer or the auto strategy.")
 
         for phase in self.plan:
             if self.stopped or self.nan_message:
