@@ -95,3 +95,27 @@ def test_pipeline_names_are_exported_lazily_from_the_package() -> None:
 
     assert data.training_dataset is training_dataset
     assert data.evaluation_dataset is evaluation_dataset and data.steps_per_epoch is steps_per_epoch
+
+
+def test_a_large_memory_mapped_set_streams_the_same_batches(tmp_path, monkeypatch):
+    """Images in the image cache's memory-mapped file are read a batch at a time (never copied whole), and
+    the batches are the very ones an in-memory array gives."""
+    from tlstudio.data import pipeline
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (21, 8, 8, 3), dtype=np.uint8)
+    labels = np.arange(21) % 3
+    mapped = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.uint8, shape=images.shape)
+    mapped[:] = images
+    mapped.flush()
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    monkeypatch.setattr(pipeline, "STREAM_ABOVE_BYTES", 0)
+    streamed = pipeline.training_dataset(mapped[:18], labels[:18], 3, 4, seed=7)
+    monkeypatch.setattr(pipeline, "STREAM_ABOVE_BYTES", 1 << 40)
+    in_memory = pipeline.training_dataset(images[:18], labels[:18], 3, 4, seed=7)
+    for (xa, ya), (xb, yb) in zip(streamed.take(10), in_memory.take(10), strict=True):
+        np.testing.assert_array_equal(xa.numpy(), xb.numpy())
+        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+    monkeypatch.setattr(pipeline, "STREAM_ABOVE_BYTES", 0)
+    ordered = np.concatenate([x.numpy() for x, _ in pipeline.evaluation_dataset(mapped, labels, 3, 5)])
+    np.testing.assert_array_equal(ordered, images.astype(np.float32))

@@ -69,32 +69,55 @@ def load_images_cached(paths: Sequence[Path], image_input: ImageInput, *,
                 return images, True
         except (OSError, ValueError):
             pass
-    images = _decode(paths, image_input, progress, decoded)
+    # Decoded straight into the new entry, a memory-mapped file: a large set never sits in memory whole.
+    tmp = None
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".npy", dir=entry.parent)
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, images, allow_pickle=False)
+        os.close(fd)
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3))
+    except (OSError, ValueError):  # no room for the entry: decode in memory, as without the cache
+        _remove(tmp)
+        return _decode(paths, image_input, progress, decoded), False
+    try:
+        _decode(paths, image_input, progress, decoded, out=out)
+        out.flush()
+        del out
         os.replace(tmp, entry)
-        trim_cache(keep=entry)
-    except OSError:
-        pass
-    return images, False
+    except BaseException:
+        _remove(tmp)
+        raise
+    trim_cache(keep=entry)
+    return np.load(entry, mmap_mode="r", allow_pickle=False), False
+
+
+def _remove(path: str | None) -> None:
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def _decode(paths: Sequence[Path], image_input: ImageInput, progress: Callable[[int, int], None] | None,
-            decoded: Mapping[Path, np.ndarray] | None) -> np.ndarray:
-    """The images of `paths` in order: those in `decoded` as they are, the rest decoded now."""
+            decoded: Mapping[Path, np.ndarray] | None, out: np.ndarray | None = None) -> np.ndarray:
+    """The images of `paths` in order (in `out` when given): those in `decoded` as they are, the rest
+    decoded now."""
     decoded = decoded or {}
-    missing = [path for path in paths if path not in decoded]
     if not decoded:
-        return image_input.load_many(paths, progress)
+        return image_input.load_many(paths, progress, out=out)
     size = image_input.size
-    images = np.empty((len(paths), size, size, 3), np.uint8)
-    fresh = iter(image_input.load_many(missing, progress) if missing else ())
+    images = np.empty((len(paths), size, size, 3), np.uint8) if out is None else out
+    missing = []
     for i, path in enumerate(paths):
         array = decoded.get(path)
-        images[i] = array if array is not None else next(fresh)
-    if progress is not None and not missing:
+        if array is None:
+            missing.append(i)
+        else:
+            images[i] = array
+    if missing:
+        fresh = image_input.load_many([paths[i] for i in missing], progress)
+        images[missing] = fresh
+    elif progress is not None:
         progress(len(paths), len(paths))
     return images

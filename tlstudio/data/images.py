@@ -293,15 +293,19 @@ def load_image(path: str | os.PathLike[str], size: int, resize: str = "center-cr
 
 def load_images(paths: Iterable[str | os.PathLike[str]], size: int, resize: str = "center-crop", *,
                 max_megapixels: float = DEFAULT_MAX_MEGAPIXELS, workers: int | None = None,
-                progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Decodes many files in parallel threads into one (N, size, size, 3) uint8 array, in order.
+                progress: Callable[[int, int], None] | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """Decodes many files in parallel threads into one (N, size, size, 3) uint8 array, in order (into
+    `out` when given, e.g. a memory-mapped file, so a large set never sits in memory whole).
 
     Raises ``DataError`` naming the first file that fails (e.g. changed since the scan).
     ``progress(done, total)`` is called from the calling thread.
     """
     paths = list(paths)
     total = len(paths)
-    out = np.empty((total, size, size, 3), dtype=np.uint8)
+    if out is None:
+        out = np.empty((total, size, size, 3), dtype=np.uint8)
+    elif out.shape != (total, size, size, 3) or out.dtype != np.uint8:
+        raise ValueError(f"out must be a uint8 array of shape {(total, size, size, 3)}, got {out.dtype} {out.shape}")
     if resize not in RESIZE_POLICIES:
         raise ValueError(f"unknown resize policy {resize!r}; use one of {', '.join(RESIZE_POLICIES)}")
     if progress is not None:
@@ -348,9 +352,11 @@ class ImageInput:
         return load_image(path, self.size, self.resize, self.max_megapixels)
 
     def load_many(self, paths: Iterable[str | os.PathLike[str]],
-                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """Many files, in parallel, as one (N, size, size, 3) uint8 array; DataError names a bad file."""
-        return load_images(paths, self.size, self.resize, max_megapixels=self.max_megapixels, progress=progress)
+                  progress: Callable[[int, int], None] | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """Many files, in parallel, as one (N, size, size, 3) uint8 array (`out` when given); DataError names
+        a bad file."""
+        return load_images(paths, self.size, self.resize, max_megapixels=self.max_megapixels, progress=progress,
+                           out=out)
 
     def facts(self) -> dict[str, Any]:
         """The input section of a model card: everything another program needs to feed the model."""

@@ -57,6 +57,9 @@ IMBALANCE_WARNING = 3.0  # largest / smallest class above this gets a warning
 # Scanning only needs to prove a file decodes: JPEGs are decoded at 1/8 scale, which still
 # reads every byte of entropy-coded data and so still catches truncated or corrupt files.
 SCAN_DRAFT_SIZE = 32
+# A scan for training keeps its decoded images (so they are not decoded twice) up to this many bytes;
+# a larger set is checked at reduced scale and decoded once more, straight into the image cache's file.
+SCAN_DECODE_BUDGET = 768 * 1024 * 1024
 _EXAMPLES = 3  # how many example paths a warning lists
 CHECKS_FORMAT = 1  # of the remembered checks: a change to what a check means must change this
 
@@ -403,6 +406,8 @@ def scan(folder: str | os.PathLike[str], *, max_megapixels: float = DEFAULT_MAX_
         if known is not None:
             results[path] = known
     to_check = [path for _, path in jobs if path not in results]
+    if decode is not None and len(to_check) * decode.size * decode.size * 3 > SCAN_DECODE_BUDGET:
+        decode = None  # too many to hold: training decodes them into its memory-mapped cache instead
     total = len(jobs)
     if progress is not None:
         progress(len(results), total)
