@@ -1,14 +1,27 @@
-"""Files TL Studio writes: atomic writes and its cache folder. The bottom layer; imports nothing of tlstudio."""
+"""Files TL Studio reads and writes: its shipped resources, atomic writes and its cache folder.
+The bottom layer; imports nothing of tlstudio."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 CACHE_DIR_VARIABLE = "TLSTUDIO_CACHE_DIR"
+
+
+def resource_path(*parts: str) -> Path:
+    """A file the app ships in `tlstudio/resources/` (weights, icons), wherever TL Studio runs from.
+
+    Installed with pip or run from a checkout, the folder sits beside this module; in a PyInstaller
+    build (`sys.frozen`) it was collected to `tlstudio/resources/` inside the bundle (`sys._MEIPASS`).
+    """
+    bundle = getattr(sys, "_MEIPASS", None) if getattr(sys, "frozen", False) else None
+    package = Path(bundle) / "tlstudio" if bundle else Path(__file__).resolve().parent
+    return package.joinpath("resources", *parts)
 
 
 def cache_dir() -> Path:

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tlstudio.files import cache_dir
+from tlstudio.files import cache_dir, resource_path
 from tlstudio.registry import (
     BACKBONES,
     FALLBACK_BACKBONE,
@@ -23,9 +23,8 @@ from tlstudio.registry import (
     get_backbone,
 )
 
-RESOURCES = Path(__file__).resolve().parent / "resources"
 SHIPPED_WEIGHTS: dict[str, Path] = {
-    "squeezenet1_1": RESOURCES / "weights" / "squeezenet1_1_imagenet_notop.h5",
+    "squeezenet1_1": resource_path("weights", "squeezenet1_1_imagenet_notop.h5"),
 }
 
 # Sizes for which Keras publishes MobileNetV2 weights; any other size gets the 224 file.

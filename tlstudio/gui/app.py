@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from tlstudio.files import resource_path
 from tlstudio.gui.style import apply_style
 
 ORGANIZATION = "TL Studio"
@@ -39,8 +41,18 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(APPLICATION)
+    app.setDesktopFileName("tlstudio")  # Wayland and docks match the window to packaging/tlstudio.desktop
+    app.setWindowIcon(app_icon())
     apply_style(app)
     return app  # type: ignore[return-value]
+
+
+def app_icon() -> QIcon:
+    """TL Studio's icon at every size it ships (`resources/icons/tlstudio-<size>.png`)."""
+    icon = QIcon()
+    for path in sorted(resource_path("icons").glob("tlstudio-*.png")):
+        icon.addFile(str(path))
+    return icon
 
 
 def run_gui(target: str | None = None, demo: bool = False, train: bool = False) -> int:
