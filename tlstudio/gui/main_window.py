@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import platformdirs
-from PySide6.QtCore import QByteArray, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 PAGE_NAMES = ("data", "model", "training", "run", "evaluate", "try", "export")
 PAGE_TITLES = {"try": "Try it"}
+PREFERRED_SIZE = QSize(1280, 820)  # the first window, on a screen with room for it
 
 
 def default_app_data_dir() -> Path:
@@ -307,13 +308,22 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
 
     def _restore_window_state(self) -> None:
         geometry = self.app_settings.geometry("geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1280, 820)
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(self.fitting_size(PREFERRED_SIZE))
+        elif not self.isMaximized():  # the user's size, unless it was saved on a bigger screen
+            self.resize(self.size().boundedTo(self.fitting_size(self.size())))
         splitter = self.app_settings.geometry("splitter")
         if splitter is not None:
             self.splitter.restoreState(splitter)
+
+    def fitting_size(self, wanted: QSize) -> QSize:
+        """`wanted`, made small enough for the screen the window opens on (its free area, less room
+        for the window frame)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return wanted
+        free = screen.availableGeometry().size()
+        return wanted.boundedTo(QSize(max(640, free.width() - 16), max(480, free.height() - 48)))
 
     def _save_window_state(self) -> None:
         self.app_settings.set_geometry("geometry", QByteArray(self.saveGeometry()))

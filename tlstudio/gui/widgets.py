@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.gui.responsive import Columns
+
 
 def named(widget, object_name: str, accessible_name: str, tooltip: str | None = None):
     """Give a control the objectName tests find it by and the name a screen reader says."""
@@ -295,17 +297,14 @@ class ImageLabel(QLabel):
 
 
 def two_columns(parent: QWidget, left_stretch: int = 1, right_stretch: int = 1) -> tuple[QVBoxLayout, QVBoxLayout]:
-    """The pages' two-column body: (left, right) vertical layouts side by side in `parent`."""
-    columns = QHBoxLayout(parent)
-    columns.setContentsMargins(0, 6, 4, 0)
-    columns.setSpacing(14)
-    halves = []
-    for stretch in (left_stretch, right_stretch):
-        half = QVBoxLayout()
-        half.setSpacing(10)
-        columns.addLayout(half, stretch)
-        halves.append(half)
-    return halves[0], halves[1]
+    """The pages' two-column body: (left, right) vertical layouts side by side in `parent`, one under
+    the other when the page is too narrow for both (responsive.Columns)."""
+    outer = QVBoxLayout(parent)
+    outer.setContentsMargins(0, 0, 0, 0)
+    columns = Columns((left_stretch, right_stretch))
+    columns.setObjectName(f"{parent.objectName()}Columns")
+    outer.addWidget(columns)
+    return columns.halves[0], columns.halves[1]
 
 
 def set_tab_chain(*widgets: QWidget) -> None:

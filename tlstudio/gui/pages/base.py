@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 
 class Page(QWidget):
-    """A step of the work; subclasses fill `body` (inside a scroll area when `scroll`)."""
+    """A step of the work; subclasses fill `body`. Every page scrolls as a whole when the window is
+    smaller than its content (`scroll` is accepted from older callers and changes nothing)."""
 
     summary_changed = Signal()
 
@@ -17,27 +18,30 @@ class Page(QWidget):
         self.setObjectName(object_name)
         self.setAccessibleName(f"{title} page")
         outer = QVBoxLayout(self)
-        outer.setContentsMargins(18, 14, 18, 12)
-        outer.setSpacing(6)
+        outer.setContentsMargins(0, 0, 0, 0)
+        # The whole page scrolls (title included) once the window is smaller than its content: on a
+        # 1024x600 screen nothing is squeezed below the size it needs or cut off at the edge.
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setObjectName(f"{object_name}Scroll")
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        outer.addWidget(self.scroll_area)
+        content = QWidget()
+        content.setObjectName(f"{object_name}Content")
+        inner = QVBoxLayout(content)
+        inner.setContentsMargins(18, 14, 18, 12)
+        inner.setSpacing(6)
         self.title_label = QLabel(title)
         self.title_label.setProperty("role", "pageTitle")
-        outer.addWidget(self.title_label)
+        inner.addWidget(self.title_label)
         self.subtitle_label = QLabel(subtitle)
         self.subtitle_label.setProperty("role", "hint")
         self.subtitle_label.setWordWrap(True)
-        outer.addWidget(self.subtitle_label)
+        inner.addWidget(self.subtitle_label)
         self.body = QWidget()
         self.body.setObjectName(f"{object_name}Body")
-        if scroll:
-            area = QScrollArea()
-            area.setObjectName(f"{object_name}Scroll")
-            area.setWidgetResizable(True)
-            area.setFrameShape(QFrame.Shape.NoFrame)
-            area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-            area.setWidget(self.body)
-            outer.addWidget(area, 1)
-        else:
-            outer.addWidget(self.body, 1)
+        inner.addWidget(self.body, 1)
+        self.scroll_area.setWidget(content)
 
     @property
     def title(self) -> str:

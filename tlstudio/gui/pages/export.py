@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -93,16 +94,16 @@ class ExportPage(Page):
 
         export_box = QGroupBox("Export and verify")
         export_form = QFormLayout(export_box)
-        formats_row = QHBoxLayout()
+        formats_row = QGridLayout()  # two a row: four side by side do not fit a 1024 px screen
         self.format_checks: dict[str, QCheckBox] = {}
-        for fmt in FORMATS:
+        for number, fmt in enumerate(FORMATS):
             check = named(QCheckBox(FORMAT_LABELS.get(fmt, fmt)), f"exportFormat_{fmt}",
                           FORMAT_LABELS.get(fmt, fmt), FORMAT_HELP.get(fmt))
             check.setChecked(fmt in DEFAULT_FORMATS)
             check.toggled.connect(self._refresh_buttons)
             self.format_checks[fmt] = check
-            formats_row.addWidget(check)
-        formats_row.addStretch(1)
+            formats_row.addWidget(check, number // 2, number % 2)
+        formats_row.setColumnStretch(2, 1)
         export_form.addRow("Formats", formats_row)
         self.quantize_combo = named(QComboBox(), "exportQuantizeCombo", "TensorFlow Lite quantization",
                                     "Smaller, faster TFLite models; quantized ones are judged by agreeing "

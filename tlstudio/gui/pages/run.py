@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QSplitter,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 from tlstudio.files import format_percent
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.plots import RunCurves, TrainingPlots
+from tlstudio.gui.responsive import StackingSplitter
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.widgets import format_seconds, hint_label, named
 from tlstudio.gui.worker import TrainingSession
@@ -117,7 +117,8 @@ class RunPage(Page):
         progress_row.addWidget(self.progress_label, 3)
         layout.addLayout(progress_row)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        # Plots beside the side panel on a wide window; the panel goes under the plots on a narrow one.
+        splitter = StackingSplitter(wide_from=900)
         splitter.setObjectName("runSplitter")
         splitter.setChildrenCollapsible(False)
         self.plots = TrainingPlots()
