@@ -90,19 +90,33 @@ def test_strategy_and_devices_are_validated_project_settings():
         Project.from_dict({"training": {"strategy": "parameter-server"}})
 
 
+def _finish(processes: list[subprocess.Popen]) -> list[tuple[str, str]]:
+    """Every process's (stdout, stderr); none is left running, whatever happens."""
+    try:
+        return [process.communicate(timeout=RUN_TIMEOUT_S) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+
+
 def test_mirrored_over_two_cpu_devices_trains_the_single_device_weights(shapes, tmp_path):
-    reference = _single_device_run(shapes, FINE_TUNE, tmp_path / "single")
     out = tmp_path / "mirrored"
-    done = subprocess.run(_train_command(shapes, [*FINE_TUNE, "--strategy", "mirrored", "--cpu-devices", "2"], out),
-                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "2 replicas" in done.stdout  # the run's first line names the devices
-    assert "strategy mirrored: 2 replicas (CPU:0, CPU:1), global batch 12 = 6 per replica" in done.stderr
+    process = subprocess.Popen(
+        _train_command(shapes, [*FINE_TUNE, "--strategy", "mirrored", "--cpu-devices", "2"], out),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:  # the reference trains while the subprocess starts
+        reference = _single_device_run(shapes, FINE_TUNE, tmp_path / "single")
+    finally:
+        [(stdout, stderr)] = _finish([process])
+    assert process.returncode == 0, stderr[-3000:]
+    assert "2 replicas" in stdout  # the run's first line names the devices
+    assert "strategy mirrored: 2 replicas (CPU:0, CPU:1), global batch 12 = 6 per replica" in stderr
     assert _largest_difference(reference, _trained_weights(out)) < TOLERANCE
 
 
 def test_two_workers_on_localhost_train_the_single_device_weights_and_only_the_chief_writes(shapes, tmp_path):
-    reference = _single_device_run(shapes, HEAD_ON_FEATURES, tmp_path / "single")
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
     outs = [tmp_path / "chief-run", tmp_path / "worker-run"]
     scratch = [tmp_path / "chief-tmp", tmp_path / "worker-tmp"]
@@ -117,12 +131,9 @@ def test_two_workers_on_localhost_train_the_single_device_weights_and_only_the_c
             processes.append(subprocess.Popen(
                 _train_command(shapes, [*HEAD_ON_FEATURES, "--strategy", "multi-worker"], outs[index]),
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
-        results = [process.communicate(timeout=RUN_TIMEOUT_S) for process in processes]
+        reference = _single_device_run(shapes, HEAD_ON_FEATURES, tmp_path / "single")
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+        results = _finish(processes)
     for process, (stdout, stderr) in zip(processes, results, strict=True):
         assert process.returncode == 0, stderr[-3000:]
         assert "2 replicas" in stdout
