@@ -101,6 +101,23 @@ def _finish(processes: list[subprocess.Popen]) -> list[tuple[str, str]]:
                 process.communicate()
 
 
+def test_tf_config_says_who_is_chief_and_a_missing_one_names_the_fix(monkeypatch):
+    from tlstudio.train.distribute import Distribution, DistributionError, cluster_config, is_chief
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(DistributionError, match="needs the cluster in the TF_CONFIG environment variable"):
+        cluster_config()
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}')
+    with pytest.raises(DistributionError, match="task index 3"):
+        cluster_config()
+    workers = {"worker": ["a:1", "b:1"]}
+    assert is_chief({"cluster": workers, "task": {"type": "worker", "index": 0}})
+    assert not is_chief({"cluster": workers, "task": {"type": "worker", "index": 1}})
+    assert not is_chief({"cluster": {**workers, "chief": ["c:1"]}, "task": {"type": "worker", "index": 0}})
+    four = Distribution(None, "mirrored", ("GPU:0", "GPU:1", "GPU:2", "GPU:3"), 4)
+    assert four.describe(30) == "mirrored: 4 replicas (GPU:0, GPU:1, GPU:2, GPU:3), global batch 30 = 7-8 per replica"
+
+
 def test_mirrored_over_two_cpu_devices_trains_the_single_device_weights(shapes, tmp_path):
     out = tmp_path / "mirrored"
     process = subprocess.Popen(

@@ -163,12 +163,17 @@ def _mend_keras_fit() -> None:
     which fails; the mend averages the logs whole (the mean of every replica's mean: the global mean).
     Models made outside a strategy's scope take Keras's own path, untouched."""
     import tensorflow as tf
-    from keras.src import tree
-    from keras.src.backend.tensorflow import trainer
 
+    try:  # Keras's private modules: a Keras that has moved them gets no mend (and may not need one)
+        from keras.src import tree
+        from keras.src.backend.tensorflow import trainer
+
+        reduce_per_replica = trainer.reduce_per_replica
+        trainer.TensorFlowTrainer._symbolic_build  # noqa: B018 - the mend calls it
+    except (ImportError, AttributeError):
+        return
     if getattr(trainer, "_tlstudio_mended", False):
         return
-    reduce_per_replica = trainer.reduce_per_replica
     multi_worker = tf.distribute.MultiWorkerMirroredStrategy
 
     def mended_reduce(values, strategy, reduction):
