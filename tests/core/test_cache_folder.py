@@ -65,3 +65,22 @@ def test_cli_cache_reports_and_clears(tmp_path, monkeypatch, capsys):
     assert main(["cache", "--clear"]) == 0
     assert "Cleared 3.0 kB" in capsys.readouterr().out
     assert cache_usage() == {} and clear_cache() == 0
+
+
+def test_a_cold_load_writes_the_entry_row_by_row_and_maps_it(tmp_path, monkeypatch, demo_folder):
+    """The decoded images go straight into the cache file (never whole in memory) and come back mapped;
+    letting go of the mapped pages changes nothing a reader sees."""
+    from tlstudio.data.cache import release_pages
+
+    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path))
+    paths = sorted(demo_folder.rglob("*.*"))[:9]
+    expected = ImageInput(40).load_many(paths)
+    images, hit = load_images_cached(paths, ImageInput(40))
+    assert not hit and isinstance(images, np.memmap) and not images.flags.writeable
+    np.testing.assert_array_equal(images, expected)
+    release_pages(images)
+    np.testing.assert_array_equal(images[3:7], expected[3:7])
+    # Part from the scan's decodes, part decoded now: the same rows, in order.
+    (tmp_path / "images").rename(tmp_path / "old")
+    again, _ = load_images_cached(paths, ImageInput(40), decoded={paths[1]: expected[1], paths[5]: expected[5]})
+    np.testing.assert_array_equal(again, expected)

@@ -8,9 +8,12 @@ Entries are uint8 .npy files in the user cache folder (platformdirs), written at
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import mmap
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -69,26 +72,75 @@ def load_images_cached(paths: Sequence[Path], image_input: ImageInput, *,
                 return images, True
         except (OSError, ValueError):
             pass
-    # Decoded straight into the new entry, a memory-mapped file: a large set never sits in memory whole.
+    # Decoded straight into the new entry's file, each image written at its place as it is done: a large
+    # set never sits in memory whole, and then it is mapped, not read.
     tmp = None
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".npy", dir=entry.parent)
-        os.close(fd)
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3))
+        out = _RowFile(fd, (len(paths), size, size, 3))
     except (OSError, ValueError):  # no room for the entry: decode in memory, as without the cache
         _remove(tmp)
         return _decode(paths, image_input, progress, decoded), False
     try:
-        _decode(paths, image_input, progress, decoded, out=out)
-        out.flush()
-        del out
+        with out:
+            _decode(paths, image_input, progress, decoded, out=out)
         os.replace(tmp, entry)
     except BaseException:
         _remove(tmp)
         raise
     trim_cache(keep=entry)
     return np.load(entry, mmap_mode="r", allow_pickle=False), False
+
+
+class _RowFile:
+    """A .npy file of uint8 images written row by row with positional writes (safe from many decoding
+    threads): `out[i] = image`. Written through the page cache, so the rows are not the process's memory."""
+
+    def __init__(self, fd: int, shape: tuple[int, ...]) -> None:
+        self.fd, self.shape, self.dtype = fd, shape, np.dtype(np.uint8)
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+        self.offset = len(header.getvalue())
+        self.row_bytes = int(np.prod(shape[1:]))
+        self.lock = threading.Lock()  # for systems without pwrite (Windows): seek and write under a lock
+        self._write(header.getvalue(), 0)
+        os.ftruncate(fd, self.offset + self.row_bytes * shape[0])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __setitem__(self, index, rows) -> None:
+        indices = np.atleast_1d(np.arange(self.shape[0])[index])
+        rows = np.asarray(rows, np.uint8).reshape(len(indices), *self.shape[1:])
+        for i, row in zip(indices.tolist(), rows, strict=True):
+            self._write(np.ascontiguousarray(row).tobytes(), self.offset + i * self.row_bytes)
+
+    def _write(self, data: bytes, offset: int) -> None:
+        if hasattr(os, "pwrite"):
+            os.pwrite(self.fd, data, offset)
+            return
+        with self.lock:
+            os.lseek(self.fd, offset, os.SEEK_SET)
+            os.write(self.fd, data)
+
+    def __enter__(self) -> _RowFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Let go of the pages of a memory-mapped array that were read (they stay in the system's file cache,
+    not in this process's memory), so streaming a large image set keeps the process small. No-op for
+    ordinary arrays and where the system has no madvise."""
+    mapping = getattr(array, "_mmap", None)
+    if mapping is not None and hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            mapping.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
 
 
 def _remove(path: str | None) -> None:

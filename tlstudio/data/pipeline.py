@@ -10,10 +10,13 @@ Batches carry raw 0–255 float32 pixels; each backbone's own preprocessing live
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
 import tensorflow as tf
+
+from tlstudio.data.cache import release_pages
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Fixed parallelism and prefetch instead of tf.data's autotuner: its optimisation thread sleeps
@@ -24,6 +27,7 @@ PREFETCH_BATCHES = 2
 # Memory-mapped image sets larger than this are streamed from their file a batch at a time; smaller ones
 # are copied into one tensor, which is a little faster per step.
 STREAM_ABOVE_BYTES = 256 * 1024 * 1024
+RELEASE_EVERY_BATCHES = 16
 
 
 def _without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -61,9 +65,13 @@ def _batches(indices: tf.data.Dataset, images: np.ndarray, labels: np.ndarray,
     labels_t = tf.constant(labels)
     if isinstance(images, np.memmap) and images.nbytes > STREAM_ABOVE_BYTES:
         row_shape = images.shape[1:]
+        reads = itertools.count(1)
 
         def rows(batch_indices: np.ndarray) -> np.ndarray:
-            return np.asarray(images[batch_indices])
+            batch = np.asarray(images[batch_indices])  # fancy indexing copies the rows out of the map
+            if next(reads) % RELEASE_EVERY_BATCHES == 0:
+                release_pages(images)  # what was read leaves this process's memory (not the file cache)
+            return batch
 
         def take(batch_indices: tf.Tensor) -> tf.Tensor:
             x = tf.numpy_function(rows, [batch_indices], images.dtype, stateful=False)

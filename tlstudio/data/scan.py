@@ -57,9 +57,10 @@ IMBALANCE_WARNING = 3.0  # largest / smallest class above this gets a warning
 # Scanning only needs to prove a file decodes: JPEGs are decoded at 1/8 scale, which still
 # reads every byte of entropy-coded data and so still catches truncated or corrupt files.
 SCAN_DRAFT_SIZE = 32
-# A scan for training keeps its decoded images (so they are not decoded twice) up to this many bytes;
-# a larger set is checked at reduced scale and decoded once more, straight into the image cache's file.
-SCAN_DECODE_BUDGET = 768 * 1024 * 1024
+# A scan for training keeps its decoded images (so they are not decoded twice) up to this many bytes
+# (1,700 images at 224 px); a larger set is checked at reduced scale and decoded once more, straight
+# into the image cache's file, so memory stays flat as the data grows.
+SCAN_DECODE_BUDGET = 256 * 1024 * 1024
 _EXAMPLES = 3  # how many example paths a warning lists
 CHECKS_FORMAT = 1  # of the remembered checks: a change to what a check means must change this
 
