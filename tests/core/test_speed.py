@@ -139,3 +139,22 @@ def test_bfloat16_on_a_cpu_that_has_it_trains_and_saves_a_float32_model(demo_fol
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     probabilities = model.predict(val_images(tmp_path / "bf16", demo_folder), verbose=0)
     assert probabilities.dtype == np.float32 and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+
+
+def test_augmented_frozen_run_validates_on_cached_features_with_the_same_figures(demo_folder, tmp_path):
+    """With augmentation on (and no cached copies) the frozen backbone still runs on every training step,
+    but the validation images are never augmented: their features are computed once, and each epoch's
+    val_loss and val_accuracy are the ones validating on the images would give."""
+    changes = {"augment.flip": True, "augment.rotate": 20.0, "training.epochs": 3}
+    cached = RecordingObserver()
+    with_cache = Trainer().run(project_for(demo_folder, **changes), cached, run_dir=tmp_path / "cached")
+    without = Trainer().run(project_for(demo_folder, **changes, **{"training.feature_cache": False}),
+                            RecordingObserver(), run_dir=tmp_path / "images")
+    assert with_cache.status is without.status is RunStatus.FINISHED
+    assert any(e.startswith("validation on cached features") for e in cached.events if isinstance(e, str))
+    assert len(with_cache.history) == len(without.history) == 3
+    for a, b in zip(with_cache.history, without.history, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-3, abs=1e-5)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-3, abs=1e-5)
+        assert a["val_accuracy"] == pytest.approx(b["val_accuracy"])
+    assert with_cache.metrics["val_accuracy"] == pytest.approx(without.metrics["val_accuracy"])

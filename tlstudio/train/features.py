@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tlstudio.config import Project
+from tlstudio.data.cache import release_pages
 from tlstudio.files import atomic_target, cache_dir, format_bytes, mark_cache_used, trim_cache
 from tlstudio.model.build import DROPOUT_LAYER, OUTPUT_LAYER, POOL_LAYER
 from tlstudio.tasks import TaskState
@@ -44,6 +45,16 @@ def feature_cache_decision(project: Project, backbone, phase: int) -> tuple[bool
         return True, (f"backbone frozen: features of {training.augmented_copies} augmented copies per image "
                       "computed once")
     return True, "backbone frozen and no augmentation: features computed once"
+
+
+def validation_cache_decision(project: Project, backbone, phase: int) -> bool:
+    """With augmentation on and no cached copies the training images go through the backbone every step,
+    but validation images are never augmented: with the backbone frozen their features are the same every
+    epoch, so they are computed once and each epoch validates the head on them."""
+    training = project.training
+    return bool(training.feature_cache and phase == 1 and not project.model.train_batchnorm
+                and project.augment.enabled and training.augmented_copies == 0
+                and not any(layer.trainable and layer.weights for layer in backbone.layers))
 
 
 @dataclass
@@ -87,6 +98,7 @@ class FeatureHead:
             if task is not None:
                 task.check()
             chunks.append(run(images[start:start + batch_size]).numpy())
+            release_pages(images)
             if progress:
                 progress(min(start + batch_size, total), total)
         width = extractor.output.shape[-1]
@@ -217,6 +229,7 @@ def _run_batched(runtime: Callable[[np.ndarray], np.ndarray], images: np.ndarray
         if task is not None:
             task.check()
         chunks.append(runtime(images[start:start + BATCH_SIZE]))
+        release_pages(images)  # a memory-mapped image set is read once, never held
         if progress:
             progress(min(start + BATCH_SIZE, total), total)
     return np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros((0, width), np.float32)

@@ -66,7 +66,13 @@ from tlstudio.train.events import (
     TrainBegin,
     TrainEnd,
 )
-from tlstudio.train.features import FeatureHead, FeatureStore, compute_features, feature_cache_decision
+from tlstudio.train.features import (
+    FeatureHead,
+    FeatureStore,
+    compute_features,
+    feature_cache_decision,
+    validation_cache_decision,
+)
 from tlstudio.train.health import HealthCheck
 from tlstudio.train.prepare import PrepareError, RunData, build_run_model, prepare_run, start_run_folder
 from tlstudio.train.resume import PhasePlan, ResumeError, ResumePoint, assign_optimizer_variables
@@ -402,11 +408,17 @@ class _Run:
             self.observer.on_log(f"phase {phase.number}: {phase.description}; LR {phase.base_lr:g}, "
                                  f"{trainable:,} trainable and {frozen:,} frozen parameters")
             self.observer.on_log(f"feature cache {'in use' if use_cache else 'not used'}: {cache_note}")
+            validation_head = None
+            if (not use_cache and self.distribution.replicas == 1 and not project.optimizer.ema
+                    and validation_cache_decision(project, self.built.backbone, phase.number)):
+                validation_head = self._cached_validation_features()
             fit_model, train_ds, val_ds = (self._cached_feature_data(store_key) if use_cache else self._image_data())
+            if validation_head is not None:
+                val_ds = None  # validated on the cached features instead, by _FeatureValidation
             if self.distribution.replicas > 1:
                 train_ds, val_ds = distributable(train_ds), distributable(val_ds)
             # The head's view of the validation set stays valid only while the backbone is unchanged.
-            self.val_features = self.val_features if use_cache else None
+            self.val_features = self.val_features if use_cache or validation_head is not None else None
             self.fit_samples = self._samples_per_batch(use_cache)
             self.fit_model = fit_model
             if self.full_batch:
@@ -423,12 +435,14 @@ class _Run:
             halt = Halt()
             relay = event_relay(self, halt, phase.number, total_epochs, batch_size, len(self.x_train))
             saver = _ResumeSaver(self, halt)
+            first_callbacks = [] if validation_head is None else [_FeatureValidation(self, validation_head).callback()]
             # In this order: the guard sees a NaN first, the relay reports the batch, then a Stop ends the fit;
             # the state is saved last, once early stopping and the plateau reducer have had their say.
             fit_model.fit(train_ds, epochs=phase.end_epoch, initial_epoch=first_epoch,
                           steps_per_epoch=self.steps_per_epoch, validation_data=val_ds,
                           class_weight=self.class_weights,
-                          callbacks=[loss_guard(halt, self._restore_last_finite, self.observer, self.health),
+                          callbacks=[*first_callbacks,
+                                     loss_guard(halt, self._restore_last_finite, self.observer, self.health),
                                      relay,
                                      stop_check(halt, self.stop_token), *callbacks, saver.callback()],
                           shuffle=False, verbose=0)
@@ -643,6 +657,32 @@ class _Run:
         val_ds = feature_evaluation_dataset(val_features, self.y_val, num_classes, training.batch_size)
         return feature_head.head, train_ds, val_ds
 
+    def _cached_validation_features(self):
+        """The validation images' backbone features, once, for a frozen backbone trained on augmented images;
+        returns the head, compiled to report what fit()'s validation would (loss and metrics)."""
+        import keras
+
+        training = self.project.training
+        feature_head = FeatureHead.split(self.model)
+        started = time.perf_counter()
+        try:
+            _, val_features, _ = compute_features(
+                feature_head, self.x_train[:0], self.x_val, batch_size=training.batch_size, task=self.stop_token,
+                runtime=training.feature_runtime, log=self.observer.on_log,
+                progress=lambda done, of: self.observer.on_prepare(
+                    PrepareProgress("computing validation features", done, of)))
+        except Cancelled:
+            raise _Failure("stopped while computing backbone features; nothing was trained.") from None
+        self.observer.on_log(f"validation on cached features: the {len(self.x_val)} validation images are never "
+                             f"augmented and the backbone is frozen, so their features were computed once "
+                             f"({time.perf_counter() - started:.1f} s) and each epoch validates the head on them")
+        self.val_features = (feature_head.head, val_features)
+        head = feature_head.head
+        head.compile(loss=keras.losses.CategoricalCrossentropy(label_smoothing=self.project.model.label_smoothing),
+                     metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
+                              *(class_recall_metrics(len(self.classes)) if self._per_class_log else [])])
+        return head
+
     def _samples_per_batch(self, use_cache: bool):
         """Images in each batch of an epoch: full batches, then whatever is left (or always full)."""
         batch_size, n = self.project.training.batch_size, len(self.x_train)
@@ -797,6 +837,31 @@ class _ResumeSaver:
             if not self.halt.halted:
                 self.run.save_resume_point()
                 self.run.snapshot_if_cycle_end()
+
+        return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
+
+
+class _FeatureValidation:
+    """Puts the head's loss and metrics on the cached validation features into each epoch's logs, as fit()'s
+    own validation would (val_loss, val_accuracy, ...); first among the callbacks, so every other one (the
+    relay, early stopping, the plateau reducer, the checkpoint, History) sees them."""
+
+    def __init__(self, run: _Run, head) -> None:
+        from tlstudio.data.pipeline import feature_evaluation_dataset  # lazy: imports TensorFlow
+
+        features = run.val_features[1]
+        self.head = head
+        self.dataset = feature_evaluation_dataset(features, run.y_val, len(run.classes),
+                                                  run.project.training.batch_size)
+
+    def callback(self):
+        import keras
+
+        def on_epoch_end(_epoch, logs=None):
+            if logs is None:
+                return
+            results = self.head.evaluate(self.dataset, verbose=0, return_dict=True)
+            logs.update({f"val_{name}": float(value) for name, value in results.items()})
 
         return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
 
