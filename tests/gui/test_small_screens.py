@@ -22,7 +22,7 @@ SHOTS = os.environ.get("TLSTUDIO_LAYOUT_SHOTS")  # a folder: also save each page
 
 
 def settle(qtbot, window) -> None:
-    qtbot.wait(50)
+    qtbot.wait(150)  # a page that grows to fit its wrapped text takes a pass or two of the event loop
     QApplication.processEvents()
 
 

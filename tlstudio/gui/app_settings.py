@@ -1,4 +1,5 @@
-"""What the app remembers between sessions (QSettings): recent projects and folders, geometry.
+"""What the app remembers between sessions (QSettings): recent projects and folders, geometry, the
+colour scheme.
 
 These are preferences of the app, not settings of a run; run settings live in the Project.
 Tests pass a QSettings on a temporary file so they never touch the user's.
@@ -62,6 +63,18 @@ class AppSettings(QObject):
 
     def forget_folder(self, path: str | Path) -> None:
         self._forget("recent/folders", path)
+
+    # -- look -----------------------------------------------------------------------------------------
+
+    @property
+    def color_scheme(self) -> str:
+        """"system" (follow the desktop), "light" or "dark": the View menu's choice."""
+        value = self.qsettings.value("view/colorScheme", "system")
+        return value if value in ("system", "light", "dark") else "system"
+
+    def set_color_scheme(self, scheme: str) -> None:
+        self.qsettings.setValue("view/colorScheme", scheme)
+        self.qsettings.sync()
 
     # -- window state -----------------------------------------------------------------------------
 

@@ -33,20 +33,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.gui.style import is_dark
 from tlstudio.gui.widgets import named
 
 CELL_SIZE = 52
 RIGHT_RGB = (47, 111, 208)  # the app's accent
 WRONG_RGB = (205, 56, 40)
 EMPTY_RGB = (250, 251, 252)
+EMPTY_DARK_RGB = (30, 34, 40)
 
 
-def cell_colour(count: int, row_total: int, diagonal: bool) -> QColor:
-    """White for nothing, the full colour for a whole row in one cell."""
+def cell_colour(count: int, row_total: int, diagonal: bool, dark: bool = False) -> QColor:
+    """The background's colour for nothing (near white, or near black in the dark scheme), the full
+    colour for a whole row in one cell."""
     share = count / row_total if row_total else 0.0
     target = RIGHT_RGB if diagonal else WRONG_RGB
     strength = 0.0 if count == 0 else 0.12 + 0.88 * share
-    return QColor(*(round(e + (t - e) * strength) for e, t in zip(EMPTY_RGB, target, strict=True)))
+    empty = EMPTY_DARK_RGB if dark else EMPTY_RGB
+    return QColor(*(round(e + (t - e) * strength) for e, t in zip(empty, target, strict=True)))
+
+
+def cell_text_colour(count: int, row_total: int, dark: bool = False) -> QColor:
+    share = count / row_total if row_total else 0.0
+    return QColor("white") if share > 0.45 or dark else QColor("#1d2733")
 
 
 class ConfusionMatrixModel(QAbstractTableModel):
@@ -91,10 +100,9 @@ class ConfusionMatrixModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return Qt.AlignmentFlag.AlignCenter
         if role == Qt.ItemDataRole.BackgroundRole:
-            return cell_colour(count, row_total, true == predicted)
+            return cell_colour(count, row_total, true == predicted, is_dark())
         if role == Qt.ItemDataRole.ForegroundRole:
-            share = count / row_total if row_total else 0.0
-            return QColor("white") if share > 0.45 else QColor("#1d2733")
+            return cell_text_colour(count, row_total, is_dark())
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
             share = f" ({count / row_total:.0%} of {self.classes[true]})" if row_total else ""
             verdict = "right" if true == predicted else "wrong"
@@ -112,11 +120,13 @@ class HeatCellDelegate(QStyledItemDelegate):
         plain = QStyleOptionViewItem(option)
         plain.state &= ~QStyle.StateFlag.State_Selected
         plain.state &= ~QStyle.StateFlag.State_HasFocus
-        painter.fillRect(option.rect, index.data(Qt.ItemDataRole.BackgroundRole) or QColor(*EMPTY_RGB))
+        dark = is_dark(option.palette)
+        painter.fillRect(option.rect, index.data(Qt.ItemDataRole.BackgroundRole)
+                         or QColor(*(EMPTY_DARK_RGB if dark else EMPTY_RGB)))
         super().paint(painter, plain, index)
         if selected:
             painter.save()
-            painter.setPen(QPen(QColor("#10233a"), 3))
+            painter.setPen(QPen(QColor("#ffffff" if dark else "#10233a"), 3))
             painter.drawRect(option.rect.adjusted(1, 1, -2, -2))
             painter.restore()
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QColor, QDesktopServices, QIcon, QKeyEvent, QPixmap
+from PySide6.QtGui import QDesktopServices, QIcon, QKeyEvent, QPalette, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
 
 from tlstudio.gui.thumbnails import ThumbnailCache
@@ -58,7 +58,7 @@ class ImageGallery(QListWidget):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff if grid
                                           else Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         placeholder = QPixmap(size, size)
-        placeholder.fill(QColor("#eef1f5"))
+        placeholder.fill(self.palette().color(QPalette.ColorRole.AlternateBase))
         self._placeholder = QIcon(placeholder)
         self._items: dict[Path, list[QListWidgetItem]] = {}
         thumbnails.ready.connect(self._on_thumbnails_ready)

@@ -66,7 +66,9 @@ def label_problem(label: QLabel) -> str | None:
     if ELLIPSIS in text and label.toolTip() and ELLIPSIS not in label.toolTip():
         return f"{_name(label)} shows its text elided: {text!r}"
     if label.wordWrap():
-        needed = label.heightForWidth(label.width())
+        # Qt's height for wrapped text counts the last line's descent as well; losing no more than
+        # that cuts no letter (vertically centred text loses half of it at each edge).
+        needed = label.heightForWidth(label.width()) - label.fontMetrics().descent()
         if needed > label.height() + 1:
             return f"{_name(label)} is {label.height()} px tall but its wrapped text needs {needed} px"
         return None
@@ -86,6 +88,14 @@ def _squeezed(widget: QWidget) -> str | None:
     ignored = QSizePolicy.Policy.Ignored
     need_w = minimum.width() or (0 if policy.horizontalPolicy() == ignored else hint.width())
     need_h = minimum.height() or (0 if policy.verticalPolicy() == ignored else hint.height())
+    if isinstance(widget, QGroupBox) and widget.hasHeightForWidth() and not minimum.height():
+        # Wrapped text inside: Qt's minimum is an estimate; what counts is that no child is cut off.
+        bottom = widget.contentsRect().bottom() + 1
+        for child in widget.findChildren(QWidget, options=_direct()):
+            if child.isVisibleTo(widget) and child.geometry().bottom() + 1 > bottom + 1:
+                return (f"{_name(widget)} is {widget.height()} px tall and cuts off {_name(child)} "
+                        f"({child.geometry().bottom() + 1 - bottom} px)")
+        need_h = 0
     if isinstance(widget, QLabel) and widget.wordWrap():
         need_w = minimum.width()  # a wrapped label asks for height instead (label_problem)
     if widget.width() + 1 < need_w or widget.height() + 1 < need_h:

@@ -7,9 +7,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import platformdirs
-from PySide6.QtCore import QByteArray, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
+from PySide6.QtCore import QByteArray, QEvent, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -39,7 +40,7 @@ from tlstudio.gui.pages.training import TrainingPage
 from tlstudio.gui.pages.try_it import TryPage
 from tlstudio.gui.project_model import ProjectModel
 from tlstudio.gui.run_history import RunHistory
-from tlstudio.gui.style import STYLE_SHEET
+from tlstudio.gui.style import SCHEMES, apply_style, current_scheme, follow_system_scheme, is_dark, style_sheet
 from tlstudio.gui.train_control import QueuedRun, TrainControl
 from tlstudio.gui.widgets import MessageBar, named
 from tlstudio.gui.worker import DEFAULT_TRAINER, TrainingSession
@@ -67,9 +68,16 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setAccessibleName(APP_NAME)
-        self.setStyleSheet(STYLE_SHEET)
+        self._dark: bool | None = None
+        self._follow_palette()
         self.setAcceptDrops(True)
         self.app_settings = app_settings or AppSettings(parent=self)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            if self.app_settings.color_scheme != current_scheme(app):
+                apply_style(app, self.app_settings.color_scheme)
+                self._follow_palette()
+            app.styleHints().colorSchemeChanged.connect(self._on_system_scheme_changed)
         self.app_data_dir = Path(app_data_dir) if app_data_dir else default_app_data_dir()
         self.runner = TaskRunner(parent=self)
         self.tensorflow = TensorFlowLoader(self.runner, self)
@@ -195,6 +203,16 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
         self.train_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
         self.stop_action = self._action("Stop", "actionStop", self.stop_training, "Esc", pixmap.SP_MediaStop,
                                         "Stop after the current batch and keep the best model (Esc)")
+        self.scheme_group = QActionGroup(self)
+        self.scheme_actions: dict[str, QAction] = {}
+        for scheme, text in zip(SCHEMES, ("&System", "&Light", "&Dark"), strict=True):
+            action = self._action(text, f"actionScheme{scheme.capitalize()}", self._on_scheme_action,
+                                  tip={"system": "Follow the desktop's light or dark setting"}.get(scheme))
+            action.setCheckable(True)
+            action.setData(scheme)
+            self.scheme_group.addAction(action)
+            self.scheme_actions[scheme] = action
+        self.scheme_actions[self.app_settings.color_scheme].setChecked(True)
         self.step_actions = [
             self._action(f"Go to {PAGE_TITLES.get(name, name.capitalize())}", f"actionGo{name.capitalize()}",
                          self._on_step_action, f"Ctrl+{number}")
@@ -215,6 +233,12 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
         file_menu.addAction(self.save_as_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.setObjectName("viewMenu")
+        scheme_menu = view_menu.addMenu("&Colour scheme")
+        scheme_menu.setObjectName("colorSchemeMenu")
+        for action in self.scheme_actions.values():
+            scheme_menu.addAction(action)
         run_menu = self.menuBar().addMenu("&Run")
         run_menu.addAction(self.train_action)
         run_menu.addAction(self.stop_action)
@@ -243,6 +267,40 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
         toolbar.addWidget(self.engine_label)
         self.addToolBar(toolbar)
         self.toolbar = toolbar
+
+    # -- colour scheme ----------------------------------------------------------------------------
+
+    def set_color_scheme(self, scheme: str) -> None:
+        """Light, dark or the desktop's ("system"); remembered for the next start."""
+        self.app_settings.set_color_scheme(scheme)
+        self.scheme_actions[scheme].setChecked(True)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_style(app, scheme)
+        self._follow_palette()
+
+    @Slot()
+    def _on_scheme_action(self) -> None:
+        action = self.sender()
+        if isinstance(action, QAction) and action.data() in SCHEMES:
+            self.set_color_scheme(str(action.data()))
+
+    @Slot(Qt.ColorScheme)
+    def _on_system_scheme_changed(self, _scheme: Qt.ColorScheme) -> None:
+        app = QApplication.instance()
+        if isinstance(app, QApplication) and follow_system_scheme(app):
+            self._follow_palette()
+
+    def _follow_palette(self) -> None:
+        dark = is_dark()
+        if dark != self._dark:
+            self._dark = dark
+            self.setStyleSheet(style_sheet(dark))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self._follow_palette()
+        super().changeEvent(event)
 
     # -- pages ------------------------------------------------------------------------------------
 

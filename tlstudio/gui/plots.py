@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
+from tlstudio.gui.plot_look import EmptyHint, follow_palette, plot_colours
 from tlstudio.train.events import BatchEnd, EpochEnd, PhaseBegin, TrainBegin
 
 SMOOTHING = 0.9  # exponential moving average of the step loss: light, lags a few steps
@@ -178,8 +179,6 @@ class TrainingPlots(QWidget):
         self._legends = []
         for plot, offset in ((self.loss_plot, (-10, 10)), (self.accuracy_plot, (-10, -10))):
             legend = plot.getPlotItem().addLegend(offset=offset, labelTextSize="8pt", verSpacing=-6)
-            legend.setBrush(pg.mkBrush(255, 255, 255, 215))
-            legend.setPen(pg.mkPen("#d5dae1"))
             self._legends.append(legend)
         self.raw_loss_curve = self.loss_plot.plot(pen=pg.mkPen(TRAIN_RAW_COLOR, width=1))
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(TRAIN_COLOR, width=2), name="train (smoothed)")
@@ -204,6 +203,16 @@ class TrainingPlots(QWidget):
             marker.setVisible(False)
             plot.addItem(marker, ignoreBounds=True)
             self.phase_markers.append(marker)
+
+        for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot):
+            follow_palette(plot, self._recolour_markers)
+        self.empty_hints = {
+            self.loss_plot: EmptyHint(self.loss_plot, "The loss of each training step appears here once a run "
+                                      "starts, or tick an earlier run to see its curves."),
+            self.accuracy_plot: EmptyHint(self.accuracy_plot, "Accuracy on the training and validation images, "
+                                          "after each epoch."),
+            self.lr_plot: EmptyHint(self.lr_plot, "The learning rate of each step."),
+        }
 
         self._raw_loss = _Series()
         self._smoothed_loss = _Series()
@@ -287,12 +296,28 @@ class TrainingPlots(QWidget):
         self.lr_curve.setData(lr_x, _finite_positive(lr), connect="finite")
         fit_y_range(self.loss_plot)
         fit_y_range(self.lr_plot, min_span=2.0)
+        self._update_empty()
 
     def _redraw_epochs(self) -> None:
         self.val_loss_curve.setData(*self._val_loss.arrays(), connect="finite")
         self.accuracy_curve.setData(*self._accuracy.arrays(), connect="finite")
         self.val_accuracy_curve.setData(*self._val_accuracy.arrays(), connect="finite")
         fit_y_range(self.loss_plot)
+        self._update_empty()
+
+    def _update_empty(self) -> None:
+        overlaid = bool(self._overlays)
+        self.empty_hints[self.loss_plot].set_empty(not (overlaid or self._raw_loss.x or self._val_loss.x))
+        self.empty_hints[self.accuracy_plot].set_empty(not (overlaid or self._accuracy.x or self._val_accuracy.x))
+        self.empty_hints[self.lr_plot].set_empty(not (overlaid or self._lr.x))
+
+    def _recolour_markers(self, dark: bool) -> None:
+        fill = pg.mkBrush(plot_colours(dark)["legend"])
+        for marker in getattr(self, "phase_markers", []):
+            label = getattr(marker, "label", None)  # only the marker with a text has one
+            if label is not None:
+                label.fill = fill
+                label.update()
 
     # -- earlier runs ------------------------------------------------------------------------------
 
@@ -320,6 +345,7 @@ class TrainingPlots(QWidget):
         self._overlays[key] = items
         fit_y_range(self.loss_plot)
         fit_y_range(self.lr_plot, min_span=2.0)
+        self._update_empty()
 
     def remove_overlay(self, key: str) -> None:
         for item in self._overlays.pop(key, []):
@@ -328,6 +354,7 @@ class TrainingPlots(QWidget):
                     plot.getPlotItem().removeItem(item)
         fit_y_range(self.loss_plot)
         fit_y_range(self.lr_plot, min_span=2.0)
+        self._update_empty()
 
 
 class LearningRatePreview(pg.PlotWidget):
@@ -356,12 +383,15 @@ class LearningRatePreview(pg.PlotWidget):
         self.addItem(self.phase_marker, ignoreBounds=True)
         self.x = np.zeros(0)
         self.y = np.zeros(0)
+        follow_palette(self)
+        self.empty_hint = EmptyHint(self, "The planned learning rate of each step appears here.")
 
     def show_schedule(self, x_epochs: np.ndarray, learning_rates: np.ndarray,
                       phase_two_epoch: float | None = None) -> None:
         self.x = np.asarray(x_epochs, dtype=float)
         self.y = np.asarray(learning_rates, dtype=float)
         self.curve.setData(self.x, _finite_positive(self.y), connect="finite")
+        self.empty_hint.set_empty(len(self.x) == 0)
         self.phase_marker.setVisible(phase_two_epoch is not None)
         if phase_two_epoch is not None:
             self.phase_marker.setValue(phase_two_epoch)

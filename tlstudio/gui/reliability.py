@@ -12,6 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
+from tlstudio.gui.plot_look import EmptyHint, follow_palette, plot_colours
 from tlstudio.gui.plots import TRAIN_COLOR, VAL_COLOR
 
 GAP_COLOR = (214, 39, 40, 110)  # translucent red over the blue bars, as in Guo et al.'s figures
@@ -41,10 +42,13 @@ class ReliabilityDiagram(pg.PlotWidget):
         item.addItem(self.accuracy_bars)
         item.addItem(self.gap_bars)
         self.bins: dict[str, Any] | None = None
+        follow_palette(self, lambda dark: self.accuracy_bars.setOpts(pen=pg.mkPen(plot_colours(dark)["background"])))
+        self.empty_hint = EmptyHint(self, "How often the model is right at each confidence, once it is evaluated.")
 
     def set_bins(self, table: dict[str, Any] | None) -> None:
         """Draw `reliability_bins`' table (None clears); empty bins draw nothing."""
         self.bins = table
+        self.empty_hint.set_empty(not table)
         if not table:
             self.accuracy_bars.setOpts(x=[], height=[], width=0.0)
             self.gap_bars.setOpts(x=[], height=[], y0=[], width=0.0)

@@ -8,7 +8,7 @@ parts would like side by side).
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QBoxLayout, QLayout, QSplitter, QVBoxLayout, QWidget
 
@@ -66,7 +66,47 @@ class Columns(QWidget):
         super().resizeEvent(event)
 
 
-class StackingSplitter(QSplitter):
+class WrapAwareSplitter(QSplitter):
+    """A splitter whose minimum height counts its parts' wrapped text at the width each part has.
+
+    QSplitter asks its parts for their minimum size only, which for word-wrapped text is the height at
+    some other width: side by side, a narrow part's labels and group boxes would be cut off."""
+
+    def __init__(self, orientation: Qt.Orientation = Qt.Orientation.Horizontal, parent: QWidget | None = None):
+        super().__init__(orientation, parent)
+        self._minimum_height = 0
+
+    def _parts_minimum_height(self) -> int:
+        heights = []
+        for i in range(self.count()):
+            part = self.widget(i)
+            if part.isHidden():
+                continue
+            low = part.minimumSizeHint().height()
+            if part.hasHeightForWidth():
+                low = max(low, part.heightForWidth(part.width()))
+            heights.append(low)
+        return max(heights, default=0)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        hint = super().minimumSizeHint()
+        if self.orientation() == Qt.Orientation.Horizontal:
+            hint.setHeight(max(hint.height(), self._minimum_height))
+        return hint
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self.orientation() == Qt.Orientation.Horizontal:
+            QTimer.singleShot(0, self, self._update_minimum)  # once the parts have their new widths
+
+    def _update_minimum(self) -> None:
+        height = self._parts_minimum_height()
+        if height != self._minimum_height:
+            self._minimum_height = height
+            self.updateGeometry()
+
+
+class StackingSplitter(WrapAwareSplitter):
     """A horizontal splitter that turns vertical (second part under the first) below `wide_from` px."""
 
     def __init__(self, wide_from: int, parent: QWidget | None = None):
@@ -95,7 +135,7 @@ class StackingSplitter(QSplitter):
             return super().minimumSizeHint()
         width = max(part.width() for part in parts)
         if not self.stacked:
-            return QSize(width, max(part.height() for part in parts))
+            return QSize(width, max(max(part.height() for part in parts), self._parts_minimum_height()))
         return QSize(width, sum(self._stacked_heights(max(width, self.width())))
                      + self.handleWidth() * (len(parts) - 1))
 

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPus
 
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.dataset_model import DatasetModel
+from tlstudio.gui.plot_look import follow_palette
 from tlstudio.gui.project_model import ProjectModel
 from tlstudio.gui.widgets import hint_label, named
 from tlstudio.train.events import StopToken
@@ -65,6 +66,7 @@ class ToolPanel(QGroupBox):
         item.setMenuEnabled(False)
         item.setMouseEnabled(x=False, y=False)
         item.hideButtons()
+        follow_palette(plot)
         plot.hide()
         self.layout_.addWidget(plot)
         return plot

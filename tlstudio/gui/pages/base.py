@@ -6,9 +6,34 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 
+class _PageContent(QWidget):
+    """The scrolled content: as tall as the window when it fits in it, scrolling only below its minimum.
+
+    QScrollArea makes content with word-wrapped labels as tall as its preferred height for the width,
+    which would make a page of plots scroll on any screen; this asks for the viewport's height instead
+    whenever the layout's minimum for the width fits in it (splitters inside pass their parts' wrapped
+    text on: responsive.WrapAwareSplitter)."""
+
+    def __init__(self, area: QScrollArea, fill: bool):
+        super().__init__()
+        self._area = area
+        self._fill = fill
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802
+        layout = self.layout()
+        if layout is None:
+            return super().heightForWidth(width)
+        preferred = layout.heightForWidth(width)
+        if not self._fill:
+            return preferred
+        minimum = max(layout.totalMinimumSize().height(), layout.totalMinimumHeightForWidth(width))
+        return max(minimum, min(preferred, self._area.viewport().height()))
+
+
 class Page(QWidget):
     """A step of the work; subclasses fill `body`. Every page scrolls as a whole when the window is
-    smaller than its content (`scroll` is accepted from older callers and changes nothing)."""
+    smaller than its content. A `scroll` page (a page of settings) is always as tall as its content
+    would like; the others (plots, lists, tables) fill the window and scroll only below their minimum."""
 
     summary_changed = Signal()
 
@@ -26,7 +51,7 @@ class Page(QWidget):
         self.scroll_area.setWidgetResizable(True)
         self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
         outer.addWidget(self.scroll_area)
-        content = QWidget()
+        content = _PageContent(self.scroll_area, fill=not scroll)
         content.setObjectName(f"{object_name}Content")
         inner = QVBoxLayout(content)
         inner.setContentsMargins(18, 14, 18, 12)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QRect, QSize, Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPainter, QPixmap
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -41,6 +41,7 @@ from tlstudio.gui.dataset_model import DatasetModel
 from tlstudio.gui.health_panel import HealthPanel
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.project_model import ProjectModel
+from tlstudio.gui.responsive import WrapAwareSplitter
 from tlstudio.gui.thumbnails import decode_thumbnails
 from tlstudio.gui.widgets import CollapsibleSection, float_spin, hint_label, int_spin, named
 
@@ -70,7 +71,7 @@ class ShareDelegate(QStyledItemDelegate):
             painter.fillRect(option.rect, option.palette.highlight())
         rect = option.rect.adjusted(6, option.rect.height() // 2 - 7, -52, -(option.rect.height() // 2 - 7))
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor("#e4e8ee"))
+        painter.setBrush(option.palette.color(QPalette.ColorRole.AlternateBase).darker(108))
         painter.drawRoundedRect(rect, 3, 3)
         filled = QRect(rect)
         filled.setWidth(max(2, int(rect.width() * float(share))))
@@ -154,7 +155,7 @@ class DataPage(Page):
         self.error_label.hide()
         layout.addWidget(self.error_label)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter = WrapAwareSplitter(Qt.Orientation.Horizontal)  # wrapped text beside it keeps its height
         splitter.setObjectName("dataSplitter")
         splitter.setChildrenCollapsible(False)
         vertical = QSplitter(Qt.Orientation.Vertical)

@@ -35,6 +35,7 @@ from tlstudio.gui.confusion import ConfusionMatrixView
 from tlstudio.gui.gallery import GalleryEntry, ImageGallery
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.reliability import ReliabilityDiagram
+from tlstudio.gui.responsive import WrapAwareSplitter
 from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.thumbnails import ThumbnailCache
@@ -147,7 +148,7 @@ class EvaluatePage(Page):
         self.ensemble_label.hide()
         layout.addWidget(self.ensemble_label)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter = WrapAwareSplitter(Qt.Orientation.Horizontal)  # wrapped text beside it keeps its height
         splitter.setObjectName("evaluateSplitter")
         splitter.setChildrenCollapsible(False)
         left = QWidget()

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -41,6 +40,7 @@ from tlstudio.gui.predictions import (
     render_view,
 )
 from tlstudio.gui.probability_bars import MAX_BARS, ProbabilityBars
+from tlstudio.gui.responsive import WrapAwareSplitter
 from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.thumbnails import ThumbnailCache
@@ -107,7 +107,7 @@ class TryPage(Page):
         layout.addLayout(controls)
         layout.addWidget(self.status_label)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter = WrapAwareSplitter(Qt.Orientation.Horizontal)  # wrapped text beside it keeps its height
         splitter.setObjectName("trySplitter")
         splitter.setChildrenCollapsible(False)
         list_box = QGroupBox("Images")
