@@ -203,6 +203,17 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
         self.train_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
         self.stop_action = self._action("Stop", "actionStop", self.stop_training, "Esc", pixmap.SP_MediaStop,
                                         "Stop after the current batch and keep the best model (Esc)")
+        stack = self.project.undo_stack
+        self.undo_action = stack.createUndoAction(self, "&Undo")
+        self.undo_action.setObjectName("actionUndo")
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.redo_action = stack.createRedoAction(self, "&Redo")
+        self.redo_action.setObjectName("actionRedo")
+        redo_keys = [QKeySequence("Ctrl+Shift+Z")]
+        redo_keys += [key for key in QKeySequence.keyBindings(QKeySequence.StandardKey.Redo) if key not in redo_keys]
+        self.redo_action.setShortcuts(redo_keys)
+        for action in (self.undo_action, self.redo_action):
+            self.addAction(action)
         self.scheme_group = QActionGroup(self)
         self.scheme_actions: dict[str, QAction] = {}
         for scheme, text in zip(SCHEMES, ("&System", "&Light", "&Dark"), strict=True):
@@ -233,6 +244,10 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
         file_menu.addAction(self.save_as_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.setObjectName("editMenu")
+        edit_menu.addAction(self.undo_action)
+        edit_menu.addAction(self.redo_action)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.setObjectName("viewMenu")
         scheme_menu = view_menu.addMenu("&Colour scheme")

@@ -3,6 +3,10 @@
 Every page reads settings from here and writes them back through `update`, which validates
 the whole Project before accepting a change (pydantic's assignment validation would leave a
 rejected value in place). Nothing in the GUI keeps its own copy of a setting.
+
+Each accepted change is a command on `undo_stack` (QUndoStack): Edit > Undo puts the values back,
+through the same signals, so every control bound to a setting follows. Consecutive edits of the same
+setting (the steps of a spin box, the letters of a number) merge into one undo step.
 """
 
 from __future__ import annotations
@@ -10,11 +14,50 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from tlstudio.config import Project, ProjectError
 
 ALL = "*"
+_SETTING_COMMAND = 1  # QUndoCommand.id() of setting changes, so that changes of one setting merge
+
+
+def describe(keys: list[str]) -> str:
+    """The Edit menu's words for a change: "learning rate", or "3 settings"."""
+    if len(keys) == 1:
+        return keys[0].rsplit(".", 1)[-1].replace("_", " ")
+    return f"{len(keys)} settings"
+
+
+class SettingChange(QUndoCommand):
+    """Setting values before and after one accepted `ProjectModel.update`."""
+
+    def __init__(self, model: ProjectModel, before: dict[str, Any], after: dict[str, Any]):
+        super().__init__(f"change of {describe(sorted(after))}")
+        self._model = model
+        self.before = before
+        self.after = after
+        self._first = True  # the change is already applied when the command is pushed
+
+    def redo(self) -> None:
+        if self._first:
+            self._first = False
+            return
+        self._model._apply(self.after)
+
+    def undo(self) -> None:
+        self._model._apply(self.before)
+
+    def id(self) -> int:
+        return _SETTING_COMMAND
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802
+        if not isinstance(other, SettingChange) or set(other.after) != set(self.after):
+            return False
+        self.after = other.after
+        self.setObsolete(self.after == self.before)  # edited back to where it was: nothing to undo
+        return True
 
 
 class ProjectModel(QObject):
@@ -30,6 +73,8 @@ class ProjectModel(QObject):
         self._project = project or Project()
         self._path: Path | None = None
         self._modified = False
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -67,6 +112,14 @@ class ProjectModel(QObject):
         changes = {key: value for key, value in changes.items() if self._differs(key, value)}
         if not changes:
             return None
+        before = {key: self._value_or_none(key) for key in changes}
+        message = self._apply(changes)
+        if message is None:
+            self.undo_stack.push(SettingChange(self, before, changes))
+            self._set_modified(True)
+        return message
+
+    def _apply(self, changes: dict[str, Any]) -> str | None:
         try:
             project = self._project.copy_with(**changes)
         except ProjectError as error:
@@ -75,8 +128,13 @@ class ProjectModel(QObject):
             return message
         self._project = project
         self.changed.emit(sorted(changes))
-        self._set_modified(True)
         return None
+
+    def _value_or_none(self, key: str) -> Any:
+        try:
+            return self.get(key)
+        except AttributeError:
+            return None
 
     def set(self, key: str, value: Any) -> bool:
         return self.update({key: value}) is None
@@ -93,6 +151,7 @@ class ProjectModel(QObject):
         """Start editing another project (New, Open); it counts as saved."""
         self._project = project
         self._set_path(path)
+        self.undo_stack.clear()  # another project: nothing of the last one to undo
         self.changed.emit([ALL])
         self._set_modified(False)
 
@@ -112,6 +171,7 @@ class ProjectModel(QObject):
             self._project = project
         project.save(target)
         self._set_path(target)
+        self.undo_stack.setClean()
         self._set_modified(False)
         return target
 
@@ -119,6 +179,11 @@ class ProjectModel(QObject):
         if path != self._path:
             self._path = path
             self.path_changed.emit(path)
+
+    @Slot(bool)
+    def _on_clean_changed(self, clean: bool) -> None:
+        """Undone (or redone) back to the values last saved or opened: nothing left to save."""
+        self._set_modified(not clean)
 
     def _set_modified(self, modified: bool) -> None:
         if modified != self._modified:
