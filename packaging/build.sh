@@ -5,7 +5,7 @@
 #   bash packaging/build.sh [OUTPUT]        (OUTPUT defaults to the repository root)
 #
 # Uses the Python TL Studio is installed in: $PYTHON, else .venv/bin/python, else python3. Installs
-# PyInstaller into it when missing. Takes about 15 minutes on a 2-core machine; see packaging/README.md.
+# PyInstaller into it when missing. Takes 3 to 4 minutes on a 2-core machine; see packaging/README.md.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
