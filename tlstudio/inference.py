@@ -196,6 +196,7 @@ class TFLiteRuntime(Runtime):
         shape = [int(d) for d in self._input["shape"]]
         self.image_size = shape[1] if len(shape) == 4 and shape[1] == shape[2] else None
         self.num_classes = int(self._output["shape"][-1])
+        self.quantized = np.dtype(self._input["dtype"]).kind in "iu"  # int8 export: integer in and out
         self._lock = threading.Lock()  # an interpreter must not be used by two threads at once
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:

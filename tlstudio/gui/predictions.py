@@ -63,9 +63,18 @@ class ImageView:
     flat: bool = False  # the heat map is the same everywhere (says nothing about where)
 
 
+ENGINE_NAMES = {"keras": "Keras", "tf.saved_model": "TensorFlow"}
+FORMAT_NAMES = {"keras": "Keras model", "savedmodel": "SavedModel", "tflite": "TFLite model", "onnx": "ONNX model"}
+
+
+def model_path(target: Path) -> Path:
+    """What answers for `target`: a run folder's model.keras, else the exported file or SavedModel folder."""
+    return target / MODEL_FILE if (target / MODEL_FILE).is_file() else target
+
+
 @dataclass
 class LoadedModel:
-    run: Path
+    run: Path  # the run folder or model file chosen
     predictor: Predictor
     lock: threading.Lock
     seconds: float
@@ -74,6 +83,22 @@ class LoadedModel:
     def can_explain(self) -> bool:
         """Grad-CAM needs the Keras model itself (the run's model.keras gives it)."""
         return getattr(self.predictor.runtime, "model", None) is not None
+
+    @property
+    def answered_by(self) -> str:
+        """Which model and runtime answer, e.g. "ONNX model in onnxruntime"."""
+        runtime = self.predictor.runtime
+        name = FORMAT_NAMES.get(runtime.format, runtime.format)
+        quantized = " (int8)" if getattr(runtime, "quantized", False) else ""
+        return f"{name}{quantized} in {ENGINE_NAMES.get(runtime.engine, runtime.engine)}"
+
+    @property
+    def why_no_explanation(self) -> str:
+        """"" when Grad-CAM works, else why not, in one sentence."""
+        if self.can_explain:
+            return ""
+        return (f"Grad-CAM needs the Keras model's gradients; this {self.answered_by} gives only its answers. "
+                "Choose the run (or its .keras file) to see where it looked.")
 
 
 class TryState:
@@ -122,12 +147,13 @@ class TryState:
 
 
 def load_model(run: Path, context: TaskContext) -> LoadedModel:
-    """Load the run's model.keras with its labels and preprocessing, and trace its call once."""
+    """Load the run's model.keras (or an exported .keras, .tflite, .onnx file or SavedModel folder) with
+    its labels and preprocessing, through the predictor `tlstudio predict` uses, and call it once."""
     from tlstudio.inference import load_predictor
 
     start = time.perf_counter()
     context.message("loading the model")
-    predictor = load_predictor(run / MODEL_FILE)
+    predictor = load_predictor(model_path(run))
     context.message("preparing the model")
     size = predictor.image_size
     predictor.predict_array(np.zeros((1, size, size, 3), np.uint8))  # the first call traces the graph

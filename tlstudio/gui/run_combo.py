@@ -15,8 +15,9 @@ MAX_WIDTH = 480
 
 
 class RunCombo(QComboBox):
-    """Lists `history`'s runs with a model.keras; a run that just finished is selected, else the
-    user's choice is kept. `run_changed` carries the selected run folder, or None."""
+    """Lists `history`'s runs with a model.keras (and model files added with `add_model_file`); a run
+    that just finished is selected, else the user's choice is kept. `run_changed` carries the selected
+    run folder or model file, or None."""
 
     run_changed = Signal(object)  # Path | None
 
@@ -26,6 +27,7 @@ class RunCombo(QComboBox):
         named(self, object_name, accessible_name, tooltip)
         self._history = history
         self._current: Path | None = None
+        self._files: list[Path] = []  # exported model files opened here, listed after the runs
         # Run labels are long; the combo shrinks with the window and the popup shows them whole.
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(12)
@@ -47,6 +49,13 @@ class RunCombo(QComboBox):
         data = self.currentData()
         return Path(data) if data else None
 
+    def add_model_file(self, path: Path) -> None:
+        """List an exported model file (or SavedModel folder) beside the runs, and select it."""
+        if path not in self._files:
+            self._files.append(path)
+            self.refill()
+        self.select(path)
+
     def select(self, run: Path) -> bool:
         index = self.findData(str(run))
         if index >= 0:
@@ -63,6 +72,9 @@ class RunCombo(QComboBox):
             if summary.has_model:
                 self.addItem(summary.label, str(summary.path))
                 self.setItemData(self.count() - 1, str(summary.path), Qt.ItemDataRole.ToolTipRole)
+        for path in self._files:
+            self.addItem(f"File: {path.name}", str(path))
+            self.setItemData(self.count() - 1, str(path), Qt.ItemDataRole.ToolTipRole)
         if self.count() == 0:
             self.addItem(NO_RUN_TEXT, None)
         newest = self.itemData(0)

@@ -84,6 +84,11 @@ class TryPage(Page):
         self.run_combo = RunCombo(history, "tryRunCombo", "Model to try",
                                   "The run whose best model (lowest validation loss) answers.")
         controls.addWidget(self.run_combo)
+        self.open_model_button = named(QPushButton("Model file…"), "tryOpenModelButton", "Open a model file",
+                                       "Try an exported model: a .tflite (int8 too), .onnx or .keras file, or a "
+                                       "SavedModel folder (pick its saved_model.pb).")
+        self.open_model_button.clicked.connect(self.choose_model_file)
+        controls.addWidget(self.open_model_button)
         self.choose_files_button = named(QPushButton("Add images…"), "tryChooseImagesButton", "Add images",
                                          "Pick image files to predict.")
         self.choose_files_button.clicked.connect(self.choose_files)
@@ -133,6 +138,10 @@ class TryPage(Page):
                                    "convolutional block found most evidence for the predicted class.")
         self.gradcam_check.toggled.connect(self._on_gradcam_toggled)
         view_layout.addWidget(self.gradcam_check, 0, Qt.AlignmentFlag.AlignHCenter)
+        self.gradcam_reason = hint_label()
+        self.gradcam_reason.setObjectName("tryGradCamReason")
+        self.gradcam_reason.hide()
+        view_layout.addWidget(self.gradcam_reason)
         self.view_caption = hint_label()
         self.view_caption.setObjectName("tryViewCaption")
         self.view_caption.setAlignment(Qt.AlignmentFlag.AlignHCenter)
@@ -205,8 +214,8 @@ class TryPage(Page):
             self._load_task.cancel()
             self._load_task = None
         if run is not None:
-            try:
-                resize = self._history.details(run).image_input.resize
+            try:  # a model file says its resize policy once loaded
+                resize = self._history.details(run).image_input.resize if run.is_dir() else "center-crop"
             except (OSError, ValueError):
                 resize = "center-crop"
             self.thumbnails.set_resize(resize)
@@ -243,8 +252,9 @@ class TryPage(Page):
             return
         self.model = model
         predictor = model.predictor
-        self.model_label.setText(f"{len(predictor.classes)} classes · {predictor.image_size} px · "
-                                 f"{predictor.resize} · loaded in {model.seconds:.1f} s")
+        self.thumbnails.set_resize(predictor.resize)
+        self.model_label.setText(f"Answered by the {model.answered_by} · {len(predictor.classes)} classes · "
+                                 f"{predictor.image_size} px · {predictor.resize} · loaded in {model.seconds:.1f} s")
         self.gradcam_check.setEnabled(model.can_explain)
         self._set_status("", "")
         self._refresh_controls()
@@ -257,6 +267,19 @@ class TryPage(Page):
         self._load_task = None
         self._set_status(f"Could not load the model: {message}", "error")
         self._refresh_controls()
+
+    @Slot()
+    def choose_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose a model to try", str(Path.home()),
+            "Models (*.tflite *.onnx *.keras saved_model.pb);;All files (*)")
+        if path:
+            self.open_model_file(Path(path))
+
+    def open_model_file(self, path: Path) -> None:
+        """Try an exported model (a SavedModel by its folder or its saved_model.pb) instead of a run."""
+        path = path.expanduser().resolve()
+        self.run_combo.add_model_file(path.parent if path.name == "saved_model.pb" else path)
 
     # -- predicting -------------------------------------------------------------------------------
 
@@ -485,6 +508,9 @@ class TryPage(Page):
             button.setEnabled(has_run)
         self.clear_button.setEnabled(bool(self.tried))
         self.gradcam_check.setEnabled(self.model is not None and self.model.can_explain)
+        reason = self.model.why_no_explanation if self.model is not None else ""
+        self.gradcam_reason.setText(reason)
+        self.gradcam_reason.setVisible(bool(reason))
         if not has_run:
             self._set_status("Train a model on the Run page first; then try it here.", "")
         elif not self._tensorflow.ready and self._load_task is None:

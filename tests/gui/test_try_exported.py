@@ -1,0 +1,83 @@
+"""Try it on what you ship: an exported ONNX file and an int8 TFLite file answer on the Try-it page
+through the predictor `tlstudio predict` uses, give the Keras model's top-1 on the demo images, say
+which runtime answered, and say why Grad-CAM is off for them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tlstudio.gui.layout_check import layout_problems
+
+SHOTS = os.environ.get("TLSTUDIO_LAYOUT_SHOTS")  # a folder: also save the page as PNG there, to look at
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """A run that answers with a clear margin (SqueezeNet 1.1's shipped ImageNet weights, 8 epochs of the
+    head on 3 demo classes × 8 images at 64 px), exported as ONNX and as int8 TFLite."""
+    from tlstudio.config import Project
+    from tlstudio.data.demo import make_demo_dataset
+    from tlstudio.export import export_run
+    from tlstudio.runs import new_run_dir
+    from tlstudio.train.events import RunStatus
+    from tlstudio.train.trainer import Trainer
+
+    root = tmp_path_factory.mktemp("shipped")
+    data = make_demo_dataset(root / "shapes", per_class=8, size=48, seed=0)
+    project = Project().copy_with(**{
+        "data.folder": str(data), "model.backbone": "squeezenet1_1", "model.weights": "imagenet",
+        "model.image_size": 64, "training.epochs": 8, "training.batch_size": 8, "training.image_cache": False,
+        "optimizer.learning_rate": 0.01})
+    project.save(root / "project.json")
+    run = new_run_dir(root / "runs", project.model.backbone)
+    result = Trainer().run(project, run_dir=run)
+    assert result.status == RunStatus.FINISHED, result.message
+    report = export_run(run, ["onnx"], root / "export")
+    int8 = export_run(run, ["tflite"], root / "export", quantize="int8")
+    files = {r.format: r.path for r in [*report.results, *int8.results] if r.ok}
+    assert set(files) == {"onnx", "tflite"}, [(r.format, r.reason) for r in [*report.results, *int8.results]]
+    return root / "project.json", run, data, files
+
+
+def keras_top1(run: Path, images: list[Path]) -> list[int]:
+    from tlstudio.inference import load_predictor
+
+    predictor = load_predictor(run / "model.keras")
+    return list(np.argmax(predictor.predict_array(np.stack([predictor.load(p) for p in images])), axis=1))
+
+
+def test_exported_onnx_and_int8_tflite_answer_like_keras(qtbot, make_window, shipped):
+    from tlstudio.inference import image_files
+
+    project, run, data, files = shipped
+    window = make_window()
+    assert window.open_project(project)
+    window.show_page("try")
+    page = window.try_page
+    images = sorted(image_files(data))
+    expected = keras_top1(run, images)
+
+    for fmt, words in (("onnx", "ONNX model in onnxruntime"), ("tflite", "TFLite model (int8) in ")):
+        page.open_model_file(files[fmt])
+        assert page.run_combo.selected_run == files[fmt].resolve()
+        page.add_paths(images, replace=True)
+        qtbot.waitUntil(lambda: page.model is not None and len(page.tried) == len(images) and not page.busy,
+                        timeout=120_000)
+        assert page.model.predictor.runtime.format == fmt
+        assert [page.tried[path].top_class for path in images] == expected, fmt
+        assert words in page.model_label.text()
+        assert not page.gradcam_check.isEnabled()
+        assert page.gradcam_reason.isVisibleTo(page) and "Grad-CAM needs the Keras model" in page.gradcam_reason.text()
+        page.image_list.setCurrentRow(0)
+        assert layout_problems(window) == []
+        if SHOTS:
+            window.grab().save(str(Path(SHOTS) / f"try-{fmt}.png"))
+
+    page.run_combo.select(run)  # back to the run: its Keras model can show where it looked
+    qtbot.waitUntil(lambda: page.model is not None and not page.busy, timeout=120_000)
+    assert page.gradcam_check.isEnabled() and not page.gradcam_reason.isVisibleTo(page)
+    assert "Keras model in Keras" in page.model_label.text()
