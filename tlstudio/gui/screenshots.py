@@ -1,6 +1,11 @@
 """Render every page of the app offscreen to PNG files (for the README and for reviewing the look).
 
     python -m tlstudio.gui.screenshots docs/screenshots
+    python -m tlstudio.gui.screenshots DIR --size 1024x600 [--scale 2] [--dark]
+
+`--size` is the window's size in logical pixels, `--scale` Qt's scale factor (QT_SCALE_FACTOR: the
+PNGs are that many times larger), `--dark` the dark colour scheme. Each page is also checked by
+tlstudio.gui.layout_check and what it finds is printed.
 
 Runs on the demo dataset with the real Trainer and the default project (a pretrained backbone
 that loads offline: SqueezeNet 1.1 unless Keras has MobileNetV2's weights cached), in temporary
@@ -9,6 +14,7 @@ settings and data folders: the user's own are never touched.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -31,8 +37,9 @@ def _wait_until(app, condition: Callable[[], bool], timeout_s: float, what: str)
         time.sleep(0.01)
 
 
-def render(out_dir: Path) -> list[Path]:
-    """Write the screenshots into `out_dir`; returns their paths in the order taken."""
+def render(out_dir: Path, size: tuple[int, int] = WINDOW_SIZE, dark: bool = False) -> list[Path]:
+    """Write the screenshots into `out_dir`; returns their paths in the order taken. (A scale factor
+    must be in QT_SCALE_FACTOR before this is called: Qt reads it once, when it starts.)"""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     scratch = Path(tempfile.mkdtemp(prefix="tlstudio-screenshots-"))
     os.environ.setdefault("TLSTUDIO_CACHE_DIR", str(scratch / "cache"))
@@ -44,24 +51,32 @@ def render(out_dir: Path) -> list[Path]:
     from tlstudio.data.demo import make_demo_dataset
     from tlstudio.gui.app import create_application
     from tlstudio.gui.app_settings import AppSettings
+    from tlstudio.gui.layout_check import layout_problems
     from tlstudio.gui.main_window import MainWindow
+    from tlstudio.gui.style import apply_style
     from tlstudio.train.events import RunStatus
 
     app = create_application()
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = AppSettings(QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
+    scheme = "dark" if dark else "light"
+    settings.set_color_scheme(scheme)
+    apply_style(app, scheme)
     window = MainWindow(app_settings=settings, app_data_dir=scratch / "appdata")
     window.ask_unsaved = lambda: QMessageBox.StandardButton.Discard
-    window.resize(*WINDOW_SIZE)
+    window.resize(*size)
     window.show()
     shots: list[Path] = []
 
     def shoot(name: str) -> None:
-        app.processEvents()
+        for _ in range(10):  # pages that fit wrapped text to their width take a pass or two
+            app.processEvents()
+            time.sleep(0.01)
         path = out_dir / f"{name}.png"
         window.grab().save(str(path))
         shots.append(path)
-        print(f"wrote {path}", flush=True)
+        problems = layout_problems(window)
+        print(f"wrote {path}" + "".join(f"\n  layout: {problem}" for problem in problems), flush=True)
 
     earlier = make_demo_dataset(scratch / "my-photos", per_class=4, size=32)
     settings.remember_folder(earlier)
@@ -160,9 +175,23 @@ def render(out_dir: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    out_dir = Path(args[0]) if args else Path("docs/screenshots")
-    render(out_dir)
+    parser = argparse.ArgumentParser(prog="python -m tlstudio.gui.screenshots",
+                                     description="Render every page of the app to PNG files.")
+    parser.add_argument("out_dir", nargs="?", default="docs/screenshots", type=Path)
+    parser.add_argument("--size", default=f"{WINDOW_SIZE[0]}x{WINDOW_SIZE[1]}",
+                        help="window size in logical pixels, WxH (default %(default)s)")
+    parser.add_argument("--scale", type=float, default=None, help="Qt's scale factor, e.g. 2 for 200%%")
+    parser.add_argument("--dark", action="store_true", help="the dark colour scheme")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        width, height = (int(part) for part in args.size.lower().split("x"))
+    except ValueError:
+        parser.error(f"--size {args.size!r} is not WxH, e.g. 1024x600")
+    if args.scale is not None:
+        if "PySide6.QtWidgets" in sys.modules and sys.modules["PySide6.QtWidgets"].QApplication.instance():
+            parser.error("--scale must be given before Qt starts; run it in a fresh process")
+        os.environ["QT_SCALE_FACTOR"] = f"{args.scale:g}"
+    render(args.out_dir, (width, height), args.dark)
     return 0
 
 
