@@ -1,6 +1,7 @@
 """Run in a child process by test_small_screens.py, with QT_SCALE_FACTOR set before Qt starts (it
 cannot change inside a running QApplication): open PROJECT at 1024×600 logical pixels, show every
-page and print one JSON line: the device pixel ratio of a grab and each page's layout problems."""
+page and print one JSON line: the device pixel ratio of a grab, each page's layout problems, and the
+first Data-page thumbnail's pixel ratio and width in device pixels."""
 
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ def main(project: str, settings_dir: str, shots: str | None) -> None:
     while (window.dataset.scanning or window.dataset.index is None) and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.01)
+    window.show_page("data")
+    deadline = time.monotonic() + 30
+    while len(window.data_page.thumbnails) < 3 and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    thumbnail = next(iter(window.data_page.thumbnails.values()))[0]
+    sharp = [thumbnail.devicePixelRatio(), thumbnail.width()]
     found, ratio = {}, 0.0
     for name in PAGE_NAMES:
         window.show_page(name)
@@ -47,7 +55,8 @@ def main(project: str, settings_dir: str, shots: str | None) -> None:
         problems = layout_problems(window)
         if problems:
             found[name] = problems
-    print(json.dumps({"ratio": ratio, "size": [window.width(), window.height()], "problems": found}), flush=True)
+    print(json.dumps({"ratio": ratio, "size": [window.width(), window.height()], "problems": found,
+                      "thumbnail": sharp}), flush=True)
     window.shutdown()
 
 

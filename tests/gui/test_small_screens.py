@@ -98,6 +98,7 @@ def test_every_page_holds_at_scale_factor_2(trained_project, tmp_path):
     assert report["ratio"] == 2.0
     assert report["size"] == [1024, 600]
     assert report["problems"] == {}
+    assert report["thumbnail"] == [2.0, 88]  # a 44 px thumbnail drawn from 88 device pixels: sharp
 
 
 def test_the_first_window_fits_its_screen(qtbot, app_settings, tmp_path):

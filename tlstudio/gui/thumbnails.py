@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QGuiApplication, QImage
 
 from tlstudio.data import load_image
 from tlstudio.gui.background import Task, TaskContext, TaskRunner
@@ -25,14 +25,18 @@ def array_to_qimage(array: np.ndarray) -> QImage:
     return QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
 
 
-def decode_thumbnails(paths: Sequence[Path], size: int, resize: str, context: TaskContext) -> dict[Path, QImage]:
-    """Square thumbnails of `paths` (a file that cannot be read is left out); run in a background task."""
+def decode_thumbnails(paths: Sequence[Path], size: int, resize: str, context: TaskContext,
+                      pixel_ratio: float = 1.0) -> dict[Path, QImage]:
+    """Square thumbnails of `paths`, `size` logical pixels at `pixel_ratio` device pixels each (sharp on a
+    HiDPI screen); a file that cannot be read is left out. Run in a background task."""
     found: dict[Path, QImage] = {}
     for done, path in enumerate(paths, start=1):
         if context.cancelled:
             break
         try:
-            found[path] = array_to_qimage(load_image(path, size, resize))
+            image = array_to_qimage(load_image(path, round(size * pixel_ratio), resize))
+            image.setDevicePixelRatio(pixel_ratio)
+            found[path] = image
         except (OSError, ValueError):
             pass  # a file that changed since it was listed is simply shown without a picture
         context.progress(done, len(paths))
@@ -88,9 +92,11 @@ class ThumbnailCache(QObject):
         if not missing:
             return
         size, resize = self.size, self.resize
+        app = QGuiApplication.instance()
+        ratio = app.devicePixelRatio() if isinstance(app, QGuiApplication) else 1.0
 
         def work(context: TaskContext) -> dict[Path, QImage]:
-            return decode_thumbnails(missing, size, resize, context)
+            return decode_thumbnails(missing, size, resize, context, ratio)
 
         task = self._runner.submit("loading thumbnails", work)
         task.succeeded.connect(self._on_decoded)

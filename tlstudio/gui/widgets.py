@@ -292,8 +292,11 @@ class ImageLabel(QLabel):
         if self._pixmap.isNull():
             super().setPixmap(QPixmap())
             return
-        super().setPixmap(self._pixmap.scaled(self.contentsRect().size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                              Qt.TransformationMode.SmoothTransformation))
+        ratio = self.devicePixelRatioF()  # drawn at the screen's pixels: sharp at 200 %
+        scaled = self._pixmap.scaled(self.contentsRect().size() * ratio, Qt.AspectRatioMode.KeepAspectRatio,
+                                     Qt.TransformationMode.SmoothTransformation)
+        scaled.setDevicePixelRatio(ratio)
+        super().setPixmap(scaled)
 
 
 def two_columns(parent: QWidget, left_stretch: int = 1, right_stretch: int = 1) -> tuple[QVBoxLayout, QVBoxLayout]:

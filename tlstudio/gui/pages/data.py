@@ -51,10 +51,10 @@ RESIZE_LABELS = {"center-crop": "Crop the centre square", "stretch": "Stretch to
                  "pad": "Pad to a square"}
 
 
-def _load_thumbnails(paths_by_class: dict[str, list[Path]], size: int,
-                     context: TaskContext) -> dict[str, list[QImage]]:
+def _load_thumbnails(paths_by_class: dict[str, list[Path]], size: int, context: TaskContext,
+                     pixel_ratio: float = 1.0) -> dict[str, list[QImage]]:
     decoded = decode_thumbnails([path for paths in paths_by_class.values() for path in paths], size,
-                                "center-crop", context)
+                                "center-crop", context, pixel_ratio)
     return {name: [decoded[path] for path in paths if path in decoded] for name, paths in paths_by_class.items()}
 
 
@@ -446,9 +446,10 @@ class DataPage(Page):
         paths = self._dataset.example_paths(THUMBNAILS_PER_CLASS)
         if not paths:
             return
+        ratio = self.devicePixelRatioF()  # as many pixels as the screen shows: sharp at 200 %
 
         def work(context: TaskContext) -> dict[str, list[QImage]]:
-            return _load_thumbnails(paths, THUMBNAIL_SIZE, context)
+            return _load_thumbnails(paths, THUMBNAIL_SIZE, context, ratio)
 
         self._thumbnail_task = self._runner.submit("loading thumbnails", work)
         self._thumbnail_task.succeeded.connect(self._on_thumbnails_loaded)
