@@ -40,6 +40,8 @@ def restyle(plot: pg.PlotWidget, dark: bool) -> None:
         legend.setBrush(pg.mkBrush(background))
         legend.setPen(pg.mkPen(look["border"]))
         legend.setLabelTextColor(foreground)
+        for _sample, label in legend.items:  # the colour is in each label's rich text: set it again
+            label.setText(label.text, color=foreground.name())
 
 
 class _PaletteFollower(QObject):

@@ -13,6 +13,18 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QBoxLayout, QLayout, QSplitter, QVBoxLayout, QWidget
 
 
+def minimum_height_for_width(widget: QWidget, width: int) -> int:
+    """The least height `widget` needs at `width`: its wrapped text counted at that width."""
+    low = widget.minimumSizeHint().height()
+    layout = widget.layout()
+    if layout is not None and layout.hasHeightForWidth():
+        margins = widget.contentsMargins()
+        low = max(low, layout.totalMinimumHeightForWidth(width - margins.left() - margins.right()))
+    elif widget.hasHeightForWidth():
+        low = max(low, widget.heightForWidth(width))
+    return low
+
+
 class Columns(QWidget):
     """Two vertical layouts, `left` and `right`, side by side from `wide_from` px, else stacked."""
 
@@ -82,11 +94,14 @@ class WrapAwareSplitter(QSplitter):
             part = self.widget(i)
             if part.isHidden():
                 continue
-            low = part.minimumSizeHint().height()
-            if part.hasHeightForWidth():
-                low = max(low, part.heightForWidth(part.width()))
-            heights.append(low)
+            heights.append(self._part_height(part))
         return max(heights, default=0)
+
+    def _part_height(self, part: QWidget) -> int:
+        """A part's height at its width: what its wrapped text asks for (Qt's minimum of text wrapped
+        in nested rows comes out short, so the preferred height for the width is the safe one)."""
+        low = part.minimumSizeHint().height()
+        return max(low, part.heightForWidth(part.width())) if part.hasHeightForWidth() else low
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802
         hint = super().minimumSizeHint()
@@ -112,6 +127,10 @@ class StackingSplitter(WrapAwareSplitter):
     def __init__(self, wide_from: int, parent: QWidget | None = None):
         super().__init__(Qt.Orientation.Horizontal, parent)
         self.wide_from = wide_from
+
+    def _part_height(self, part: QWidget) -> int:
+        """Its parts (plots, a panel with a log) would like far more than they need: count the need."""
+        return minimum_height_for_width(part, part.width())
 
     @property
     def stacked(self) -> bool:

@@ -42,6 +42,7 @@ from tlstudio.gui.health_panel import HealthPanel
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.project_model import ProjectModel
 from tlstudio.gui.responsive import WrapAwareSplitter
+from tlstudio.gui.style import is_dark
 from tlstudio.gui.thumbnails import decode_thumbnails
 from tlstudio.gui.widgets import CollapsibleSection, float_spin, hint_label, int_spin, named
 
@@ -71,7 +72,8 @@ class ShareDelegate(QStyledItemDelegate):
             painter.fillRect(option.rect, option.palette.highlight())
         rect = option.rect.adjusted(6, option.rect.height() // 2 - 7, -52, -(option.rect.height() // 2 - 7))
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(option.palette.color(QPalette.ColorRole.AlternateBase).darker(108))
+        track = option.palette.color(QPalette.ColorRole.AlternateBase)
+        painter.setBrush(track.lighter(170) if is_dark(option.palette) else track.darker(108))
         painter.drawRoundedRect(rect, 3, 3)
         filled = QRect(rect)
         filled.setWidth(max(2, int(rect.width() * float(share))))
