@@ -59,3 +59,17 @@ def test_first_column_too_narrow_for_its_names(qtbot):
     table.setColumnWidth(0, 50)
     problems = layout_problems(shown(qtbot, table, 400, 120))
     assert any("first column is 50 px wide" in p for p in problems)
+
+
+def test_overlap_of_widgets_in_nested_rows(qtbot):
+    root = QWidget()
+    layout = QVBoxLayout(root)
+    top = QLabel("a diagram")
+    layout.addWidget(top)
+    row = QVBoxLayout()
+    text = QLabel("its caption")
+    row.addWidget(text)
+    layout.addLayout(row)
+    shown(qtbot, root, 300, 200)
+    text.setGeometry(top.geometry().translated(0, 3))
+    assert any("overlap by" in p for p in layout_problems(root))

@@ -73,6 +73,9 @@ def test_every_page_holds_at_1024_by_600(qtbot, trained_window, trained_project)
     settle(qtbot, window)
     assert (window.width(), window.height()) == SMALL, "the window's minimum size is larger than a 1024×600 screen"
     assert page_problems(qtbot, window, "1024x600") == {}
+    window.resize(1280, 820)  # and back at the size the window first opens at
+    settle(qtbot, window)
+    assert page_problems(qtbot, window, "1280x820") == {}
 
 
 def test_every_page_holds_with_large_text(qtbot, trained_window, trained_project, font_scale):

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QGroupBox,
     QLabel,
+    QLayout,
     QMenu,
     QScrollArea,
     QSizePolicy,
@@ -125,7 +126,7 @@ def _overlaps(parent: QWidget, root: QWidget) -> list[str]:
     children = [child for child in parent.findChildren(QWidget, options=_direct())
                 if _really_visible(child, root) and not child.isWindow()
                 and not isinstance(child, QSplitterHandle)
-                and parent.layout().indexOf(child) >= 0]
+                and _laid_out_in(parent.layout(), child)]
     problems = []
     for i, first in enumerate(children):
         for second in children[i + 1:]:
@@ -134,6 +135,17 @@ def _overlaps(parent: QWidget, root: QWidget) -> list[str]:
                 problems.append(f"{_name(first)} and {_name(second)} overlap by "
                                 f"{overlap.width()}×{overlap.height()} px")
     return problems
+
+
+def _laid_out_in(layout: QLayout, widget: QWidget) -> bool:
+    """Whether `widget` is placed by `layout` or one of the layouts nested in it."""
+    if layout.indexOf(widget) >= 0:
+        return True
+    for i in range(layout.count()):
+        inner = layout.itemAt(i).layout()
+        if inner is not None and _laid_out_in(inner, widget):
+            return True
+    return False
 
 
 def _direct():
