@@ -113,3 +113,24 @@ def test_the_first_window_fits_its_screen(qtbot, app_settings, tmp_path):
     assert window.width() <= min(PREFERRED_SIZE.width(), free.width())
     assert window.height() <= min(PREFERRED_SIZE.height(), free.height())
     window.shutdown()
+
+
+def test_a_size_saved_on_a_bigger_screen_is_made_to_fit(qtbot, tmp_path):
+    from gui_helpers import dispose
+    from PySide6.QtCore import QSettings
+
+    from tlstudio.gui.app_settings import AppSettings
+    from tlstudio.gui.main_window import MainWindow
+
+    def make():
+        settings = AppSettings(QSettings(str(tmp_path / "bigger.ini"), QSettings.Format.IniFormat))
+        return MainWindow(app_settings=settings, app_data_dir=tmp_path / "appdata")
+
+    first = make()
+    first.resize(1900, 1150)  # as on a large monitor
+    first.show()
+    dispose(first)
+    second = make()
+    free = second.screen().availableGeometry().size()
+    assert second.width() <= free.width() and second.height() <= free.height()
+    dispose(second)
