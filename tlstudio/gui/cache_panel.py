@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from tlstudio.files import CACHE_KINDS, cache_dir, cache_limit_bytes, cache_usage, clear_cache, format_bytes
+from tlstudio.gui.widgets import named
 
 
 class CacheLine(QWidget):
@@ -17,10 +18,10 @@ class CacheLine(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.label = QLabel()
         self.label.setObjectName("cacheSizeLabel")
-        self.clear_button = QPushButton("Clear caches")
-        self.clear_button.setObjectName("clearCachesButton")
-        self.clear_button.setToolTip("Delete the decoded images, backbone features and converted backbones kept "
-                                     "between runs. Nothing you made is touched; the next run makes them again.")
+        self.label.setAccessibleName("Cache size")
+        self.clear_button = named(QPushButton("Clear caches"), "clearCachesButton", "Clear caches",
+                                  "Delete the decoded images, backbone features and converted backbones kept "
+                                  "between runs. Nothing you made is touched; the next run makes them again.")
         self.clear_button.clicked.connect(self.clear)
         layout.addWidget(self.label, 1)
         layout.addWidget(self.clear_button)
