@@ -21,15 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def make_dataset(root: Path, images: int) -> Path:
-    from tlstudio.data.demo import make_demo_dataset
-
-    folder = root / f"shapes-{images}"
-    if not folder.is_dir():
-        make_demo_dataset(folder, classes=("circle", "square", "triangle", "star", "cross"),
-                          per_class=images // 5, size=256, seed=0)
-    return folder
+from scale import make_dataset
 
 
 def train(data: Path, backbone: str, lr: float, cache: Path, out: Path) -> float:

@@ -13,7 +13,7 @@ Finding and stripping random augmentation lives in ``tlstudio.model.augment``; i
 """
 
 from tlstudio.export.augmentation_scan import find_augmentation
-from tlstudio.export.converters import ONNX_OPSET, REPRESENTATIVE_IMAGES, tflite_bytes, write_onnx, write_savedmodel
+from tlstudio.export.converters import REPRESENTATIVE_IMAGES, tflite_bytes, write_onnx, write_savedmodel
 from tlstudio.export.model_card import CARD_MARKDOWN, card_markdown, library_versions, model_card
 from tlstudio.export.orchestrate import export_run
 from tlstudio.export.results import (
@@ -27,6 +27,7 @@ from tlstudio.export.results import (
 from tlstudio.export.verify import CLEAR_MARGIN, LATENCY_REPEATS, MAX_FLOAT_DIFF, MIN_QUANTIZED_AGREEMENT
 from tlstudio.inference import FORMATS
 from tlstudio.model.augment import strip_augmentation
+from tlstudio.model.onnx_graph import ONNX_OPSET
 
 __all__ = [
     "CARD_MARKDOWN", "CLEAR_MARGIN", "FORMATS", "LATENCY_REPEATS", "MAX_FLOAT_DIFF", "MIN_QUANTIZED_AGREEMENT",

@@ -19,9 +19,7 @@ module stays cheap.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,11 +30,11 @@ from tlstudio.config import Project
 from tlstudio.export.augmentation_scan import find_augmentation
 from tlstudio.export.model_card import input_facts
 from tlstudio.inference import ONNX_METADATA_KEY
+from tlstudio.model.onnx_graph import function_to_onnx
 
 if TYPE_CHECKING:
     from tlstudio.export.staging import Staging
 
-ONNX_OPSET = 17
 REPRESENTATIVE_IMAGES = 200
 
 
@@ -130,18 +128,11 @@ def write_onnx(function, spec: list, path: Path, metadata: dict[str, str] | None
     """ONNX (opset 17) of a ``serving_function``: input "image", output "probabilities"."""
     try:  # lazy: tf2onnx imports TensorFlow; without it only this format fails
         import onnx
-        import tf2onnx
+        import tf2onnx  # noqa: F401  (function_to_onnx needs it)
     except ImportError:
         raise ValueError("ONNX export needs tf2onnx and onnx; install them with 'pip install tf2onnx onnx'") \
             from None
-    logger = logging.getLogger("tf2onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(None):
-            proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=ONNX_OPSET)
-    finally:
-        logger.setLevel(level)
+    proto = function_to_onnx(function, spec)
     for key, value in (metadata or {}).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value

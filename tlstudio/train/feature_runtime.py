@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -26,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from tlstudio.files import atomic_target, cache_dir, mark_cache_used, trim_cache
+from tlstudio.model.onnx_graph import ONNX_OPSET, function_to_onnx
 
-ONNX_OPSET = 17
 CHECK_IMAGES = 4  # images whose features are compared with TensorFlow's before the runtime is trusted
 # Largest allowed |onnx - tensorflow| as a share of the largest feature (float32 kernels differ in their
 # summation order; measured 1e-6 of it on SqueezeNet 1.1 and EfficientNet-Lite0).
@@ -84,7 +83,6 @@ def convert(extractor, image_size: int, path: Path) -> None:
     """The extractor as an ONNX graph at `path`: uint8 NHWC images in (cast inside the graph, as the
     Keras model's own input is), features out, `training=False`."""
     import tensorflow as tf
-    import tf2onnx
 
     spec = [tf.TensorSpec((None, image_size, image_size, 3), tf.uint8, name="image")]
 
@@ -92,14 +90,7 @@ def convert(extractor, image_size: int, path: Path) -> None:
     def features(image):
         return tf.cast(extractor(tf.cast(image, tf.float32), training=False), tf.float32)
 
-    logger = logging.getLogger("tf2onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(None):
-            proto, _ = tf2onnx.convert.from_function(features, input_signature=spec, opset=ONNX_OPSET)
-    finally:
-        logger.setLevel(level)
+    proto = function_to_onnx(features, spec)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_target(path, suffix=".onnx") as tmp:
         Path(tmp).write_bytes(proto.SerializeToString())
