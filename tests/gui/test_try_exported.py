@@ -73,7 +73,8 @@ def test_exported_onnx_and_int8_tflite_answer_like_keras(qtbot, make_window, shi
         assert not page.gradcam_check.isEnabled()
         assert page.gradcam_reason.isVisibleTo(page) and "Grad-CAM needs the Keras model" in page.gradcam_reason.text()
         page.image_list.setCurrentRow(0)
-        assert layout_problems(window) == []
+        # Once Qt has laid the page out again for the new caption (layout requests are posted events).
+        qtbot.waitUntil(lambda: layout_problems(window) == [], timeout=5_000)
         if SHOTS:
             window.grab().save(str(Path(SHOTS) / f"try-{fmt}.png"))
 
