@@ -2,7 +2,7 @@
 
 "auto" settings pick what is fast on the device at hand: XLA only on a GPU; 16-bit compute on a
 GPU that has it, and bfloat16 on a CPU with AVX512_BF16 or AMX when backbone layers train (measured
-1.3x faster training the top of SqueezeNet 1.1 on 2 cores, benchmarks/README.md). A frozen backbone
+1.8x faster training the top of SqueezeNet 1.1 on 2 cores, benchmarks/README.md). A frozen backbone
 stays float32 on a CPU: there only the forward pass runs, and bfloat16 made it slower.
 
 TensorFlow's op determinism is off unless asked for: seeded runs already repeat on a
