@@ -322,14 +322,19 @@ class Project(BaseModel):
         """How this project turns image files into model inputs (size, resize policy, pixel limit)."""
         return ImageInput(self.model.resolved_image_size, self.data.resize, self.data.max_megapixels)
 
+    def included(self, index: DatasetIndex) -> DatasetIndex:
+        """`index` without the files this project excludes (data.exclude): what it counts and splits."""
+        excluded = set(self.data.exclude)
+        if not excluded:
+            return index
+        return replace(index, items=[item for item in index.items
+                                     if relative_name(item.path, index.root) not in excluded])
+
     def split(self, index: DatasetIndex) -> Split:
         """The train/validation split this project trains with: its val_split and seed, without the files it
         excludes, copies kept together when it says so; one rule for the trainer, the evaluation and the
         Data page. Raises DataError when the data cannot be split."""
-        excluded = set(self.data.exclude)
-        if excluded:
-            index = replace(index, items=[item for item in index.items
-                                          if relative_name(item.path, index.root) not in excluded])
+        index = self.included(index)
         groups = []
         if self.data.keep_duplicates_together and index.split_mode == "auto":
             groups = duplicate_groups([item.path for item in index.items], max_megapixels=self.data.max_megapixels)

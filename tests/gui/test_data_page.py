@@ -32,6 +32,22 @@ def test_scan_fills_class_table_thumbnails_and_summary(qtbot, window, demo_folde
     assert "3 classes" in window.step_list.item(0).text()
 
 
+def test_excluded_files_leave_the_counts_and_come_back_on_undo(qtbot, window, demo_folder):
+    """A file the project excludes is not counted (the table, the summary, the step list) nor split."""
+    page = window.data_page
+    window.open_folder(demo_folder)
+    wait_for_scan(qtbot, window)
+    first = sorted(p.name for p in (demo_folder / "circle").iterdir())[0]
+    window.project.update({"data.exclude": [f"circle/{first}"]})
+    qtbot.waitUntil(lambda: page.class_table.item(0, 1).text() == "11", timeout=5_000)
+    assert "<b>35</b> usable images (1 excluded in the project)" in page.summary_label.text()
+    assert window.dataset.train_count + window.dataset.val_count == 35
+    assert "35 images" in window.step_list.item(0).text()
+    window.project.undo_stack.undo()
+    qtbot.waitUntil(lambda: page.class_table.item(0, 1).text() == "12", timeout=5_000)
+    assert "excluded" not in page.summary_label.text()
+
+
 def test_widgets_write_the_project(qtbot, window, demo_folder):
     page = window.data_page
     window.open_folder(demo_folder)

@@ -342,7 +342,7 @@ class DataPage(Page):
 
     @Slot(object)
     def _on_scanned(self, index: DatasetIndex) -> None:
-        self._fill_class_table(index)
+        self._fill_class_table(self._project.project.included(index))
         self._load_thumbnails()
 
     @Slot()
@@ -371,10 +371,14 @@ class DataPage(Page):
                 self.class_table.setRowCount(0)
             self.summary_changed.emit()
             return
+        scanned = len(index.items)
+        index = self._project.project.included(index)  # what the project counts and splits
         total = len(index.items)
         classes = len(index.classes)
         text = (f"<b>{classes}</b> class{'es' if classes != 1 else ''} · <b>{total}</b> usable "
                 f"image{'s' if total != 1 else ''}")
+        if total != scanned:
+            text += f" ({scanned - total} excluded in the project)"
         if dataset.train_count is not None:
             text += f" · {dataset.train_count} for training, {dataset.val_count} for validation"
         self.summary_label.setText(text)
@@ -406,17 +410,25 @@ class DataPage(Page):
             self.ignored_label.setText("")
         if self.class_table.rowCount() != len(index.classes):
             self._fill_class_table(index)
+        else:
+            self._set_counts(index)
         self.summary_changed.emit()
 
     def _fill_class_table(self, index: DatasetIndex) -> None:
-        counts = index.counts
-        by_split = index.counts_by_split() if index.split_mode == "given" else {}
-        total = max(1, len(index.items))
         self.class_table.setRowCount(len(index.classes))
         for row, name in enumerate(index.classes):
             name_item = QTableWidgetItem(name)
             name_item.setToolTip(name)
             self.class_table.setItem(row, 0, name_item)
+            self.class_table.setCellWidget(row, 3, self._thumbnail_strip(self.thumbnails.get(name, [])))
+        self._set_counts(index)
+
+    def _set_counts(self, index: DatasetIndex) -> None:
+        """Each class's count and share (of the images the project uses: excluded files left out)."""
+        counts = index.counts
+        by_split = index.counts_by_split() if index.split_mode == "given" else {}
+        total = max(1, len(index.items))
+        for row, name in enumerate(index.classes):
             count_text = str(counts[name])
             if by_split:
                 count_text += "  (" + ", ".join(f"{split} {per[name]}" for split, per in by_split.items()) + ")"
@@ -427,7 +439,6 @@ class DataPage(Page):
             share_item.setData(Qt.ItemDataRole.UserRole, counts[name] / total)
             share_item.setToolTip(f"{counts[name] / total:.1%} of the usable images")
             self.class_table.setItem(row, 2, share_item)
-            self.class_table.setCellWidget(row, 3, self._thumbnail_strip(self.thumbnails.get(name, [])))
 
     def _thumbnail_strip(self, images: list[QImage]) -> QWidget:
         strip = QWidget()
@@ -475,4 +486,4 @@ class DataPage(Page):
             return "choose a folder"
         if index.errors:
             return "needs a fix"
-        return f"{len(index.classes)} classes · {len(index.items)} images"
+        return f"{len(index.classes)} classes · {len(self._project.project.included(index).items)} images"
