@@ -7,6 +7,7 @@ does, through the inference runtime it loads lazily.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +17,13 @@ import numpy as np
 
 from tlstudio.config import ProjectError
 from tlstudio.data import DataError, scan
-from tlstudio.inference import KerasRuntime, predict_in_batches, top_k
+from tlstudio.inference import CARD_FILE, KerasRuntime, PredictorError, load_predictor, predict_in_batches, top_k
 from tlstudio.metrics import classification_metrics, confusion_matrix, reliability_bins
 from tlstudio.runs import RunFolderError, read_run, write_metrics
 from tlstudio.tasks import TaskState
 
-__all__ = ["classification_metrics", "confusion_matrix", "evaluate_run", "dataset_split", "split_metrics",
+__all__ = ["classification_metrics", "confusion_matrix", "evaluate_run", "evaluate_model_file", "source_run",
+           "dataset_split", "split_metrics",
            "Evaluation", "EvaluationError", "ImageRecord", "SplitEvaluation", "LOW_CONFIDENCE"]
 
 
@@ -115,6 +117,8 @@ class Evaluation:
     classes: list[str]
     splits: dict[str, SplitEvaluation]
     warnings: list[str] = field(default_factory=list)
+    model_path: Path | None = None  # an exported model evaluated instead of the run's model.keras
+    runtime: str = "keras"  # the format that answered: keras, savedmodel, tflite or onnx
 
     @property
     def val(self) -> SplitEvaluation:
@@ -149,10 +153,31 @@ def dataset_split(project):
     return project.split(index)
 
 
+def source_run(model_path: str | os.PathLike) -> Path:
+    """The run an exported model was made from, by the model card beside it (EvaluationError if none)."""
+    path = Path(model_path)
+    card = (path if path.is_dir() else path.parent) / CARD_FILE
+    try:
+        run_dir = json.loads(card.read_text(encoding="utf-8")).get("run_dir")
+    except (OSError, ValueError, AttributeError):
+        run_dir = None
+    if not run_dir or not Path(run_dir).is_dir():
+        raise EvaluationError(f"{path} cannot be evaluated: the {CARD_FILE} beside it does not name a run folder "
+                              "that is here; evaluate it from its export folder, next to its run.")
+    return Path(run_dir)
+
+
+def evaluate_model_file(model_path: str | os.PathLike, *, task: TaskState | None = None) -> Evaluation:
+    """An exported model (any format) on the validation (and test) split of the run it was exported from."""
+    return evaluate_run(source_run(model_path), task=task, update_metrics=False, model_path=model_path)
+
+
 def evaluate_run(run_dir: str | os.PathLike, *, task: TaskState | None = None,
-                 update_metrics: bool = True) -> Evaluation:
+                 update_metrics: bool = True, model_path: str | os.PathLike | None = None) -> Evaluation:
     """Evaluate a run's model.keras on its validation split (and its test split, when the dataset
     has train/val/test folders). With a test split, its metrics are added to metrics.json.
+    `model_path`: evaluate that exported model instead (through the predictor `tlstudio predict` uses),
+    on the run's own split; metrics.json is then left alone.
 
     ``task`` hears each stage ("scanning images", "decoding images", "loading the model",
     "predicting") and how far it is, and may cancel (Cancelled is raised; nothing is written).
@@ -192,7 +217,18 @@ def evaluate_run(run_dir: str | os.PathLike, *, task: TaskState | None = None,
         done += len(items)
 
     report("loading the model", 0, 1)
-    runtime = KerasRuntime(run.model_path)
+    if model_path is None:
+        runtime = KerasRuntime(run.model_path)
+    else:
+        try:
+            predictor = load_predictor(model_path)
+        except PredictorError as error:
+            raise EvaluationError(str(error)) from None
+        if run.classes and list(predictor.info.classes) != list(run.classes):
+            raise EvaluationError(f"{model_path} names the classes {', '.join(predictor.info.classes)}, but its "
+                                  f"run {run.run_dir} has {', '.join(run.classes)}; export the run again.")
+        runtime = predictor.runtime
+        update_metrics = False
     classes = run.classes or [str(i) for i in range(runtime.num_classes or 0)]
     splits, done = {}, 0
     for name, items in chosen.items():
@@ -205,7 +241,9 @@ def evaluate_run(run_dir: str | os.PathLike, *, task: TaskState | None = None,
         splits[name] = SplitEvaluation(name, classes, _records(items, y_true, probabilities),
                                        split_metrics(name, y_true, probabilities, classes))
 
-    evaluation = Evaluation(run.run_dir, classes, splits, _warnings(run.metrics, splits))
+    evaluation = Evaluation(run.run_dir, classes, splits, _warnings(run.metrics, splits),
+                            Path(model_path) if model_path is not None else None,
+                            getattr(runtime, "format", "keras"))
     if update_metrics and evaluation.test is not None and run.metrics is not None:
         metrics = {**run.metrics, **evaluation.test.metrics}
         write_metrics(run.run_dir, metrics)

@@ -130,3 +130,26 @@ def test_confusion_matrix_and_classification_metrics_keep_their_signatures():
     assert confusion_matrix([0, 1, 1], [0, 0, 1], 2).tolist() == [[1, 0], [1, 1]]
     metrics = classification_metrics([0, 1], np.array([[0.9, 0.1], [0.4, 0.6]]), ["a", "b"])
     assert metrics["val_accuracy"] == 1.0 and metrics["val_top2_accuracy"] == 1.0 and "confusion_matrix" in metrics
+
+
+def test_an_exported_model_is_evaluated_on_its_runs_images(run, tmp_path):
+    from tlstudio.evaluate import evaluate_model_file, source_run
+    from tlstudio.export import export_run
+
+    before = (run / "metrics.json").read_text()
+    report = export_run(run, ["onnx"], tmp_path / "export")
+    onnx = next(r.path for r in report.results if r.ok)
+    assert source_run(onnx) == run
+    evaluation = evaluate_model_file(onnx)
+    keras = evaluate_run(run, update_metrics=False)
+    assert evaluation.runtime == "onnx" and evaluation.model_path == onnx
+    assert set(evaluation.splits) == set(keras.splits) == {"val", "test"}
+    for name in ("val", "test"):
+        mine, theirs = evaluation.splits[name], keras.splits[name]
+        assert [r.predicted for r in mine.records] == [r.predicted for r in theirs.records]
+        np.testing.assert_allclose([r.probabilities for r in mine.records],
+                                   [r.probabilities for r in theirs.records], atol=1e-4)
+    assert (run / "metrics.json").read_text() == before  # only the run's own model writes there
+    (tmp_path / "export" / "model_card.json").unlink()
+    with pytest.raises(EvaluationError, match="does not name a run folder"):
+        evaluate_model_file(onnx)

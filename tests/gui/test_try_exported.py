@@ -82,3 +82,29 @@ def test_exported_onnx_and_int8_tflite_answer_like_keras(qtbot, make_window, shi
     qtbot.waitUntil(lambda: page.model is not None and not page.busy, timeout=120_000)
     assert page.gradcam_check.isEnabled() and not page.gradcam_reason.isVisibleTo(page)
     assert "Keras model in Keras" in page.model_label.text()
+
+
+def test_evaluate_an_exported_model_on_the_images_of_its_run(qtbot, make_window, shipped):
+    """Evaluate takes an exported file too: its run (from the model card) gives the images, the shipped
+    model gives the answers; it says which model answered, and only a run's own model can be calibrated."""
+    from tlstudio.evaluate import evaluate_run
+
+    project, run, data, files = shipped
+    window = make_window()
+    assert window.open_project(project)
+    window.show_page("evaluate")
+    page = window.evaluate_page
+    qtbot.waitUntil(lambda: page.evaluation is not None and not page.busy, timeout=120_000)
+    keras_accuracy = page.evaluation.val.accuracy
+
+    page.open_model_file(files["tflite"])
+    assert page.run_combo.selected_run == files["tflite"].resolve()
+    qtbot.waitUntil(lambda: page.evaluation is not None and not page.busy, timeout=120_000)
+    evaluation = page.evaluation
+    assert evaluation.model_path == files["tflite"].resolve() and evaluation.runtime == "tflite"
+    assert evaluation.val.accuracy == pytest.approx(keras_accuracy, abs=1 / len(evaluation.val.records))
+    assert "TFLite model" in page.status_label.text() and run.name in page.status_label.text()
+    assert not page.calibrate_button.isEnabled()
+    assert page.metric_labels["accuracy"].text() != "–"
+    # metrics.json is the run's own: an exported model's evaluation leaves it alone.
+    assert evaluate_run(run, update_metrics=False).val.accuracy == pytest.approx(keras_accuracy)

@@ -15,6 +15,7 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -28,18 +29,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.evaluate import LOW_CONFIDENCE, Evaluation, ImageRecord, SplitEvaluation
+from tlstudio.evaluate import LOW_CONFIDENCE, Evaluation, EvaluationError, ImageRecord, SplitEvaluation, source_run
 from tlstudio.files import format_percent
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.confusion import ConfusionMatrixView
 from tlstudio.gui.gallery import GalleryEntry, ImageGallery
 from tlstudio.gui.pages.base import Page
+from tlstudio.gui.predictions import FORMAT_NAMES
 from tlstudio.gui.reliability import ReliabilityDiagram
 from tlstudio.gui.responsive import WrapAwareSplitter
 from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.thumbnails import ThumbnailCache
 from tlstudio.gui.widgets import hint_label, named, set_tab_chain
+
+
+def is_model_file(path: Path) -> bool:
+    """An exported model listed beside the runs (a run folder holds config.json)."""
+    return not (Path(path) / "config.json").is_file()
 
 LOW_PERCENT = f"{LOW_CONFIDENCE * 100:g} %"  # the evaluation's threshold for a right but unsure answer
 
@@ -105,6 +112,12 @@ class EvaluatePage(Page):
         self.ensemble_button = named(QPushButton("Ensemble…"), "evaluateEnsembleButton", "Average runs into one model",
                                      "Average two or more runs on the same data into one model (a run of its own), "
                                      "measured beside each of them.")
+        self.open_model_button = named(QPushButton("Model file…"), "evaluateOpenModelButton",
+                                       "Evaluate an exported model file",
+                                       "Evaluate an exported .tflite (int8 too), .onnx, .keras or SavedModel on the "
+                                       "images of the run it was exported from (named in the model card beside it), "
+                                       "to see what the shipped model gets right and wrong.")
+        self.open_model_button.clicked.connect(self.choose_model_file)
         self.progress = named(QProgressBar(), "evaluateProgress", "Evaluation progress")
         self.progress.setFixedWidth(200)
         self.progress.hide()
@@ -134,6 +147,7 @@ class EvaluatePage(Page):
             self.metric_labels[key] = value
             self.metric_titles[key] = title_label
         metrics_row.addStretch(1)
+        metrics_row.addWidget(self.open_model_button, 0, Qt.AlignmentFlag.AlignBottom)
         metrics_row.addWidget(self.ensemble_button, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addLayout(metrics_row)
         self.warning_label = QLabel()
@@ -285,10 +299,12 @@ class EvaluatePage(Page):
         if run is None or self._task is not None or not self._tensorflow.ready:
             return None
 
-        def work(context: TaskContext) -> Evaluation:
-            from tlstudio.evaluate import evaluate_run
+        model_file = is_model_file(run)
 
-            return evaluate_run(run, task=context)
+        def work(context: TaskContext) -> Evaluation:
+            from tlstudio.evaluate import evaluate_model_file, evaluate_run
+
+            return evaluate_model_file(run, task=context) if model_file else evaluate_run(run, task=context)
 
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -412,6 +428,10 @@ class EvaluatePage(Page):
         self._task = None
         self.progress.hide()
         self.evaluations[run] = evaluation
+        if evaluation.model_path is not None:
+            self.calibrated_text = (f"Evaluated the {FORMAT_NAMES.get(evaluation.runtime, evaluation.runtime)} "
+                                    f"{evaluation.model_path.name} on the images of its run, "
+                                    f"{Path(evaluation.run_dir).name}.")
         self._set_status(self.calibrated_text, "")
         self.calibrated_text = ""
         self._fill_splits()
@@ -427,18 +447,37 @@ class EvaluatePage(Page):
         self._set_status(f"Could not evaluate: {message}", "error")
         self._refresh_controls()
 
+    @Slot()
+    def choose_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose an exported model to evaluate", str(Path.home()),
+            "Models (*.tflite *.onnx *.keras saved_model.pb);;All files (*)")
+        if path:
+            self.open_model_file(Path(path))
+
+    def open_model_file(self, path: Path) -> None:
+        """Evaluate an exported model (a SavedModel by its folder or its saved_model.pb) on its run's images."""
+        path = path.expanduser().resolve()
+        self.run_combo.add_model_file(path.parent if path.name == "saved_model.pb" else path)
+
     # -- showing ----------------------------------------------------------------------------------
 
     @Slot(object)
     def _on_run_changed(self, run: Path | None) -> None:
         resize = "center-crop"
-        if run is not None:
+        source = run
+        if run is not None and is_model_file(run):
             try:
-                resize = self._history.details(run).image_input.resize
+                source = source_run(run)  # an exported model: its run's images and settings
+            except EvaluationError:
+                source = None
+        if source is not None:
+            try:
+                resize = self._history.details(source).image_input.resize
             except (OSError, ValueError):
                 pass
         self.thumbnails.set_resize(resize)
-        self._show_ensemble(run)
+        self._show_ensemble(source)
         self._fill_splits()
         if run is None:
             self._set_status("Train a model on the Run page, then see here what it gets wrong.", "")
@@ -453,7 +492,8 @@ class EvaluatePage(Page):
         with_models = sum(1 for summary in self._history.summaries if summary.has_model)
         self.ensemble_button.setEnabled(with_models >= 2 and self._task is None and self._tensorflow.ready)
         self.calibrate_button.setEnabled(self.evaluation is not None and self._task is None
-                                         and self._tensorflow.ready)
+                                         and self._tensorflow.ready and self.evaluation.model_path is None)
+        self.open_model_button.setEnabled(self._task is None)
         self.evaluate_button.setText("Evaluate again" if self.evaluation is not None else "Evaluate")
         if not self._tensorflow.ready and has_run and self._task is None and self.evaluation is None:
             self._set_status("Evaluation starts once TensorFlow has loaded…", "")
