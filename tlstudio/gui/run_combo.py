@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal, Slot
-from PySide6.QtWidgets import QComboBox, QSizePolicy, QWidget
+from PySide6.QtWidgets import QComboBox, QFileDialog, QSizePolicy, QWidget
 
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.widgets import named
 
 NO_RUN_TEXT = "No trained model yet: train one on the Run page"
 MAX_WIDTH = 480
+
+
+MODEL_FILE_FILTER = "Models (*.tflite *.onnx *.keras saved_model.pb);;All files (*)"
 
 
 class RunCombo(QComboBox):
@@ -49,8 +52,18 @@ class RunCombo(QComboBox):
         data = self.currentData()
         return Path(data) if data else None
 
+    def choose_model_file(self, title: str) -> None:
+        """Ask for an exported model file (a dialog titled `title`) and list it (add_model_file)."""
+        path, _ = QFileDialog.getOpenFileName(self, title, str(Path.home()), MODEL_FILE_FILTER)
+        if path:
+            self.add_model_file(Path(path))
+
     def add_model_file(self, path: Path) -> None:
-        """List an exported model file (or SavedModel folder) beside the runs, and select it."""
+        """List an exported model file (or SavedModel folder, by itself or its saved_model.pb) beside the runs,
+        and select it."""
+        path = Path(path).expanduser().resolve()
+        if path.name == "saved_model.pb":
+            path = path.parent
         if path not in self._files:
             self._files.append(path)
             self.refill()

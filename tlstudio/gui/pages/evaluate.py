@@ -15,7 +15,6 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -449,16 +448,11 @@ class EvaluatePage(Page):
 
     @Slot()
     def choose_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Choose an exported model to evaluate", str(Path.home()),
-            "Models (*.tflite *.onnx *.keras saved_model.pb);;All files (*)")
-        if path:
-            self.open_model_file(Path(path))
+        self.run_combo.choose_model_file("Choose an exported model to evaluate")
 
     def open_model_file(self, path: Path) -> None:
         """Evaluate an exported model (a SavedModel by its folder or its saved_model.pb) on its run's images."""
-        path = path.expanduser().resolve()
-        self.run_combo.add_model_file(path.parent if path.name == "saved_model.pb" else path)
+        self.run_combo.add_model_file(path)
 
     # -- showing ----------------------------------------------------------------------------------
 

@@ -270,16 +270,11 @@ class TryPage(Page):
 
     @Slot()
     def choose_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Choose a model to try", str(Path.home()),
-            "Models (*.tflite *.onnx *.keras saved_model.pb);;All files (*)")
-        if path:
-            self.open_model_file(Path(path))
+        self.run_combo.choose_model_file("Choose a model to try")
 
     def open_model_file(self, path: Path) -> None:
         """Try an exported model (a SavedModel by its folder or its saved_model.pb) instead of a run."""
-        path = path.expanduser().resolve()
-        self.run_combo.add_model_file(path.parent if path.name == "saved_model.pb" else path)
+        self.run_combo.add_model_file(path)
 
     # -- predicting -------------------------------------------------------------------------------
 
