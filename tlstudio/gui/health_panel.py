@@ -26,7 +26,7 @@ from tlstudio.gui.bindings import bind_check
 from tlstudio.gui.gallery import GalleryEntry, ImageGallery
 from tlstudio.gui.project_model import ALL, ProjectModel
 from tlstudio.gui.thumbnails import ThumbnailCache
-from tlstudio.gui.widgets import hint_label, named
+from tlstudio.gui.widgets import hint_label, named, show_progress
 
 THUMBNAIL_SIZE = 56
 KIND_TITLES = {"duplicate": "Duplicate", "mislabeled": "Label?", "outlier": "Outlier", "low-information": "Image"}
@@ -135,21 +135,11 @@ class HealthPanel(QGroupBox):
         self.progress.show()
         self.summary_label.setText("Checking…")
         self._task = self._runner.submit("checking dataset health", work)
-        self._task.progressed.connect(self._on_progress)
-        self._task.messaged.connect(self._on_message)
+        show_progress(self.progress, self._task)
         self._task.succeeded.connect(self._on_checked)
         self._task.failed.connect(self._on_failed)
         self._refresh_actions()
         return self._task
-
-    @Slot(int, int)
-    def _on_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(0, total))
-        self.progress.setValue(done)
-
-    @Slot(str)
-    def _on_message(self, stage: str) -> None:
-        self.progress.setFormat(f"{stage} %p %" if self.progress.maximum() else stage)
 
     @Slot(object)
     def _on_checked(self, report) -> None:

@@ -314,3 +314,14 @@ def set_tab_chain(*widgets: QWidget) -> None:
     """Tab moves through `widgets` in the order given."""
     for first, second in zip(widgets, widgets[1:], strict=False):
         QWidget.setTabOrder(first, second)
+
+
+def show_progress(bar, task) -> None:
+    """Let a background task drive a progress bar: its (done, total) fill the bar (busy while total is 0)
+    and its stage names the bar ("decoding images 40 %")."""
+    def on_progress(done: int, total: int) -> None:
+        bar.setRange(0, max(0, total))
+        bar.setValue(done)
+
+    task.progressed.connect(on_progress)
+    task.messaged.connect(lambda stage: bar.setFormat(f"{stage} %p %" if bar.maximum() else stage))

@@ -40,7 +40,7 @@ from tlstudio.gui.responsive import WrapAwareSplitter
 from tlstudio.gui.run_combo import RunCombo
 from tlstudio.gui.run_history import RunHistory
 from tlstudio.gui.thumbnails import ThumbnailCache
-from tlstudio.gui.widgets import hint_label, named, set_tab_chain
+from tlstudio.gui.widgets import hint_label, named, set_tab_chain, show_progress
 
 
 def is_model_file(path: Path) -> bool:
@@ -310,7 +310,7 @@ class EvaluatePage(Page):
         self._set_status(f"Evaluating {run.name}…", "")
         self._task = self._runner.submit("evaluating the model", work)
         self._task.run = run  # type: ignore[attr-defined]
-        self._task.progressed.connect(self._on_progress)
+        show_progress(self.progress, self._task)
         self._task.messaged.connect(self._on_message)
         self._task.succeeded.connect(self._on_evaluated)
         self._task.failed.connect(self._on_failed)
@@ -342,6 +342,7 @@ class EvaluatePage(Page):
         self.progress.show()
         self._set_status(f"Averaging {len(runs)} runs…", "")
         self._task = self._runner.submit("making an ensemble", work)
+        show_progress(self.progress, self._task)
         self._task.messaged.connect(self._on_message)
         self._task.succeeded.connect(self._on_ensemble_made)
         self._task.failed.connect(self._on_failed)
@@ -393,6 +394,7 @@ class EvaluatePage(Page):
         self._set_status(f"Calibrating {run.name}…", "")
         self._task = self._runner.submit("calibrating the model", work)
         self._task.run = run  # type: ignore[attr-defined]
+        show_progress(self.progress, self._task)
         self._task.messaged.connect(self._on_message)
         self._task.succeeded.connect(self._on_calibrated)
         self._task.failed.connect(self._on_failed)
@@ -411,14 +413,8 @@ class EvaluatePage(Page):
         self.calibrated_text = self.status_label.text()
         self.evaluate()
 
-    @Slot(int, int)
-    def _on_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(0, total))
-        self.progress.setValue(done)
-
     @Slot(str)
     def _on_message(self, stage: str) -> None:
-        self.progress.setFormat(f"{stage} %p %" if self.progress.maximum() else stage)
         self._set_status(stage[:1].upper() + stage[1:] + "…", "")
 
     @Slot(object)
