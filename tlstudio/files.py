@@ -156,23 +156,20 @@ def trim_cache(keep: Path | None = None, limit: int | None = None) -> int:
     for _, size, path in entries:
         if total - freed <= limit:
             break
-        if keep is not None and path == keep:
-            continue
-        try:
-            path.unlink()
-        except OSError:
-            continue
-        freed += size
+        if path != keep:
+            freed += _delete(path, size)
     return freed
 
 
 def clear_cache() -> int:
     """Delete every cache kind's files (the folder itself stays). Returns the bytes freed."""
-    freed = 0
-    for _, size, path in _entries(CACHE_KINDS):
-        try:
-            path.unlink()
-        except OSError:
-            continue
-        freed += size
-    return freed
+    return sum(_delete(path, size) for _, size, path in _entries(CACHE_KINDS))
+
+
+def _delete(path: Path, size: int) -> int:
+    """`size` when `path` was deleted, 0 when the system refused (another process has it open, say)."""
+    try:
+        path.unlink()
+    except OSError:
+        return 0
+    return size
