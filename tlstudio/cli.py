@@ -451,20 +451,21 @@ class _ToolFailed(Exception):
         self.code = code
 
 
-def _run_tool(command: str, work, errors: tuple[type[Exception], ...]):
-    """Run `work(token)` with Ctrl+C as its stop; a known error or a stop becomes one line and an exit code
-    (raised as _ToolFailed). The lr-find and race commands share this."""
+def _run_tool(command: str, work, errors: tuple[type[Exception], ...], task: TaskState | None = None,
+              stopped: str = "stopped."):
+    """Run `work(task)` (a StopToken unless `task` is given) with Ctrl+C as its stop; a known error or a stop
+    becomes one line and an exit code (raised as _ToolFailed). lr-find, race, health and calibrate share this."""
     from tlstudio.tasks import Cancelled
 
-    token = StopToken()
-    previous = signal.signal(signal.SIGINT, lambda *_: token.request_stop())
+    task = task if task is not None else StopToken()
+    previous = signal.signal(signal.SIGINT, lambda *_: task.cancel())
     try:
-        return work(token)
+        return work(task)
     except errors as error:
         print(f"tlstudio {command}: {error}", file=sys.stderr)
         raise _ToolFailed(1) from None
     except Cancelled:
-        print(f"tlstudio {command}: stopped.", file=sys.stderr)
+        print(f"tlstudio {command}: {stopped}", file=sys.stderr)
         raise _ToolFailed(130) from None
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -571,7 +572,6 @@ def _ensemble(args) -> int:
 
 def _health(args) -> int:
     from tlstudio.dataset_health import HealthError, check_health
-    from tlstudio.tasks import Cancelled
 
     try:
         project = Project.load(args.project) if args.project else Project()
@@ -582,18 +582,11 @@ def _health(args) -> int:
     except ProjectError as error:
         print(f"tlstudio health: {error}", file=sys.stderr)
         return 2
-    task = TaskState() if args.json else ConsoleTask()
-    previous = signal.signal(signal.SIGINT, lambda *_: task.cancel())
     try:
-        report = check_health(project, task=task)
-    except HealthError as error:
-        print(f"tlstudio health: {error}", file=sys.stderr)
-        return 1
-    except Cancelled:
-        print("tlstudio health: stopped.", file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        report = _run_tool("health", lambda task: check_health(project, task=task), (HealthError,),
+                           TaskState() if args.json else ConsoleTask())
+    except _ToolFailed as failed:
+        return failed.code
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format_report(args.top))
     return 0
 
@@ -604,20 +597,12 @@ def _calibrate(args) -> int:
 
 def _calibrate_folder(run_dir: Path, *, as_json: bool, quiet: bool) -> int:
     from tlstudio.calibration import CalibrationError, calibrate_run
-    from tlstudio.tasks import Cancelled
 
-    task = TaskState() if quiet else ConsoleTask()
-    previous = signal.signal(signal.SIGINT, lambda *_: task.cancel())
     try:
-        result = calibrate_run(run_dir, task=task)
-    except CalibrationError as error:
-        print(f"tlstudio calibrate: {error}", file=sys.stderr)
-        return 1
-    except Cancelled:
-        print("tlstudio calibrate: stopped; the run is unchanged.", file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        result = _run_tool("calibrate", lambda task: calibrate_run(run_dir, task=task), (CalibrationError,),
+                           TaskState() if quiet else ConsoleTask(), stopped="stopped; the run is unchanged.")
+    except _ToolFailed as failed:
+        return failed.code
     if as_json:
         print(json.dumps(result.to_dict()))
     else:
