@@ -93,16 +93,8 @@ class FeatureHead:
                 x = tf.cast(augment(x), tf.float32)
             return tf.cast(extractor(x, training=False), tf.float32)
 
-        chunks, total = [], len(images)
-        for start in range(0, total, batch_size):
-            if task is not None:
-                task.check()
-            chunks.append(run(images[start:start + batch_size]).numpy())
-            release_pages(images)
-            if progress:
-                progress(min(start + batch_size, total), total)
-        width = extractor.output.shape[-1]
-        return np.concatenate(chunks) if chunks else np.zeros((0, width), np.float32)
+        return run_batched(lambda batch: run(batch).numpy(), images, batch_size, progress, task,
+                           extractor.output.shape[-1])
 
 
 class FeatureStore:
@@ -207,7 +199,9 @@ def compute_features(feature_head: FeatureHead, x_train: np.ndarray, x_val: np.n
         before = done
         report = (lambda count, _of: progress(before + count, total)) if progress else None
         if fast is not None:
-            features = _run_batched(fast, images, report, task, feature_head.extractor.output.shape[-1])
+            from tlstudio.train.feature_runtime import BATCH_SIZE
+
+            features = run_batched(fast, images, BATCH_SIZE, report, task, feature_head.extractor.output.shape[-1])
         else:
             features = feature_head.extract(images, max(batch_size, 64), with_augment, report, task=task)
         done += len(images)
@@ -220,18 +214,18 @@ def compute_features(feature_head: FeatureHead, x_train: np.ndarray, x_val: np.n
     return train, val, False
 
 
-def _run_batched(runtime: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
-                 progress: Callable[[int, int], None] | None, task: TaskState | None, width: int) -> np.ndarray:
-    from tlstudio.train.feature_runtime import BATCH_SIZE
-
+def run_batched(runtime: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int,
+                progress: Callable[[int, int], None] | None, task: TaskState | None, width: int) -> np.ndarray:
+    """`runtime` (a batch of uint8 images -> their features) over `images` in batches, as one float32 array
+    of `width` features each; `task.check()` between batches (Cancelled when it was cancelled)."""
     chunks, total = [], len(images)
-    for start in range(0, total, BATCH_SIZE):
+    for start in range(0, total, batch_size):
         if task is not None:
             task.check()
-        chunks.append(runtime(images[start:start + BATCH_SIZE]))
+        chunks.append(runtime(images[start:start + batch_size]))
         release_pages(images)  # a memory-mapped image set is read once, never held
         if progress:
-            progress(min(start + BATCH_SIZE, total), total)
+            progress(min(start + batch_size, total), total)
     return np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros((0, width), np.float32)
 
 
