@@ -107,9 +107,6 @@ class _RowFile:
         self._write(header.getvalue(), 0)
         os.ftruncate(fd, self.offset + self.row_bytes * shape[0])
 
-    def __len__(self) -> int:
-        return self.shape[0]
-
     def __setitem__(self, index, rows) -> None:
         indices = np.atleast_1d(np.arange(self.shape[0])[index])
         rows = np.asarray(rows, np.uint8).reshape(len(indices), *self.shape[1:])

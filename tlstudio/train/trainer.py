@@ -660,7 +660,6 @@ class _Run:
     def _cached_validation_features(self):
         """The validation images' backbone features, once, for a frozen backbone trained on augmented images;
         returns the head, compiled to report what fit()'s validation would (loss and metrics)."""
-        import keras
 
         training = self.project.training
         feature_head = FeatureHead.split(self.model)
@@ -678,9 +677,7 @@ class _Run:
                              f"({time.perf_counter() - started:.1f} s) and each epoch validates the head on them")
         self.val_features = (feature_head.head, val_features)
         head = feature_head.head
-        head.compile(loss=keras.losses.CategoricalCrossentropy(label_smoothing=self.project.model.label_smoothing),
-                     metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
-                              *(class_recall_metrics(len(self.classes)) if self._per_class_log else [])])
+        head.compile(**self._loss_and_metrics())
         return head
 
     def _samples_per_batch(self, use_cache: bool):
@@ -692,6 +689,14 @@ class _Run:
         if always_full and n * self.project.training.augmented_copies >= batch_size:
             return lambda batch: batch_size
         return lambda batch: max(1, min(batch_size, n - batch * batch_size))
+
+    def _loss_and_metrics(self) -> dict:
+        """compile()'s loss and metrics: what every epoch reports, in training and in validation."""
+        import keras
+
+        return {"loss": keras.losses.CategoricalCrossentropy(label_smoothing=self.project.model.label_smoothing),
+                "metrics": [keras.metrics.CategoricalAccuracy(name="accuracy"),
+                            *(class_recall_metrics(len(self.classes)) if self._per_class_log else [])]}
 
     def _compile(self, phase: PhasePlan, fit_model) -> list:
         import keras
@@ -705,9 +710,7 @@ class _Run:
         fit_model.compile(
             optimizer=optimizer,
             jit_compile=self.compute.jit_compile,
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=project.model.label_smoothing),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
-                     *(class_recall_metrics(len(self.classes)) if self._per_class_log else [])],
+            **self._loss_and_metrics(),
         )
         callbacks = []
         if project.schedule.name == "plateau":
