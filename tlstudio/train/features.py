@@ -30,14 +30,9 @@ FEATURE_STORE_FORMAT = 1
 def feature_cache_decision(project: Project, backbone, phase: int) -> tuple[bool, str]:
     """(use the cache?, why, in words for the log and the GUI)."""
     training = project.training
-    if not training.feature_cache:
-        return False, "feature cache off in the settings"
-    if phase == 2:
-        return False, "fine-tuning updates the backbone, so its features change every step"
-    if project.model.train_batchnorm:
-        return False, "BatchNorm layers run in training mode, so features change every step"
-    if any(layer.trainable and layer.weights for layer in backbone.layers):
-        return False, "some backbone layers are trainable (freeze is not 'all')"
+    reason = _features_change(project, backbone, phase)
+    if reason:
+        return False, reason
     if project.augment.enabled and training.augmented_copies == 0:
         return False, ("augmentation is on; set 'cached augmented copies' to cache augmented features "
                        "instead")
@@ -51,10 +46,21 @@ def validation_cache_decision(project: Project, backbone, phase: int) -> bool:
     """With augmentation on and no cached copies the training images go through the backbone every step,
     but validation images are never augmented: with the backbone frozen their features are the same every
     epoch, so they are computed once and each epoch validates the head on them."""
-    training = project.training
-    return bool(training.feature_cache and phase == 1 and not project.model.train_batchnorm
-                and project.augment.enabled and training.augmented_copies == 0
-                and not any(layer.trainable and layer.weights for layer in backbone.layers))
+    return (_features_change(project, backbone, phase) is None and project.augment.enabled
+            and project.training.augmented_copies == 0)
+
+
+def _features_change(project: Project, backbone, phase: int) -> str | None:
+    """Why an image's backbone features cannot be computed once and kept for the phase (None: they can)."""
+    if not project.training.feature_cache:
+        return "feature cache off in the settings"
+    if phase == 2:
+        return "fine-tuning updates the backbone, so its features change every step"
+    if project.model.train_batchnorm:
+        return "BatchNorm layers run in training mode, so features change every step"
+    if any(layer.trainable and layer.weights for layer in backbone.layers):
+        return "some backbone layers are trainable (freeze is not 'all')"
+    return None
 
 
 @dataclass
