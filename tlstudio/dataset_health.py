@@ -172,7 +172,8 @@ def _features(project: Project, images: np.ndarray, num_classes: int, task: Task
     head = FeatureHead.split(built.model)
     task.message("computing features")
     train, _, cached = compute_features(head, images, empty, batch_size=project.training.batch_size, store=store,
-                                        key=key, progress=lambda done, total: task.progress(done, total), task=task)
+                                        key=key, progress=lambda done, total: task.progress(done, total), task=task,
+                                        runtime=project.training.feature_runtime)
     return train.astype(np.float64), cached
 
 
