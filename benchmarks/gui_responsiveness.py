@@ -3,7 +3,7 @@
     python benchmarks/gui_responsiveness.py                  # everything: about 5 minutes on 2 cores
     python benchmarks/gui_responsiveness.py --cases 1 --launches 3 --predictions 10
 
-(a) Start-up: `python -m tlstudio.cli gui DATA` in a fresh process with TLSTUDIO_EXIT_AFTER_SHOWN=1,
+(a) Start-up: `python -m tlstudio gui DATA` in a fresh process with TLSTUDIO_EXIT_AFTER_SHOWN=1,
     which prints "window shown after X s" once the window is up and quits; timed from the launch
     (and X, the app's own count from its process start). Target: under 1 s.
 (b) The longest gap between ticks of a 10 ms QTimer on the GUI thread while the real MainWindow
@@ -59,7 +59,7 @@ def time_launch(data: Path) -> tuple[float, float]:
                XDG_CONFIG_HOME=str(SCRATCH / "config"), XDG_DATA_HOME=str(SCRATCH / "data"),
                XDG_CACHE_HOME=str(SCRATCH / "xdg-cache"), PYTHONUNBUFFERED="1")
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "tlstudio.cli", "gui", str(data)], stdout=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "tlstudio", "gui", str(data)], stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True, env=env)
     assert process.stdout is not None
     try:

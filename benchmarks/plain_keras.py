@@ -23,12 +23,12 @@ def backbone(name: str, size: int, weights: str | None):
     EfficientNet-Lite0) are not in keras.applications, so their architecture and ImageNet weights
     come from tlstudio's model zoo, the one place they exist: the training itself stays plain Keras.
     """
-    from tlstudio.model.preprocessing import preprocessing_layers
-    from tlstudio.registry import get_backbone
+    from tlstudio.backbones.preprocessing import preprocessing_layers
+    from tlstudio.backbones.registry import get_backbone
 
     spec = get_backbone(name)
     if spec.works_offline:
-        from tlstudio.model.weights import build_backbone
+        from tlstudio.backbones.weights import build_backbone
 
         return build_backbone(spec, size, weights or "none"), preprocessing_layers(spec.preprocessing)
     base = spec.keras_constructor(include_top=False, weights=weights, input_shape=(size, size, 3))

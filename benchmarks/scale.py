@@ -24,7 +24,7 @@ from pathlib import Path
 CHILD = r'''
 import json, resource, sys, time
 start = time.perf_counter()
-from tlstudio.config import Project
+from tlstudio.settings.project import Project
 from tlstudio.train import EpochEnd, RecordingObserver, Trainer
 data, size, backbone, epochs = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 project = Project().copy_with(**{"data.folder": data, "model.backbone": backbone, "model.image_size": size,

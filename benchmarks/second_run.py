@@ -27,7 +27,7 @@ from scale import make_dataset
 def train(data: Path, backbone: str, lr: float, cache: Path, out: Path) -> float:
     env = dict(os.environ, TLSTUDIO_CACHE_DIR=str(cache), TF_CPP_MIN_LOG_LEVEL="3")
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "tlstudio.cli", "train", "--data", str(data), "--backbone", backbone,
+    done = subprocess.run([sys.executable, "-m", "tlstudio", "train", "--data", str(data), "--backbone", backbone,
                            "--weights", "imagenet", "--epochs", "10", "--lr", str(lr), "--out", str(out), "--quiet"],
                           capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - started

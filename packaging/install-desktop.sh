@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Put TL Studio in your desktop's application menu: the launcher (packaging/tlstudio.desktop) in
+# Put TL Studio in your desktop's application menu: the launcher (resources/tlstudio.desktop) in
 # ~/.local/share/applications and the icon in ~/.local/share/icons/hicolor. No root needed.
 #
 #   bash packaging/install-desktop.sh [EXECUTABLE]    install (default: dist/tlstudio/tlstudio, else the
@@ -43,13 +43,13 @@ EXECUTABLE="$(cd "$(dirname "$EXECUTABLE")" && pwd)/$(basename "$EXECUTABLE")"
 mkdir -p "$APPS" "$ICONS/scalable/apps"
 for size in "${SIZES[@]}"; do
     mkdir -p "$ICONS/${size}x${size}/apps"
-    cp "$ROOT/tlstudio/resources/icons/tlstudio-$size.png" "$ICONS/${size}x${size}/apps/tlstudio.png"
+    cp "$ROOT/resources/icons/tlstudio-$size.png" "$ICONS/${size}x${size}/apps/tlstudio.png"
 done
-cp "$ROOT/tlstudio/resources/icons/tlstudio.svg" "$ICONS/scalable/apps/tlstudio.svg"
+cp "$ROOT/resources/icons/tlstudio.svg" "$ICONS/scalable/apps/tlstudio.svg"
 # The launcher runs this executable by its full path: the menu does not see a venv's PATH.
 quoted="${EXECUTABLE//\"/\\\"}"
 sed -e "s|^Exec=tlstudio |Exec=\"$quoted\" |" -e "s|^TryExec=tlstudio$|TryExec=$EXECUTABLE|" \
-    "$ROOT/packaging/tlstudio.desktop" > "$APPS/tlstudio.desktop"
+    "$ROOT/resources/tlstudio.desktop" > "$APPS/tlstudio.desktop"
 refresh
 echo "installed $APPS/tlstudio.desktop (runs $EXECUTABLE) and the icon in $ICONS"
 echo "TL Studio is now in your application menu (Science); remove it with: bash $0 --uninstall"

@@ -2,7 +2,7 @@
 
     python packaging/render_icon.py
 
-Reads `tlstudio/resources/icons/tlstudio.svg` and writes `tlstudio-<size>.png` beside it for each size
+Reads `resources/icons/tlstudio.svg` and writes `tlstudio-<size>.png` beside it for each size
 in SIZES (16 to 512 px), with Qt's SVG renderer. Run it after editing the SVG and commit the PNGs: the
 app and the launcher load the PNGs, so Qt's SVG module is not needed at run time.
 """
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ICONS = ROOT / "tlstudio" / "resources" / "icons"
+ICONS = ROOT / "resources" / "icons"
 SVG = ICONS / "tlstudio.svg"
 SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tlstudio.config import Project
-from tlstudio.evaluate import classification_metrics, dataset_split
+from tlstudio.settings.project import Project
+from tlstudio.tools.evaluate import classification_metrics, dataset_split
 
 PRETRAINED_SMALL = {"model.backbone": "squeezenet1_1", "model.weights": "imagenet", "model.image_size": 48}
 

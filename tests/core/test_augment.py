@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tlstudio.config import AugmentSettings
 from tlstudio.model.augment import make_augmenter, preview
+from tlstudio.settings.project import AugmentSettings
 
 ALL_ON = AugmentSettings(flip=True, vflip=True, rotate=20, zoom=0.2, translate=0.1, contrast=0.3,
                          brightness=0.3)

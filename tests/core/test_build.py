@@ -11,7 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from tlstudio.config import ModelSettings, Project
+from tlstudio.backbones.preprocessing import preprocessing_layers
+from tlstudio.backbones.registry import BACKBONE_NAMES, BACKBONES
 from tlstudio.model.build import build_model, count_parameters
 from tlstudio.model.freezing import (
     BackboneLayers,
@@ -23,8 +24,7 @@ from tlstudio.model.freezing import (
     trainable_parameters,
     unfreeze_top,
 )
-from tlstudio.model.preprocessing import preprocessing_layers
-from tlstudio.registry import BACKBONE_NAMES, BACKBONES
+from tlstudio.settings.project import ModelSettings, Project
 
 NUM_CLASSES = 3
 

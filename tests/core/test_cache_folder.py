@@ -6,10 +6,10 @@ import time
 
 import numpy as np
 
+from tlstudio.base.cache_folder import cache_usage, clear_cache, trim_cache
 from tlstudio.cli import main
 from tlstudio.data.cache import load_images_cached
 from tlstudio.data.images import ImageInput
-from tlstudio.files import cache_usage, clear_cache, trim_cache
 
 
 def _entry(folder, name, size, age):

@@ -7,10 +7,10 @@ import warnings
 import numpy as np
 import pytest
 
-from tlstudio.config import Project
-from tlstudio.evaluate import classification_metrics, dataset_split
-from tlstudio.metrics import expected_calibration_error, reliability_bins
-from tlstudio.model.calibration import fit_temperature, tempered_probabilities
+from tlstudio.model.temperature import fit_temperature, tempered_probabilities
+from tlstudio.predict.metrics import expected_calibration_error, reliability_bins
+from tlstudio.settings.project import Project
+from tlstudio.tools.evaluate import classification_metrics, dataset_split
 
 
 def _ambiguous_brightness(folder, per_class=100, seed=0):
@@ -84,9 +84,9 @@ def test_fit_temperature_recovers_the_scale_of_overconfident_logits():
 
 
 def test_calibrate_run_lowers_ece_and_every_export_gives_the_calibrated_probabilities(tmp_path, capsys):
-    from tlstudio.calibration import UNCALIBRATED_MODEL_FILE
     from tlstudio.cli import main
     from tlstudio.export import export_run
+    from tlstudio.tools.calibrate import UNCALIBRATED_MODEL_FILE
 
     run, x_val, y_val = _overconfident_run(tmp_path)
     before = _keras_probabilities(run / "model.keras", x_val)
@@ -109,7 +109,7 @@ def test_calibrate_run_lowers_ece_and_every_export_gives_the_calibrated_probabil
     for result in report.results:
         assert result.calibrated and result.max_abs_diff < 1e-4
         assert result.ece == pytest.approx(metrics["ece_after"], abs=1e-3)
-    from tlstudio.inference import open_runtime
+    from tlstudio.predict.predictor import open_runtime
 
     for name, fmt in (("model.onnx", "onnx"), ("model.tflite", "tflite")):
         exported = open_runtime(tmp_path / "export" / name, fmt)(x_val)

@@ -11,7 +11,7 @@ from tlstudio.cli import main
 
 
 def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "tlstudio.cli", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "tlstudio", *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, timeout=600)
 
 
@@ -36,8 +36,8 @@ def test_demo_data_scan_train_and_the_model_reloads_in_a_fresh_process(tmp_path)
     metrics = json.loads((out / "metrics.json").read_text())
 
     # The validation images, decoded exactly as training decoded them.
-    from tlstudio.config import Project
     from tlstudio.data import load_images, scan
+    from tlstudio.settings.project import Project
 
     project = Project.load(tmp_path / "p.json")
     split = project.split(scan(data))
@@ -94,7 +94,8 @@ def test_bad_flag_is_one_line_naming_the_flag(argv, expected, capsys):
 
 
 def test_every_optimizer_and_schedule_parameter_has_a_flag(tmp_path):
-    from tlstudio.cli import build_parser, resolve_project
+    from tlstudio.cli.main import build_parser
+    from tlstudio.cli.options import resolve_project
 
     args = build_parser().parse_args([
         "train", "--data", str(tmp_path), "--optimizer", "adam", "--beta-1", "0.8", "--beta-2", "0.99",
@@ -127,7 +128,7 @@ def test_ctrl_c_stops_gracefully_and_keeps_the_run(tmp_path):
     data = make_demo_dataset(tmp_path / "shapes", per_class=10, size=48, seed=0)
     out = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, "-m", "tlstudio.cli", "train", "--data", str(data), "--weights", "none", "--image-size",
+        [sys.executable, "-m", "tlstudio", "train", "--data", str(data), "--weights", "none", "--image-size",
          "32", "--epochs", "500", "--batch-size", "8", "--freeze", "0", "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
@@ -147,10 +148,10 @@ def test_train_with_defaults_only_learns_offline(tmp_path):
 
     env = dict(os.environ, KERAS_HOME=str(tmp_path / "empty-keras"))  # nothing downloaded, ever
     data = tmp_path / "shapes"
-    assert subprocess.run([sys.executable, "-m", "tlstudio.cli", "demo-data", str(data), "--per-class", "16",
+    assert subprocess.run([sys.executable, "-m", "tlstudio", "demo-data", str(data), "--per-class", "16",
                            "--size", "64"], capture_output=True, text=True, env=env).returncode == 0
     out = tmp_path / "run"
-    trained = subprocess.run([sys.executable, "-m", "tlstudio.cli", "train", "--data", str(data), "--out", str(out)],
+    trained = subprocess.run([sys.executable, "-m", "tlstudio", "train", "--data", str(data), "--out", str(out)],
                              capture_output=True, text=True, env=env, timeout=600)
     assert trained.returncode == 0, trained.stderr
     assert trained.stdout.startswith("training squeezenet1_1 at 227 px")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tlstudio.config import AugmentSettings, Project, ProjectError
+from tlstudio.settings.project import AugmentSettings, Project, ProjectError
 
 
 def test_round_trip_keeps_every_setting(tmp_path):
@@ -71,7 +71,7 @@ def test_augment_names():
 def test_failed_save_leaves_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "p.json"
     Project(name="first").save(path)
-    import tlstudio.config as config
+    import tlstudio.settings.project as config
 
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")

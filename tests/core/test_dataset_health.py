@@ -7,10 +7,10 @@ import shutil
 import pytest
 from PIL import Image
 
-from tlstudio.config import Project
 from tlstudio.data import scan
 from tlstudio.data.demo import make_demo_dataset
 from tlstudio.data.duplicates import duplicate_groups
+from tlstudio.settings.project import Project
 
 # The offline pretrained SqueezeNet at 96 px: real features, a few seconds on 2 cores.
 HEALTH_MODEL = {"model.backbone": "squeezenet1_1", "model.weights": "imagenet", "model.image_size": 96,
@@ -50,7 +50,7 @@ def test_health_finds_every_planted_duplicate_and_most_mislabeled(planted, capsy
     assert {"duplicates", "suspected_mislabeled", "outliers", "low_information", "class_counts"} <= set(report)
 
     project = Project().copy_with(**{"data.folder": str(root), **HEALTH_MODEL})
-    from tlstudio.dataset_health import check_health
+    from tlstudio.tools.dataset_health import check_health
 
     health = check_health(project)
     groups = [set(group["files"]) for group in health.duplicates]

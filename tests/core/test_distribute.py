@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tlstudio.config import Project, ProjectError
+from tlstudio.settings.project import Project, ProjectError
 
 RUN_TIMEOUT_S = 240
 # 30 images: 24 training in two full global batches of 12 (6 per replica), 6 validation.
@@ -40,7 +40,8 @@ def shapes(tmp_path_factory) -> Path:
 
 
 def _single_device_run(data: Path, flags: list[str], out: Path) -> list[np.ndarray]:
-    from tlstudio.cli import build_parser, resolve_project
+    from tlstudio.cli.main import build_parser
+    from tlstudio.cli.options import resolve_project
     from tlstudio.train.events import RunStatus
     from tlstudio.train.trainer import Trainer
 
@@ -66,7 +67,7 @@ def _project(data: Path) -> list[str]:
 
 
 def _train_command(data: Path, flags: list[str], out: Path) -> list[str]:
-    return [sys.executable, "-m", "tlstudio.cli", "train", *_project(data), *FLAGS, *flags, "--out", str(out)]
+    return [sys.executable, "-m", "tlstudio", "train", *_project(data), *FLAGS, *flags, "--out", str(out)]
 
 
 def _free_ports(count: int) -> list[int]:

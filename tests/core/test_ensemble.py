@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from tlstudio.config import Project
-from tlstudio.ensemble import EnsembleError, make_ensemble
+from tlstudio.settings.project import Project
+from tlstudio.tools.ensemble import EnsembleError, make_ensemble
 from tlstudio.train import RunStatus, Trainer
 
 

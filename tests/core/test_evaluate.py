@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from run_helpers import PRETRAINED_SMALL
 
-from tlstudio.config import Project
-from tlstudio.evaluate import EvaluationError, classification_metrics, confusion_matrix, evaluate_run
-from tlstudio.tasks import Cancelled, RecordingTask, TaskState
+from tlstudio.base.tasks import Cancelled, RecordingTask, TaskState
+from tlstudio.settings.project import Project
+from tlstudio.tools.evaluate import EvaluationError, classification_metrics, confusion_matrix, evaluate_run
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +133,8 @@ def test_confusion_matrix_and_classification_metrics_keep_their_signatures():
 
 
 def test_an_exported_model_is_evaluated_on_its_runs_images(run, tmp_path):
-    from tlstudio.evaluate import evaluate_model_file, source_run
     from tlstudio.export import export_run
+    from tlstudio.tools.evaluate import evaluate_model_file, source_run
 
     before = (run / "metrics.json").read_text()
     report = export_run(run, ["onnx"], tmp_path / "export")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from run_helpers import PRETRAINED_SMALL, keras_probabilities, tiny_cnn_run, validation_images
 
+from tlstudio.base.tasks import Cancelled, RecordingTask, TaskState
 from tlstudio.cli import main
-from tlstudio.config import Project
 from tlstudio.export import (
     FORMATS,
     MAX_FLOAT_DIFF,
@@ -23,8 +23,8 @@ from tlstudio.export import (
     find_augmentation,
     strip_augmentation,
 )
-from tlstudio.inference import open_runtime
-from tlstudio.tasks import Cancelled, RecordingTask, TaskState
+from tlstudio.predict.predictor import open_runtime
+from tlstudio.settings.project import Project
 
 FLOAT16_TOLERANCE = 0.02
 # A real pretrained backbone that needs no network, at a small input size to keep tests fast.
@@ -187,7 +187,7 @@ def test_quantized_tflite_round_trip(small_run, tmp_path, quantize):
     if quantize == "float16":
         assert np.abs(got - expected).max() <= FLOAT16_TOLERANCE
     if quantize == "int8":
-        from tlstudio.inference import tflite_interpreter_class
+        from tlstudio.predict.predictor import tflite_interpreter_class
 
         interpreter = tflite_interpreter_class()[0](model_path=str(result.path))
         detail = interpreter.get_input_details()[0]

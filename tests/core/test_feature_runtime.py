@@ -4,8 +4,8 @@ fallback to TensorFlow (with the reason logged) whenever it cannot be trusted.""
 import numpy as np
 import pytest
 
-from tlstudio.config import Project
 from tlstudio.model.build import build_model
+from tlstudio.settings.project import Project
 from tlstudio.train import feature_runtime
 from tlstudio.train.features import FeatureHead, compute_features
 

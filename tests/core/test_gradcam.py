@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tlstudio.gradcam import GradCamError, find_target_layer, gradcam, overlay
+from tlstudio.tools.gradcam import GradCamError, find_target_layer, gradcam, overlay
 
 
 def bright_patch_image() -> np.ndarray:
@@ -51,8 +51,8 @@ def test_the_heat_map_covers_the_region_the_class_depends_on(nested):
 
 
 def test_a_registry_backbone_is_explained_at_its_last_convolutional_block():
-    from tlstudio.config import ModelSettings
     from tlstudio.model.build import build_model
+    from tlstudio.settings.project import ModelSettings
 
     built = build_model(ModelSettings(backbone="mobilenet_v2", image_size=64, weights="none"), 3, seed=0)
     backbone, layer = find_target_layer(built.model)

@@ -3,7 +3,7 @@ each warn once, with the fix."""
 
 import math
 
-from tlstudio.train.health import HealthCheck
+from tlstudio.train.loss_checks import HealthCheck
 
 
 def row(epoch, loss, val_loss, accuracy=0.5, val_accuracy=0.5, lr=1e-3):

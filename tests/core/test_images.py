@@ -225,9 +225,9 @@ def test_load_images_names_a_file_that_became_corrupt(tmp_path: Path) -> None:
 
 def test_image_input_is_the_one_statement_of_the_input_rules(tmp_path):
     """The project, a run folder's config and a model card all give back the same ImageInput."""
-    from tlstudio.config import Project
     from tlstudio.data import ImageInput
     from tlstudio.data.images import RESAMPLING
+    from tlstudio.settings.project import Project
 
     project = Project().copy_with(**{"model.image_size": 48, "data.resize": "pad", "data.max_megapixels": 2.0})
     image_input = project.image_input

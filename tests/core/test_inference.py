@@ -9,10 +9,10 @@ from PIL import Image
 from run_helpers import keras_probabilities, tiny_cnn_run, validation_images
 
 from tlstudio.cli import main
-from tlstudio.config import Project
 from tlstudio.data import load_image
 from tlstudio.export import export_run
-from tlstudio.inference import PredictorError, image_files, load_predictor, read_model_info
+from tlstudio.predict.predictor import PredictorError, image_files, load_predictor, read_model_info
+from tlstudio.settings.project import Project
 
 
 @pytest.fixture(scope="module")

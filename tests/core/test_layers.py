@@ -31,10 +31,11 @@ def test_core_imports_without_qt_or_tensorflow():
     TensorFlow has loaded (the GUI loads it in the background); nothing of the core loads Qt."""
     code = textwrap.dedent("""
         import sys
-        import tlstudio.cli, tlstudio.evaluate, tlstudio.export, tlstudio.inference, tlstudio.train
+        import tlstudio.cli.main, tlstudio.tools.evaluate, tlstudio.export, tlstudio.predict.predictor, tlstudio.train
         import tlstudio.data.demo, tlstudio.data.images, tlstudio.data.scan, tlstudio.data.split
-        from tlstudio import config, files, metrics, registry, weight_sources
-        from tlstudio.model import augment, build, optimizers, preprocessing, schedules, weights
+        import tlstudio.settings.project, tlstudio.base.files, tlstudio.base.cache_folder, tlstudio.predict.metrics
+        from tlstudio.backbones import preprocessing, registry, weight_sources, weights
+        from tlstudio.model import augment, build, optimizers, schedules
         schedules.preview(schedules.ScheduleSettings(), 0.1, 5, 20)
         weight_sources.imagenet_weights_cached(registry.get_backbone("mobilenet_v2"), 224)
         weight_sources.default_backbone()

@@ -5,7 +5,7 @@ import csv
 
 import pytest
 
-from tlstudio.config import Project
+from tlstudio.settings.project import Project
 from tlstudio.train import RecordingObserver, RunStatus, Trainer
 from tlstudio.train.readiness import training_blocker
 

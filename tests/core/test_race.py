@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from tlstudio.config import Project
+from tlstudio.settings.project import Project
+from tlstudio.tools.race import Entrant, RaceError, entrants_for, run_race
 from tlstudio.train import RunStatus, Trainer
-from tlstudio.train.race import Entrant, RaceError, entrants_for, run_race
 
 
 def frozen(folder, **changes):

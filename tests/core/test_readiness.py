@@ -1,8 +1,8 @@
 """Whether a project can train: one rule for the Train button and `tlstudio train`."""
 
 from tlstudio.cli import main
-from tlstudio.config import Project
 from tlstudio.data import scan
+from tlstudio.settings.project import Project
 from tlstudio.train.readiness import training_blocker
 
 

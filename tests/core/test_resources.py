@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
-import tomllib
-from fnmatch import fnmatch
+import zipfile
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
-from tlstudio.files import resource_path
-from tlstudio.weight_sources import SHIPPED_WEIGHTS
+from tlstudio.backbones.weight_sources import SHIPPED_WEIGHTS
+from tlstudio.base.resources import resource_path
 
 ROOT = Path(__file__).resolve().parents[2]
 ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
@@ -33,10 +35,25 @@ def test_a_frozen_build_reads_its_resources_from_the_bundle(monkeypatch, tmp_pat
     assert resource_path("icons", "tlstudio-16.png") == bundled
 
 
-def test_pip_install_takes_every_resource_file():
-    """`pip install .` copies only what pyproject's package data names: a new resources/ folder must be listed."""
-    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["tlstudio"]
-    package = ROOT / "tlstudio"
-    shipped = [path.relative_to(package).as_posix() for path in resource_path().rglob("*") if path.is_file()]
-    missed = [name for name in shipped if not any(fnmatch(name, pattern) for pattern in patterns)]
+def test_the_resources_come_from_the_top_level_folder():
+    """The editable install this suite runs under maps tlstudio.resources to the checkout's resources/ folder."""
+    assert resource_path() == ROOT / "resources"
+
+
+@pytest.mark.slow
+def test_a_wheel_carries_every_resource_file(tmp_path):
+    """A wheel (what `pip install .` installs) holds every file of resources/ inside the package, where the one
+    finder looks for it. Built from a copy, so the checkout gains no build/ or egg-info folders."""
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info",
+                                                                 "__pycache__", "runs"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path / "wheel"), str(source)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "wheel").glob("tlstudio-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    shipped = [path.relative_to(ROOT).as_posix() for path in (ROOT / "resources").rglob("*")
+               if path.is_file() and "__pycache__" not in path.parts]
+    missed = [name for name in shipped if f"tlstudio/{name}" not in names]
     assert shipped and not missed

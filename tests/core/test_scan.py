@@ -319,8 +319,8 @@ def test_a_scan_for_training_decodes_each_file_once_and_exactly_as_training_woul
                                                                                  monkeypatch) -> None:
     """One pass over the files: the scan's check is the decode that prepares the run's images, so
     preparing a run decodes no file twice; the arrays equal ImageInput.load's."""
-    from tlstudio.config import Project
     from tlstudio.data import images as images_module
+    from tlstudio.settings.project import Project
     from tlstudio.train.events import RecordingObserver, StopToken
     from tlstudio.train.prepare import prepare_run
 

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from tlstudio.config import ScheduleSettings
 from tlstudio.model.schedules import lr_at, make_keras_schedule, make_plateau_reducer, preview
+from tlstudio.settings.project import ScheduleSettings
 
 BASE = 0.1
 SPE = 10  # steps per epoch
@@ -174,9 +174,9 @@ def test_plateau_reducer_during_fit():
 
 def test_planned_learning_rates_step_like_the_trainer():
     """The Training page's LR plan: the trainer's step count (last partial batch included), phase 2 × factor."""
-    from tlstudio.config import Project
     from tlstudio.data import steps_per_epoch
     from tlstudio.model.schedules import planned_learning_rates
+    from tlstudio.settings.project import Project
 
     project = Project().copy_with(**{"training.epochs": 3, "training.batch_size": 32, "schedule.name": "constant",
                                      "training.fine_tune.epochs": 2, "training.fine_tune.lr_factor": 0.1})

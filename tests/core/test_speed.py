@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tlstudio.config import Project
+from tlstudio.settings.project import Project
 from tlstudio.train import PhaseBegin, RecordingObserver, RunStatus, Trainer
 
 
@@ -98,7 +98,7 @@ def test_second_run_reuses_decoded_images_until_a_file_changes(demo_folder, tmp_
 
 
 def test_compute_plan_on_cpu_is_plain_float32():
-    from tlstudio.config import TrainingSettings
+    from tlstudio.settings.project import TrainingSettings
     from tlstudio.train.compute import plan_compute
 
     plan = plan_compute(TrainingSettings())
@@ -115,7 +115,7 @@ def test_bfloat16_on_a_cpu_that_has_it_trains_and_saves_a_float32_model(demo_fol
     is float32, so prediction and every export see a plain model."""
     import keras
 
-    from tlstudio.config import TrainingSettings
+    from tlstudio.settings.project import TrainingSettings
     from tlstudio.train import compute
 
     monkeypatch.setattr(compute, "cpu_has_bfloat16", lambda: True)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tlstudio.config import Project
+from tlstudio.settings.project import Project
 from tlstudio.train import (
     BatchEnd,
     EpochEnd,
@@ -166,7 +166,7 @@ def test_existing_run_folder_is_never_overwritten(demo_folder, tmp_path):
 
 def test_run_folder_summary_and_where_gui_runs_go(tmp_path):
     """The run lists' line is read by the core (no Qt): backbone, epochs, accuracy, whether a model is there."""
-    from tlstudio.runs import RunFolderWriter, runs_root, summarize_run
+    from tlstudio.runs.folder import RunFolderWriter, runs_root, summarize_run
 
     writer = RunFolderWriter(tmp_path / "20261130-081600-squeezenet1_1")
     writer.write_config(Project().copy_with(**{"model.backbone": "squeezenet1_1"}))
@@ -276,7 +276,8 @@ def test_polyak_averaging_validates_and_saves_the_average_and_reports_both(demo_
 
 
 def test_cli_ema_flag_takes_an_optional_decay(tmp_path):
-    from tlstudio.cli import build_parser, resolve_project
+    from tlstudio.cli.main import build_parser
+    from tlstudio.cli.options import resolve_project
 
     def ema(*flags):
         return resolve_project(build_parser().parse_args(["train", "--data", str(tmp_path), *flags])).optimizer.ema

@@ -5,9 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from tlstudio.model.weights import WeightsError, build_backbone
-from tlstudio.registry import BACKBONES, get_backbone
-from tlstudio.weight_sources import imagenet_weights_cached, imagenet_weights_filename
+from tlstudio.backbones.registry import BACKBONES, get_backbone
+from tlstudio.backbones.weight_sources import imagenet_weights_cached, imagenet_weights_filename
+from tlstudio.backbones.weights import WeightsError, build_backbone
 
 MOBILENET_V2 = get_backbone("mobilenet_v2")
 
@@ -105,7 +105,7 @@ def test_imagenet_offline_names_the_fix(monkeypatch, tmp_path, name, size, lite0
 
     monkeypatch.setattr(file_utils, "get_file", offline)
     monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path))  # nothing converted yet
-    monkeypatch.setattr("tlstudio.weight_sources.package_installed", lambda spec: lite0)
+    monkeypatch.setattr("tlstudio.backbones.weight_sources.package_installed", lambda spec: lite0)
     spec = get_backbone(name)
     with pytest.raises(WeightsError) as caught:
         build_backbone(spec, size, "imagenet")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tlstudio.config import Project
+from tlstudio.settings.project import Project
 from tlstudio.train import (
     BatchEnd,
     EpochEnd,
@@ -29,7 +29,7 @@ from tlstudio.train import (
     TrainEnd,
     Trainer,
 )
-from tlstudio.train.messages import (
+from tlstudio.train.worker.messages import (
     PROTOCOL_VERSION,
     MessageError,
     MessageWriter,
@@ -93,7 +93,7 @@ def test_batches_are_grouped_but_epochs_never_overtake_them():
 def start_worker(job: TrainingJob, *extra_path: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), *map(str, extra_path),
                                                        os.environ.get("PYTHONPATH", "")]))
-    process = subprocess.Popen([sys.executable, "-m", "tlstudio.train.worker_process"], stdin=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "tlstudio.train.worker.process"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     process.stdin.write(encode_job(job))
     process.stdin.flush()

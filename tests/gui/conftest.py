@@ -133,9 +133,9 @@ def ready_window(window, demo_folder, qtbot):
 def trained_project(tmp_path_factory):
     """A project file with one real run beside it (runs/<run>/model.keras), trained once per session:
     the real Trainer, 3 demo classes x 8 images, 64 px, random initial weights, 1 epoch."""
-    from tlstudio.config import Project
     from tlstudio.data.demo import make_demo_dataset
-    from tlstudio.runs import new_run_dir
+    from tlstudio.runs.folder import new_run_dir
+    from tlstudio.settings.project import Project
     from tlstudio.train.events import RunStatus
     from tlstudio.train.trainer import Trainer
 

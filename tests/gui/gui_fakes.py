@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from tlstudio.config import Project
+from tlstudio.settings.project import Project
 from tlstudio.train.events import (
     BatchEnd,
     EpochEnd,

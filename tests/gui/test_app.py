@@ -90,7 +90,7 @@ def test_exit_after_shown_reports_the_start_up_time(tmp_path, demo_folder):
     """The hook benchmarks/gui_responsiveness.py times start-up with."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", TLSTUDIO_EXIT_AFTER_SHOWN="1",
                XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"))
-    done = subprocess.run([sys.executable, "-m", "tlstudio.cli", "gui", str(demo_folder)], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "tlstudio", "gui", str(demo_folder)], capture_output=True,
                           text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("window shown after"))

@@ -9,9 +9,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
-from tlstudio.gui.confusion import ConfusionMatrixModel
-from tlstudio.gui.plot_look import plot_colours
 from tlstudio.gui.style import apply_style, is_dark
+from tlstudio.gui.widgets.confusion import ConfusionMatrixModel
+from tlstudio.gui.widgets.plot_look import plot_colours
 
 
 @pytest.fixture(autouse=True)

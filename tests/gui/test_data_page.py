@@ -8,8 +8,8 @@ from gui_helpers import wait_for_scan
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
-from tlstudio.config import Project
 from tlstudio.data.demo import make_demo_dataset
+from tlstudio.settings.project import Project
 
 
 def test_scan_fills_class_table_thumbnails_and_summary(qtbot, window, demo_folder):

@@ -99,7 +99,7 @@ def test_pages_wait_for_tensorflow(make_window, trained_project, name):
 
 def test_test_split_is_offered_when_the_data_has_one(trained_window):
     """A dataset with a test/ folder gives a second split; the page switches between them."""
-    from tlstudio.evaluate import Evaluation, ImageRecord, SplitEvaluation, split_metrics
+    from tlstudio.tools.evaluate import Evaluation, ImageRecord, SplitEvaluation, split_metrics
 
     page = trained_window.evaluate_page
     run = page.run_combo.selected_run
@@ -124,9 +124,9 @@ def test_test_split_is_offered_when_the_data_has_one(trained_window):
 
 
 def test_ensemble_of_two_runs_from_the_evaluate_page(qtbot, make_window, tmp_path):
-    from tlstudio.config import Project
     from tlstudio.data.demo import make_demo_dataset
-    from tlstudio.runs import new_run_dir
+    from tlstudio.runs.folder import new_run_dir
+    from tlstudio.settings.project import Project
     from tlstudio.train import RunStatus, Trainer
 
     data = make_demo_dataset(tmp_path / "shapes", per_class=20, size=48, seed=0)

@@ -9,10 +9,10 @@ from tlstudio.gui.worker import worker_command
 
 
 def test_a_frozen_app_starts_its_worker_through_its_own_worker_command(monkeypatch):
-    assert worker_command() == [sys.executable, "-m", "tlstudio.train.worker_process"]
+    assert worker_command() == [sys.executable, "-m", "tlstudio.train.worker.process"]
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     assert worker_command() == [sys.executable, "worker"]
     started = []
-    monkeypatch.setattr("tlstudio.train.worker_process.main", lambda: started.append("worker") or 0)
+    monkeypatch.setattr("tlstudio.train.worker.process.main", lambda: started.append("worker") or 0)
     assert cli.main(["worker"]) == 0
     assert started == ["worker"]

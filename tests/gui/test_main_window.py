@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.config import Project
 from tlstudio.data.demo import demo_dataset_ready
 from tlstudio.gui.app_settings import AppSettings
 from tlstudio.gui.main_window import MainWindow
+from tlstudio.settings.project import Project
 
 
 def test_starts_on_the_start_panel(window):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tlstudio.config import Project
-from tlstudio.gui.widgets import format_count
-from tlstudio.registry import BACKBONE_NAMES
+from tlstudio.backbones.registry import BACKBONE_NAMES
+from tlstudio.gui.widgets.common import format_count
+from tlstudio.settings.project import Project
 
 
 def test_widgets_write_the_project(qtbot, window, tmp_path):

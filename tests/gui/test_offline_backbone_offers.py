@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tlstudio.gui.model_tables import WEIGHTS_COLUMN
-from tlstudio.registry import BACKBONE_NAMES
+from tlstudio.backbones.registry import BACKBONE_NAMES
+from tlstudio.gui.panels.model_tables import WEIGHTS_COLUMN
 from tlstudio.train.events import RunResult, RunStatus
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 
-from tlstudio.config import Project
-from tlstudio.files import format_bytes
+from tlstudio.backbones.registry import get_backbone
+from tlstudio.base.text import format_bytes
 from tlstudio.model.optimizers import OPTIMIZER_HELP, OPTIMIZER_PARAMETERS
-from tlstudio.registry import get_backbone
+from tlstudio.settings.project import Project
 
 
 def _select(combo, value):
@@ -283,7 +283,7 @@ def test_devices_combo_chooses_the_distribution_strategy(window, tmp_path):
 def test_speed_box_shows_the_cache_size_and_clears_it(qtbot, tmp_path, monkeypatch):
     from PySide6.QtCore import Qt
 
-    from tlstudio.gui.cache_panel import CacheLine
+    from tlstudio.gui.panels.cache import CacheLine
 
     monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path))
     (tmp_path / "images").mkdir()

@@ -129,7 +129,7 @@ def test_a_queued_run_can_be_removed(qtbot, ready_window):
 
 
 def test_gui_train_starts_training_once_the_data_is_scanned(qtbot, window, demo_folder, tmp_path):
-    from tlstudio.config import Project
+    from tlstudio.settings.project import Project
 
     project = tmp_path / "project.json"
     Project().copy_with(**{"data.folder": str(demo_folder)}).save(project)

@@ -19,10 +19,10 @@ SHOTS = os.environ.get("TLSTUDIO_LAYOUT_SHOTS")  # a folder: also save the page 
 def shipped(tmp_path_factory):
     """A run that answers with a clear margin (SqueezeNet 1.1's shipped ImageNet weights, 8 epochs of the
     head on 3 demo classes × 8 images at 64 px), exported as ONNX and as int8 TFLite."""
-    from tlstudio.config import Project
     from tlstudio.data.demo import make_demo_dataset
     from tlstudio.export import export_run
-    from tlstudio.runs import new_run_dir
+    from tlstudio.runs.folder import new_run_dir
+    from tlstudio.settings.project import Project
     from tlstudio.train.events import RunStatus
     from tlstudio.train.trainer import Trainer
 
@@ -44,14 +44,14 @@ def shipped(tmp_path_factory):
 
 
 def keras_top1(run: Path, images: list[Path]) -> list[int]:
-    from tlstudio.inference import load_predictor
+    from tlstudio.predict.predictor import load_predictor
 
     predictor = load_predictor(run / "model.keras")
     return list(np.argmax(predictor.predict_array(np.stack([predictor.load(p) for p in images])), axis=1))
 
 
 def test_exported_onnx_and_int8_tflite_answer_like_keras(qtbot, make_window, shipped):
-    from tlstudio.inference import image_files
+    from tlstudio.predict.predictor import image_files
 
     project, run, data, files = shipped
     window = make_window()
@@ -87,7 +87,7 @@ def test_exported_onnx_and_int8_tflite_answer_like_keras(qtbot, make_window, shi
 def test_evaluate_an_exported_model_on_the_images_of_its_run(qtbot, make_window, shipped):
     """Evaluate takes an exported file too: its run (from the model card) gives the images, the shipped
     model gives the answers; it says which model answered, and only a run's own model can be calibrated."""
-    from tlstudio.evaluate import evaluate_run
+    from tlstudio.tools.evaluate import evaluate_run
 
     project, run, data, files = shipped
     window = make_window()

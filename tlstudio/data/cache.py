@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tlstudio.base.cache_folder import cache_dir, mark_cache_used, trim_cache
 from tlstudio.data.images import ImageInput
-from tlstudio.files import cache_dir, mark_cache_used, trim_cache
 
 CACHE_FORMAT = 1
 

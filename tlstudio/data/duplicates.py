@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tlstudio.base.cache_folder import cache_dir
+from tlstudio.base.files import write_text_atomic
 from tlstudio.data.images import DEFAULT_MAX_MEGAPIXELS, DataError, default_workers, open_rgb
-from tlstudio.files import cache_dir, write_text_atomic
 
 HASH_SIZE = 8  # 8x8 low-frequency DCT coefficients: a 64-bit hash
 NEAR_DUPLICATE_BITS = 6  # at most this many of the 64 bits differ: the same picture (measured: copies 0-2)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tlstudio.base.cache_folder import cache_dir
+from tlstudio.base.files import write_text_atomic
 from tlstudio.data.images import (
     DEFAULT_MAX_MEGAPIXELS,
     DataError,
@@ -36,7 +38,6 @@ from tlstudio.data.images import (
     decode_bytes_to_input,
     default_workers,
 )
-from tlstudio.files import cache_dir, write_text_atomic
 
 __all__ = [
     "IMAGE_EXTENSIONS",

@@ -11,8 +11,8 @@ import os
 import re
 from pathlib import Path
 
-from tlstudio.inference import tflite_interpreter_class
 from tlstudio.model.augment import all_layers
+from tlstudio.predict.predictor import tflite_interpreter_class
 
 # Op types and layer names that only random augmentation puts in a graph.
 _RANDOM_OP = re.compile(r"random|multinomial|bernoulli|rngreadandskip|imageprojectivetransform", re.I)

@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tlstudio.config import Project
 from tlstudio.export.augmentation_scan import find_augmentation
 from tlstudio.export.model_card import input_facts
-from tlstudio.inference import ONNX_METADATA_KEY
 from tlstudio.model.onnx_graph import function_to_onnx
+from tlstudio.predict.predictor import ONNX_METADATA_KEY
+from tlstudio.settings.project import Project
 
 if TYPE_CHECKING:
     from tlstudio.export.staging import Staging

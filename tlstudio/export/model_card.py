@@ -10,10 +10,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from tlstudio.config import Project
+from tlstudio.backbones.registry import get_backbone
 from tlstudio.export.results import DestinationError, FormatResult, artefact_name, percent, size_text
-from tlstudio.inference import CARD_FILE, LABELS_FILE, SAVEDMODEL_EXTRA
-from tlstudio.registry import get_backbone
+from tlstudio.predict.predictor import CARD_FILE, LABELS_FILE, SAVEDMODEL_EXTRA
+from tlstudio.settings.project import Project
 
 CARD_MARKDOWN = "model_card.md"
 

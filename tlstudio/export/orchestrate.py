@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tlstudio.config import Project, ProjectError
+from tlstudio.base.tasks import TaskState
 from tlstudio.data import DataError
-from tlstudio.evaluate import dataset_split
 from tlstudio.export.converters import Source, convert
 from tlstudio.export.model_card import CARD_MARKDOWN, earlier_results, model_card, write_beside
 from tlstudio.export.results import (
@@ -31,10 +30,11 @@ from tlstudio.export.results import (
 )
 from tlstudio.export.staging import Staging, destination_message, is_destination_error, remove
 from tlstudio.export.verify import predict, verify
-from tlstudio.inference import CARD_FILE, LABELS_FILE, PredictorError, serving_function
 from tlstudio.model.augment import strip_augmentation
-from tlstudio.runs import RunFolderError, read_run
-from tlstudio.tasks import TaskState
+from tlstudio.predict.open_run import dataset_split
+from tlstudio.predict.predictor import CARD_FILE, LABELS_FILE, PredictorError, serving_function
+from tlstudio.runs.folder import RunFolderError, read_run
+from tlstudio.settings.project import Project, ProjectError
 
 _SYNTHETIC_IMAGES = 16
 

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tlstudio.files import format_bytes, format_percent
-from tlstudio.inference import FORMATS
+from tlstudio.base.text import format_bytes, format_percent
+from tlstudio.predict.predictor import FORMATS
 
 QUANTIZATIONS: tuple[str, ...] = ("none", "float16", "dynamic", "int8")
 

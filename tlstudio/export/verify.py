@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from tlstudio.export.results import FormatResult
-from tlstudio.inference import PredictorError, open_runtime, predict_in_batches
-from tlstudio.metrics import expected_calibration_error
+from tlstudio.predict.metrics import expected_calibration_error
+from tlstudio.predict.predictor import PredictorError, open_runtime, predict_in_batches
 
 # Float32 formats must give Keras's probabilities within this (measured: 2e-5 at most).
 MAX_FLOAT_DIFF = 1e-4

@@ -11,7 +11,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from tlstudio.files import resource_path
+from tlstudio.base.resources import resource_path
 from tlstudio.gui.style import apply_style
 
 ORGANIZATION = "TL Studio"
@@ -41,7 +41,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(APPLICATION)
-    app.setDesktopFileName("tlstudio")  # Wayland and docks match the window to packaging/tlstudio.desktop
+    app.setDesktopFileName("tlstudio")  # Wayland and docks match the window to resources/tlstudio.desktop
     app.setWindowIcon(app_icon())
     apply_style(app)
     return app  # type: ignore[return-value]

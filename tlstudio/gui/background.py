@@ -21,7 +21,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from tlstudio.tasks import Cancelled, TaskState
+from tlstudio.base.tasks import Cancelled, TaskState
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from PySide6.QtWidgets import (
     QMessageBox,
 )
 
-from tlstudio.config import Project, ProjectError
 from tlstudio.data.demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS, demo_dataset_ready, make_demo_dataset
 from tlstudio.gui.app_settings import APP_NAME
 from tlstudio.gui.background import TaskContext
+from tlstudio.settings.project import Project, ProjectError
 
 
 class FileCommands:

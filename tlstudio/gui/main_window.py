@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
 
 from tlstudio.gui.app_settings import APP_NAME, AppSettings
 from tlstudio.gui.background import Task, TaskRunner, TensorFlowLoader
-from tlstudio.gui.dataset_model import DatasetModel
 from tlstudio.gui.file_commands import FileCommands
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.pages.data import DataPage
@@ -38,11 +37,12 @@ from tlstudio.gui.pages.run import RunPage
 from tlstudio.gui.pages.start import StartPanel
 from tlstudio.gui.pages.training import TrainingPage
 from tlstudio.gui.pages.try_it import TryPage
-from tlstudio.gui.project_model import ProjectModel
-from tlstudio.gui.run_history import RunHistory
+from tlstudio.gui.state.dataset_model import DatasetModel
+from tlstudio.gui.state.project_model import ProjectModel
+from tlstudio.gui.state.run_history import RunHistory
 from tlstudio.gui.style import SCHEMES, apply_style, current_scheme, follow_system_scheme, is_dark, style_sheet
 from tlstudio.gui.train_control import QueuedRun, TrainControl
-from tlstudio.gui.widgets import MessageBar, named
+from tlstudio.gui.widgets.common import MessageBar, named
 from tlstudio.gui.worker import DEFAULT_TRAINER, TrainingSession
 
 log = logging.getLogger(__name__)

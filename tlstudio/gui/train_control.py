@@ -14,13 +14,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QTimer, Slot
 
-from tlstudio.config import Project
-from tlstudio.gui.weights_chooser import use_pretrained
-from tlstudio.registry import get_backbone
-from tlstudio.runs import new_run_dir
+from tlstudio.backbones.registry import get_backbone
+from tlstudio.backbones.weight_sources import imagenet_availability, offline_alternatives
+from tlstudio.gui.panels.weights_chooser import use_pretrained
+from tlstudio.runs.folder import new_run_dir
+from tlstudio.settings.project import Project
 from tlstudio.train.events import RunResult, RunStatus
 from tlstudio.train.readiness import training_blocker
-from tlstudio.weight_sources import imagenet_availability, offline_alternatives
 
 
 @dataclass(frozen=True)

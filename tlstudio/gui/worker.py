@@ -1,8 +1,8 @@
 """Runs each training run in its own process and brings its events back as Qt signals.
 
-`TrainingSession` starts `python -m tlstudio.train.worker_process` with a QProcess, hands it the job
+`TrainingSession` starts `python -m tlstudio.train.worker.process` with a QProcess, hands it the job
 (a Project snapshot, or a run folder to resume / continue) as one JSON line, and turns the lines that
-come back (`tlstudio.train.messages`) into its signals, on the GUI thread. A separate process keeps
+come back (`tlstudio.train.worker.messages`) into its signals, on the GUI thread. A separate process keeps
 the window smooth (TensorFlow's tracing holds the GIL for tens of milliseconds at a time), gives the
 memory of each run back when it ends, and survives a run that crashes, runs out of memory or is
 killed: the session notices at once (the process ends) or, for a worker that hangs, when its
@@ -25,10 +25,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal, Slot
 
-from tlstudio.config import Project
-from tlstudio.runs import RESUME_FILE, discard_run_folder, write_status
+from tlstudio.runs.folder import RESUME_FILE, discard_run_folder, write_status
+from tlstudio.settings.project import Project
 from tlstudio.train.events import RunResult, RunStatus
-from tlstudio.train.messages import MessageError, TrainingJob, decode, encode_control, encode_job
+from tlstudio.train.worker.messages import MessageError, TrainingJob, decode, encode_control, encode_job
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def worker_command() -> list[str]:
     """How to start a worker: this Python with the worker module, or the frozen app's own entry."""
     if getattr(sys, "frozen", False):
         return [sys.executable, "worker"]
-    return [sys.executable, "-m", "tlstudio.train.worker_process"]
+    return [sys.executable, "-m", "tlstudio.train.worker.process"]
 
 
 class TrainingSession(QObject):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tlstudio.config import AugmentSettings
+from tlstudio.settings.project import AugmentSettings
 
 if TYPE_CHECKING:
     import keras

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tlstudio.config import ModelSettings
-from tlstudio.model import preprocessing
+from tlstudio.backbones import preprocessing
+from tlstudio.backbones.preprocessing import preprocessing_layers
+from tlstudio.backbones.registry import BackboneSpec, get_backbone
+from tlstudio.backbones.weights import build_backbone
 from tlstudio.model.freezing import BackboneLayers, freeze_backbone, layer_rows, weight_count
-from tlstudio.model.preprocessing import preprocessing_layers
-from tlstudio.model.weights import build_backbone
-from tlstudio.registry import BackboneSpec, get_backbone
+from tlstudio.settings.project import ModelSettings
 
 if TYPE_CHECKING:
     import keras

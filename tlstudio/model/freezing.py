@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from tlstudio.config import ModelSettings
-from tlstudio.registry import get_backbone
+from tlstudio.backbones.registry import get_backbone
+from tlstudio.settings.project import ModelSettings
 
 if TYPE_CHECKING:
     import keras

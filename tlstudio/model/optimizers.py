@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tlstudio.config import OptimizerSettings
+from tlstudio.settings.project import OptimizerSettings
 
 if TYPE_CHECKING:
     import keras

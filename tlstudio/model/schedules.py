@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from tlstudio.config import Project, ScheduleSettings
 from tlstudio.data.split import steps_per_epoch as count_steps
+from tlstudio.settings.project import Project, ScheduleSettings
 
 
 def warmup_steps(settings: ScheduleSettings, steps_per_epoch: int) -> int:

@@ -1,6 +1,6 @@
 """The Keras callbacks of a run, each owning its own state, like Keras's own `TerminateOnNaN`:
 
-- `LossGuard`: a non-finite or diverged loss (`train/health.py`) stops the run, names the learning
+- `LossGuard`: a non-finite or diverged loss (`train/loss_checks.py`) stops the run, names the learning
   rate and puts the last finite weights back (TerminateOnNaN alone leaves them NaN:
   docs/stack-notes.md #3);
 - `StopCheck`: the Stop button (a `StopToken`) ends the run within one batch;
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tlstudio.train.events import BatchEnd, EpochEnd, Observer, StopToken
-from tlstudio.train.health import HealthCheck
+from tlstudio.train.loss_checks import HealthCheck
 
 
 @dataclass

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tlstudio.runs import MODEL_FILE, RunFolderWriter, save_model_atomic
+from tlstudio.runs.folder import MODEL_FILE, RunFolderWriter, save_model_atomic
 
 SAVE_INTERVAL = 30.0  # seconds between writes of a new best model during a run
 

@@ -16,7 +16,7 @@ import contextlib
 import functools
 from dataclasses import dataclass
 
-from tlstudio.config import TrainingSettings
+from tlstudio.settings.project import TrainingSettings
 from tlstudio.train.device import describe_device
 
 

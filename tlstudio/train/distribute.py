@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from tlstudio.config import TrainingSettings
+from tlstudio.settings.project import TrainingSettings
 
 TF_CONFIG = "TF_CONFIG"
 

@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from tlstudio.tasks import TaskState
+from tlstudio.base.tasks import TaskState
 
 
 class RunStatus(StrEnum):

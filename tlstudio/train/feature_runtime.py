@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tlstudio.files import atomic_target, cache_dir, mark_cache_used, trim_cache
+from tlstudio.base.cache_folder import cache_dir, mark_cache_used, trim_cache
+from tlstudio.base.files import atomic_target
 from tlstudio.model.onnx_graph import ONNX_OPSET, function_to_onnx
 
 CHECK_IMAGES = 4  # images whose features are compared with TensorFlow's before the runtime is trusted

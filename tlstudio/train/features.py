@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tlstudio.config import Project
+from tlstudio.base.cache_folder import cache_dir, mark_cache_used, trim_cache
+from tlstudio.base.files import atomic_target
+from tlstudio.base.tasks import TaskState
+from tlstudio.base.text import format_bytes
 from tlstudio.data.cache import release_pages
-from tlstudio.files import atomic_target, cache_dir, format_bytes, mark_cache_used, trim_cache
 from tlstudio.model.build import DROPOUT_LAYER, OUTPUT_LAYER, POOL_LAYER
-from tlstudio.tasks import TaskState
+from tlstudio.settings.project import Project
 
 HEAD_LAYERS = (DROPOUT_LAYER, OUTPUT_LAYER)
 FEATURE_LAYER = POOL_LAYER

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tlstudio.config import Project
 from tlstudio.data import scan
 from tlstudio.data.cache import images_key, load_images_cached
-from tlstudio.runs import RunFolderWriter, new_run_dir
+from tlstudio.runs.folder import RunFolderWriter, new_run_dir
+from tlstudio.settings.project import Project
 from tlstudio.train.events import Observer, PrepareProgress, StopToken
 from tlstudio.train.readiness import training_blocker
 

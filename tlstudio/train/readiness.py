@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 
-from tlstudio.config import Project
 from tlstudio.data import DatasetIndex
+from tlstudio.settings.project import Project
 
 
 def training_blocker(project: Project, index: DatasetIndex | None = None) -> str | None:

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from tlstudio.files import atomic_target
-from tlstudio.runs import RESUME_FILE
+from tlstudio.base.files import atomic_target
+from tlstudio.runs.folder import RESUME_FILE
 
 RESUME_VERSION = 1
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from tlstudio.config import ScheduleSettings
-from tlstudio.files import write_text_atomic
-from tlstudio.inference import inference_function, predict_in_batches
+from tlstudio.base.files import write_text_atomic
 from tlstudio.model import schedules
-from tlstudio.model.ensemble import LEAVE_OUT_BELOW_BEST, build_ensemble_model
-from tlstudio.runs import SNAPSHOTS_FOLDER
+from tlstudio.model.averaging import LEAVE_OUT_BELOW_BEST, build_ensemble_model
+from tlstudio.predict.predictor import inference_function, predict_in_batches
+from tlstudio.runs.folder import SNAPSHOTS_FOLDER
+from tlstudio.settings.project import ScheduleSettings
 from tlstudio.train.events import Observer
 
 LIST_FILE = "snapshots.json"

@@ -25,17 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from tlstudio.config import Project, ProjectError
+from tlstudio.base.cache_folder import CACHE_DIR_VARIABLE
+from tlstudio.base.tasks import Cancelled
 from tlstudio.data import steps_per_epoch
-from tlstudio.files import CACHE_DIR_VARIABLE
-from tlstudio.inference import inference_function, predict_in_batches
-from tlstudio.metrics import classification_metrics
 from tlstudio.model import schedules  # its Keras classes (PlateauReducer, ...) are made on first access
 from tlstudio.model.augment import make_augmenter
 from tlstudio.model.build import count_parameters
 from tlstudio.model.freezing import unfreeze_top
 from tlstudio.model.optimizers import FULL_BATCH_OPTIMIZERS, make_optimizer
-from tlstudio.runs import (
+from tlstudio.predict.metrics import classification_metrics
+from tlstudio.predict.predictor import inference_function, predict_in_batches
+from tlstudio.runs.folder import (
     RUNNING,
     TENSORBOARD_FOLDER,
     RunFolderError,
@@ -43,7 +43,7 @@ from tlstudio.runs import (
     discard_run_folder,
     read_run,
 )
-from tlstudio.tasks import Cancelled
+from tlstudio.settings.project import Project, ProjectError
 from tlstudio.train.callbacks import Halt, balanced_class_weights, callback_classes, class_recall_metrics
 from tlstudio.train.checkpoint import Checkpoint
 from tlstudio.train.distribute import (
@@ -73,7 +73,7 @@ from tlstudio.train.features import (
     feature_cache_decision,
     validation_cache_decision,
 )
-from tlstudio.train.health import HealthCheck
+from tlstudio.train.loss_checks import HealthCheck
 from tlstudio.train.prepare import PrepareError, RunData, build_run_model, prepare_run, start_run_folder
 from tlstudio.train.resume import PhasePlan, ResumeError, ResumePoint, assign_optimizer_variables
 from tlstudio.train.snapshots import Snapshots

@@ -32,19 +32,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.config import RESIZE_POLICIES
 from tlstudio.data import DatasetIndex
 from tlstudio.gui.app_settings import AppSettings
 from tlstudio.gui.background import Task, TaskContext, TaskRunner
-from tlstudio.gui.bindings import FieldBinding, bind_combo, bind_spin
-from tlstudio.gui.dataset_model import DatasetModel
-from tlstudio.gui.health_panel import HealthPanel
 from tlstudio.gui.pages.base import Page
-from tlstudio.gui.project_model import ProjectModel
-from tlstudio.gui.responsive import WrapAwareSplitter
+from tlstudio.gui.panels.dataset_health import HealthPanel
+from tlstudio.gui.state.bindings import FieldBinding, bind_combo, bind_spin
+from tlstudio.gui.state.dataset_model import DatasetModel
+from tlstudio.gui.state.project_model import ProjectModel
 from tlstudio.gui.style import is_dark
-from tlstudio.gui.thumbnails import decode_thumbnails
-from tlstudio.gui.widgets import CollapsibleSection, float_spin, hint_label, int_spin, named
+from tlstudio.gui.widgets.common import CollapsibleSection, float_spin, hint_label, int_spin, named
+from tlstudio.gui.widgets.responsive import WrapAwareSplitter
+from tlstudio.gui.widgets.thumbnails import decode_thumbnails
+from tlstudio.settings.project import RESIZE_POLICIES
 
 THUMBNAILS_PER_CLASS = 5
 THUMBNAIL_SIZE = 44

@@ -1,6 +1,6 @@
 """Evaluate page: what a run's model gets right and wrong on its validation (and test) images.
 
-The numbers come from `tlstudio.evaluate.evaluate_run`, run in the background; this page only
+The numbers come from `tlstudio.tools.evaluate.evaluate_run`, run in the background; this page only
 draws its `Evaluation`: the metrics, the confusion matrix as a clickable heat map, the images of
 the chosen cell, and the biggest mistakes, all as thumbnails decoded off the GUI thread.
 """
@@ -28,19 +28,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.evaluate import LOW_CONFIDENCE, Evaluation, EvaluationError, ImageRecord, SplitEvaluation, source_run
-from tlstudio.files import format_percent
+from tlstudio.base.text import format_percent
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
-from tlstudio.gui.confusion import ConfusionMatrixView
-from tlstudio.gui.gallery import GalleryEntry, ImageGallery
 from tlstudio.gui.pages.base import Page
-from tlstudio.gui.predictions import FORMAT_NAMES
-from tlstudio.gui.reliability import ReliabilityDiagram
-from tlstudio.gui.responsive import WrapAwareSplitter
-from tlstudio.gui.run_combo import RunCombo
-from tlstudio.gui.run_history import RunHistory
-from tlstudio.gui.thumbnails import ThumbnailCache
-from tlstudio.gui.widgets import hint_label, named, set_tab_chain, show_progress
+from tlstudio.gui.panels.predictions import FORMAT_NAMES
+from tlstudio.gui.state.run_history import RunHistory
+from tlstudio.gui.widgets.common import hint_label, named, set_tab_chain, show_progress
+from tlstudio.gui.widgets.confusion import ConfusionMatrixView
+from tlstudio.gui.widgets.gallery import GalleryEntry, ImageGallery
+from tlstudio.gui.widgets.reliability import ReliabilityDiagram
+from tlstudio.gui.widgets.responsive import WrapAwareSplitter
+from tlstudio.gui.widgets.run_combo import RunCombo
+from tlstudio.gui.widgets.thumbnails import ThumbnailCache
+from tlstudio.tools.evaluate import (
+    LOW_CONFIDENCE,
+    Evaluation,
+    EvaluationError,
+    ImageRecord,
+    SplitEvaluation,
+    source_run,
+)
 
 
 def is_model_file(path: Path) -> bool:
@@ -301,7 +308,7 @@ class EvaluatePage(Page):
         model_file = is_model_file(run)
 
         def work(context: TaskContext) -> Evaluation:
-            from tlstudio.evaluate import evaluate_model_file, evaluate_run
+            from tlstudio.tools.evaluate import evaluate_model_file, evaluate_run
 
             return evaluate_model_file(run, task=context) if model_file else evaluate_run(run, task=context)
 
@@ -319,7 +326,7 @@ class EvaluatePage(Page):
 
     @Slot()
     def choose_ensemble(self) -> None:
-        from tlstudio.gui.ensemble_dialog import EnsembleDialog
+        from tlstudio.gui.panels.ensemble_dialog import EnsembleDialog
 
         dialog = EnsembleDialog(self._history.summaries, self)
         if dialog.exec() == EnsembleDialog.DialogCode.Accepted:
@@ -329,12 +336,12 @@ class EvaluatePage(Page):
         """Average `runs` into a new run folder beside them, in the background; it is then selected here."""
         if len(runs) < 2 or self._task is not None or not self._tensorflow.ready:
             return None
-        from tlstudio.runs import new_run_dir
+        from tlstudio.runs.folder import new_run_dir
 
         out = new_run_dir(self._history.root, "ensemble")
 
         def work(context: TaskContext):
-            from tlstudio.ensemble import make_ensemble
+            from tlstudio.tools.ensemble import make_ensemble
 
             return make_ensemble(runs, out, task=context)
 
@@ -385,7 +392,7 @@ class EvaluatePage(Page):
             return None
 
         def work(context: TaskContext):
-            from tlstudio.calibration import calibrate_run
+            from tlstudio.tools.calibrate import calibrate_run
 
             return calibrate_run(run, task=context)
 

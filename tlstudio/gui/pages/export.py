@@ -33,14 +33,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.base.files import atomic_target
+from tlstudio.base.text import format_bytes, format_percent
 from tlstudio.export import FORMATS, QUANTIZATIONS, export_run
-from tlstudio.files import atomic_target, format_bytes, format_percent
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.pages.base import Page
-from tlstudio.gui.run_combo import RunCombo
-from tlstudio.gui.run_history import RunHistory
-from tlstudio.gui.widgets import hint_label, named
-from tlstudio.runs import MODEL_FILE
+from tlstudio.gui.state.run_history import RunHistory
+from tlstudio.gui.widgets.common import hint_label, named
+from tlstudio.gui.widgets.run_combo import RunCombo
+from tlstudio.runs.folder import MODEL_FILE
 
 FORMAT_LABELS = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel",
                  "tflite": "TensorFlow Lite (.tflite)", "onnx": "ONNX (.onnx)"}

@@ -20,17 +20,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.backbones.registry import get_backbone
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
-from tlstudio.gui.bindings import bind_check, bind_spin
-from tlstudio.gui.dataset_model import DatasetModel
-from tlstudio.gui.model_tables import BACKBONE_ORDER, BackboneTable, LayerTableModel
 from tlstudio.gui.pages.base import Page
-from tlstudio.gui.project_model import ALL, ProjectModel
-from tlstudio.gui.weights_chooser import WeightsChooser
-from tlstudio.gui.widgets import LogSpinBox, float_spin, format_count, hint_label, int_spin, named, two_columns
+from tlstudio.gui.panels.model_tables import BACKBONE_ORDER, BackboneTable, LayerTableModel
+from tlstudio.gui.panels.weights_chooser import WeightsChooser
+from tlstudio.gui.state.bindings import bind_check, bind_spin
+from tlstudio.gui.state.dataset_model import DatasetModel
+from tlstudio.gui.state.project_model import ALL, ProjectModel
+from tlstudio.gui.widgets.common import LogSpinBox, float_spin, format_count, hint_label, int_spin, named, two_columns
 from tlstudio.model.build import load_backbone_layers
 from tlstudio.model.freezing import BackboneLayers, layer_states, trainable_parameters
-from tlstudio.registry import get_backbone
 
 
 class ModelPage(Page):

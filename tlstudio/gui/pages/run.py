@@ -24,14 +24,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.files import format_percent
+from tlstudio.base.text import format_percent
 from tlstudio.gui.pages.base import Page
-from tlstudio.gui.plots import RunCurves, TrainingPlots
-from tlstudio.gui.responsive import StackingSplitter
-from tlstudio.gui.run_history import RunHistory
-from tlstudio.gui.widgets import format_seconds, hint_label, named
+from tlstudio.gui.state.run_history import RunHistory
+from tlstudio.gui.widgets.common import format_seconds, hint_label, named
+from tlstudio.gui.widgets.plots import RunCurves, TrainingPlots
+from tlstudio.gui.widgets.responsive import StackingSplitter
 from tlstudio.gui.worker import TrainingSession
-from tlstudio.runs import RUNNING, RunFolderError, RunSummary
+from tlstudio.runs.folder import RUNNING, RunFolderError, RunSummary
 from tlstudio.train.events import (
     BatchEnd,
     EpochEnd,

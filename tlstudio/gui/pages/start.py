@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.gui.app_settings import AppSettings
-from tlstudio.gui.widgets import hint_label, named
+from tlstudio.gui.widgets.common import hint_label, named
 
 
 class StartPanel(QWidget):

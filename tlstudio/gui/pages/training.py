@@ -27,26 +27,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.config import (
+from tlstudio.backbones.registry import get_backbone
+from tlstudio.data import load_image
+from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
+from tlstudio.gui.pages.base import Page
+from tlstudio.gui.panels.cache import CacheLine
+from tlstudio.gui.panels.lr_finder import LRFinderPanel
+from tlstudio.gui.panels.optimizer_schedule import OPTIMIZER_LABELS, OptimizerGroup, ScheduleGroup
+from tlstudio.gui.panels.race import RacePanel
+from tlstudio.gui.state.bindings import FieldBinding, bind_check, bind_combo, bind_spin
+from tlstudio.gui.state.dataset_model import DatasetModel
+from tlstudio.gui.state.project_model import ALL, ProjectModel
+from tlstudio.gui.widgets.common import float_spin, hint_label, int_spin, named, two_columns
+from tlstudio.gui.widgets.plots import LearningRatePreview
+from tlstudio.gui.widgets.thumbnails import array_to_qimage
+from tlstudio.model import schedules
+from tlstudio.settings.project import (
     AUGMENTATION_NAMES,
     AugmentSettings,
     TrainingSettings,
 )
-from tlstudio.data import load_image
-from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
-from tlstudio.gui.bindings import FieldBinding, bind_check, bind_combo, bind_spin
-from tlstudio.gui.cache_panel import CacheLine
-from tlstudio.gui.dataset_model import DatasetModel
-from tlstudio.gui.lr_finder_panel import LRFinderPanel
-from tlstudio.gui.pages.base import Page
-from tlstudio.gui.plots import LearningRatePreview
-from tlstudio.gui.project_model import ALL, ProjectModel
-from tlstudio.gui.race_panel import RacePanel
-from tlstudio.gui.thumbnails import array_to_qimage
-from tlstudio.gui.training_groups import OPTIMIZER_LABELS, OptimizerGroup, ScheduleGroup
-from tlstudio.gui.widgets import float_spin, hint_label, int_spin, named, two_columns
-from tlstudio.model import schedules
-from tlstudio.registry import get_backbone
 from tlstudio.train.features import augmented_copies_cost
 
 AUGMENT_LABELS = {"flip": "Horizontal flip", "vflip": "Vertical flip", "rotate": "Rotation",

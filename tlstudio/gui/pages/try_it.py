@@ -1,9 +1,9 @@
 """Try-it page: drop or choose images (or a folder) and see what a run's model says about each.
 
 Images are prepared exactly as in training (the run's image size and resize policy, through
-`tlstudio.inference.load_predictor`). The model is loaded once per run and kept, so a prediction
+`tlstudio.predict.predictor.load_predictor`). The model is loaded once per run and kept, so a prediction
 after the first costs one decode and one call of the traced model. All model work runs in
-background tasks (`tlstudio.gui.predictions`); the slots here only draw results.
+background tasks (`tlstudio.gui.panels.predictions`); the slots here only draw results.
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ from PySide6.QtWidgets import (
 
 from tlstudio.data import IMAGE_EXTENSIONS
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
-from tlstudio.gui.gallery import GalleryEntry, ImageGallery
 from tlstudio.gui.pages.base import Page
-from tlstudio.gui.predictions import (
+from tlstudio.gui.panels.predictions import (
     ImageView,
     LoadedModel,
     PredictionBatch,
@@ -39,12 +38,13 @@ from tlstudio.gui.predictions import (
     predict_files,
     render_view,
 )
-from tlstudio.gui.probability_bars import MAX_BARS, ProbabilityBars
-from tlstudio.gui.responsive import WrapAwareSplitter
-from tlstudio.gui.run_combo import RunCombo
-from tlstudio.gui.run_history import RunHistory
-from tlstudio.gui.thumbnails import ThumbnailCache
-from tlstudio.gui.widgets import ImageLabel, hint_label, int_spin, named, set_tab_chain
+from tlstudio.gui.state.run_history import RunHistory
+from tlstudio.gui.widgets.common import ImageLabel, hint_label, int_spin, named, set_tab_chain
+from tlstudio.gui.widgets.gallery import GalleryEntry, ImageGallery
+from tlstudio.gui.widgets.probability_bars import MAX_BARS, ProbabilityBars
+from tlstudio.gui.widgets.responsive import WrapAwareSplitter
+from tlstudio.gui.widgets.run_combo import RunCombo
+from tlstudio.gui.widgets.thumbnails import ThumbnailCache
 
 VIEW_SIZE = 320
 THUMBNAIL_SIZE = 56

@@ -1,0 +1,7 @@
+"""`python -m tlstudio ...`: the same as the `tlstudio` command."""
+
+import sys
+
+from tlstudio.cli.main import main
+
+sys.exit(main())

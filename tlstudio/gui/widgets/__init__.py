@@ -1,0 +1,1 @@
+"""Widgets used across pages: form helpers, plots, the confusion matrix, galleries, thumbnails."""

@@ -1,0 +1,1 @@
+"""The Project: every setting a run needs, validated, saved as JSON; nothing else holds settings."""
