@@ -38,6 +38,8 @@ from tlstudio.train.recorder import RunRecorder
 from tlstudio.train.resume import CHECKPOINT, HISTORY, LOSS_GUARD, ResumeError, ResumePoint
 
 if TYPE_CHECKING:
+    from tlstudio.model.build import BuiltModel
+    from tlstudio.train.compute import ComputePlan
     from tlstudio.train.fitting import Session
     from tlstudio.train.inputs import CachedValidation
 
@@ -103,8 +105,8 @@ class _Prepared:
     """What the first stage leaves: the decoded data, the model built under the run's strategy."""
 
     data: RunData
-    built: Any  # model.build.BuiltModel
-    compute: Any  # train.compute.ComputePlan
+    built: BuiltModel
+    compute: ComputePlan
     distribution: Distribution
     device: str  # for the log and TrainBegin
 
@@ -168,29 +170,34 @@ class _Run:
             if self.tf_import is not None and self.tf_import.is_alive():
                 self.tf_import.join()  # never leave a half-imported TensorFlow to the caller
         epochs = session.recorder.epochs_completed if session else 0
-        run_path = self.writer.path if self.writer else None
-        if not self.role.chief:
-            if run_path is not None:
-                shutil.rmtree(run_path.parent, ignore_errors=True)
-            self.role.restore_environment()
-            run_path = None
-            worker = prepared.distribution.worker if prepared else "?"
-            message = f"worker {worker}: {message} The chief writes the run folder."
-        if run_path is not None:
-            if status == RunStatus.FAILED and self.resume_from is None and epochs == 0:
-                # Failed before its model was built (and so before any epoch): nothing worth a place among
-                # the earlier runs. A run that has a model (its last finite weights) keeps it, marked FAILED.
-                if discard_run_folder(run_path):
-                    message = f"{message.rstrip('.')}; nothing was trained, so no run folder was kept."
-                    run_path = None
-            if run_path is not None:
-                self._write_status(status.value, message)
+        run_path, message = self._settle_folder(status, message, epochs, prepared)
         val = metrics.get("val_accuracy") if metrics else None
         self.observer.on_train_end(TrainEnd(
             status=status, message=message, run_dir=str(run_path) if run_path else "", epochs_completed=epochs,
             best_epoch=session.checkpoint.best_epoch if session else None, val_accuracy=val,
             val_loss=metrics.get("val_loss") if metrics else None, seconds=time.perf_counter() - self.started))
         return RunResult(status, message, run_path, metrics, session.recorder.history if session else [])
+
+    def _settle_folder(self, status: RunStatus, message: str, epochs: int,
+                       prepared: _Prepared | None) -> tuple[Path | None, str]:
+        """(the run folder that stays, or None; the message): a worker's folder goes, as does a new run's
+        that trained nothing; any other gets its status."""
+        run_path = self.writer.path if self.writer else None
+        if not self.role.chief:
+            if run_path is not None:
+                shutil.rmtree(run_path.parent, ignore_errors=True)
+            self.role.restore_environment()
+            worker = prepared.distribution.worker if prepared else "?"
+            return None, f"worker {worker}: {message} The chief writes the run folder."
+        if run_path is None:
+            return None, message
+        if status == RunStatus.FAILED and self.resume_from is None and epochs == 0:
+            # Failed before its model was built (and so before any epoch): nothing worth a place among
+            # the earlier runs. A run that has a model (its last finite weights) keeps it, marked FAILED.
+            if discard_run_folder(run_path):
+                return None, f"{message.rstrip('.')}; nothing was trained, so no run folder was kept."
+        self._write_status(status.value, message)
+        return run_path, message
 
     @staticmethod
     def _outcome(session: Session, metrics: dict[str, Any]) -> tuple[RunStatus, str]:
