@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,8 +186,8 @@ def fit_full_batch(inputs: FitInputs, session: Session, phase: PhasePlan) -> Non
                     f"{'converged' if report.converged else 'stopped'} ({report.message})")
 
 
-def _relay(session: Session, phase: PhasePlan, inputs: FitInputs, images_per_step: int, step_count,
-           learning_rate) -> EventRelay:
+def _relay(session: Session, phase: PhasePlan, inputs: FitInputs, images_per_step: int,
+           step_count: Callable[[], int], learning_rate: Callable[[], float]) -> EventRelay:
     scale = PhaseScale(phase.number, session.total_epochs, session.steps_per_epoch, session.total_steps,
                        images_per_step, inputs.epoch_images)
     return EventRelay(session.recorder, session.observer, session.halt, scale, classes=session.classes,
@@ -194,8 +195,8 @@ def _relay(session: Session, phase: PhasePlan, inputs: FitInputs, images_per_ste
                       is_best=session.checkpoint.is_best)
 
 
-def _saver(session: Session, phase: PhasePlan, phase_parts: dict[str, Stateful], step_count,
-           optimizer_variables) -> ResumeSaver:
+def _saver(session: Session, phase: PhasePlan, phase_parts: dict[str, Stateful], step_count: Callable[[], int],
+           optimizer_variables: Callable[[], list[np.ndarray]]) -> ResumeSaver:
     parts = {HISTORY: session.recorder, CHECKPOINT: session.checkpoint, LOSS_GUARD: session.loss_guard,
              **phase_parts}
     saver = ResumeSaver(session.run_dir, session.halt, parts, phase=phase.number, phases=session.phases,

@@ -13,7 +13,7 @@ range test asks for the first phase's inputs the same way.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from tlstudio.model.optimizers import is_full_batch
 from tlstudio.model.phase_plan import PhasePlan
@@ -25,6 +25,20 @@ from tlstudio.train.inputs import FitInputs, InputBuilder
 
 class PhaseError(Exception):
     """The phase cannot train as set up; the message is one sentence naming the fix."""
+
+
+class PhaseStrategy(Protocol):
+    """One kind of phase: what it fits and how."""
+
+    feature_cache: bool  # whether the head trains on cached backbone features
+    cache_note: str  # why (or why not), for the log and the GUI
+
+    def inputs(self, validation: bool = True) -> FitInputs:
+        """The model that trains and its inputs; `validation` False (the LR range test) skips what only
+        validation needs."""
+
+    def fit(self, inputs: FitInputs, session: Session, phase: PhasePlan) -> None:
+        """Train `inputs.model` over the phase's epochs, reporting through the session's callbacks."""
 
 
 class ImagePhase:
@@ -57,7 +71,8 @@ class FeatureHeadPhase:
     def __init__(self, builder: InputBuilder, cache_note: str, store_key: str | None) -> None:
         self.builder, self.cache_note, self.store_key = builder, cache_note, store_key
 
-    def inputs(self, validation: bool = True) -> FitInputs:  # noqa: ARG002 - the features come with the images'
+    def inputs(self, validation: bool = True) -> FitInputs:
+        """What to fit; the validation features come with the training ones (one backbone pass)."""
         builder = self.builder
         return builder.feature_datasets(*builder.cached_features(self.store_key))
 
@@ -73,7 +88,8 @@ class FullBatchPhase:
     def __init__(self, builder: InputBuilder, cache_note: str, store_key: str | None) -> None:
         self.builder, self.cache_note, self.store_key = builder, cache_note, store_key
 
-    def inputs(self, validation: bool = True) -> FitInputs:  # noqa: ARG002 - the features come with the images'
+    def inputs(self, validation: bool = True) -> FitInputs:
+        """What to fit: the features as arrays, each iteration going over all of them."""
         head, features, labels, cached = self.builder.cached_features(self.store_key)
         count = len(features)
         return FitInputs(head, (features, labels), None, lambda batch: count, count, cached)
@@ -81,8 +97,6 @@ class FullBatchPhase:
     def fit(self, inputs: FitInputs, session: Session, phase: PhasePlan) -> None:
         fit_full_batch(inputs, session, phase)
 
-
-PhaseStrategy = ImagePhase | FeatureHeadPhase | FullBatchPhase
 
 
 def phase_strategy(project: Project, builder: InputBuilder, backbone: Any, phase: int,
