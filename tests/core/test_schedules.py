@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tlstudio.model.schedules import lr_at, make_keras_schedule, make_plateau_reducer, preview
+from tlstudio.model.schedules import lr_at, preview
 from tlstudio.settings.project import ScheduleSettings
 
 BASE = 0.1
@@ -112,6 +112,8 @@ def test_restarts_match_keras_cosine_decay_restarts():
 def test_keras_schedule_equals_numpy_preview(name):
     import keras
 
+    from tlstudio.model.keras_schedules import make_keras_schedule
+
     settings = ScheduleSettings(name=name, warmup_epochs=1.5, step_epochs=2, restart_epochs=1.0,
                                 period_multiplier=2.0, amplitude_multiplier=0.7, min_lr_fraction=0.05)
     schedule = make_keras_schedule(settings, BASE, SPE, TOTAL)
@@ -124,6 +126,8 @@ def test_keras_schedule_equals_numpy_preview(name):
 
 def test_keras_schedule_scale_and_config_round_trip():
     import keras
+
+    from tlstudio.model.keras_schedules import make_keras_schedule
 
     settings = ScheduleSettings(name="cosine")
     schedule = make_keras_schedule(settings, BASE, SPE, TOTAL)
@@ -138,6 +142,8 @@ def test_keras_schedule_scale_and_config_round_trip():
 
 def test_plateau_reduces_after_patience_epochs():
     import keras
+
+    from tlstudio.model.keras_schedules import make_keras_schedule, make_plateau_reducer
 
     settings = ScheduleSettings(name="plateau", plateau_patience=2, plateau_factor=0.5, plateau_min_lr=0.02)
     schedule = make_keras_schedule(settings, BASE, SPE, TOTAL)
@@ -159,6 +165,8 @@ def test_plateau_reduces_after_patience_epochs():
 
 def test_plateau_reducer_during_fit():
     import keras
+
+    from tlstudio.model.keras_schedules import make_keras_schedule, make_plateau_reducer
 
     settings = ScheduleSettings(name="plateau", plateau_patience=1, plateau_factor=0.5, plateau_min_lr=0.0)
     schedule = make_keras_schedule(settings, 1e-7, 2, 8)  # too small to improve the val loss

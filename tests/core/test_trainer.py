@@ -227,7 +227,7 @@ def test_frozen_features_are_kept_on_disk_for_the_next_run_on_the_same_data(demo
 
 def test_class_weights_and_balanced_sampling_on_imbalanced_data(tmp_path):
     from tlstudio.data.demo import make_demo_dataset
-    from tlstudio.train.callbacks import balanced_class_weights
+    from tlstudio.train.inputs import balanced_class_weights
 
     folder = make_demo_dataset(tmp_path / "data", per_class=6, size=48, seed=1)
     extra = make_demo_dataset(tmp_path / "more", per_class=24, size=48, seed=2)

@@ -253,7 +253,7 @@ def _import_tensorflow(context: TaskContext) -> str:
     import keras  # noqa: F401  (the imports are the work)
     import tensorflow  # noqa: F401
 
-    import tlstudio.train.trainer  # noqa: F401  (and what a run imports, so a run imports little)
+    import tlstudio.train.phases  # noqa: F401  (and what a run imports, so a run imports little)
     from tlstudio.train.device import describe_device
 
     device = describe_device()

@@ -92,6 +92,11 @@ def make_optimizer(settings: OptimizerSettings, learning_rate) -> keras.optimize
     if name == "adamw":
         return keras.optimizers.AdamW(weight_decay=settings.weight_decay, beta_1=settings.beta_1,
                                       beta_2=settings.beta_2, epsilon=settings.epsilon, **common)
-    if name in FULL_BATCH_OPTIMIZERS:
+    if is_full_batch(name):
         raise ValueError(f"{name} is not a Keras optimizer: it fits the head full-batch (train/lbfgs.py).")
     raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZER_PARAMETERS)}")
+
+
+def is_full_batch(name: str) -> bool:
+    """Whether optimizer `name` fits the head full-batch on cached features instead of stepping through fit()."""
+    return name in FULL_BATCH_OPTIMIZERS

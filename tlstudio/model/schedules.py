@@ -3,18 +3,18 @@
 One formula, `lr_at`, written with operations numpy and `keras.ops` share, gives both the
 GUI's preview (numpy, no TensorFlow import) and the value the optimizer reads in-graph,
 so the plotted curve is the one that is trained with. Importing this module does not
-import Keras; `ScheduledLearningRate` and `PlateauReducer` are made on first access.
+import Keras: the Keras schedule and the plateau reducer live in `model/keras_schedules.py`.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
 import numpy as np
 
 from tlstudio.data.split import steps_per_epoch as count_steps
+from tlstudio.model.phase_plan import plan_phases
 from tlstudio.settings.project import Project, ScheduleSettings
 
 
@@ -101,122 +101,6 @@ def preview(settings: ScheduleSettings, base_lr: float, steps_per_epoch: int, to
     return np.asarray(lr_at(steps, settings, base_lr, steps_per_epoch, total_steps), dtype=np.float64)
 
 
-def make_keras_schedule(settings: ScheduleSettings, base_lr: float, steps_per_epoch: int,
-                        total_steps: int) -> Any:
-    """A `keras.optimizers.schedules.LearningRateSchedule` computing `lr_at` in-graph.
-
-    It carries a non-trainable `scale` variable (1.0 to start) multiplying the rate, which
-    `PlateauReducer` lowers when the validation loss stalls.
-    """
-    return _schedule_class()(settings.model_dump(), base_lr, steps_per_epoch, total_steps)
-
-
-def make_plateau_reducer(schedule: Any, settings: ScheduleSettings) -> Any:
-    """A `PlateauReducer` for `schedule` with the plateau settings (factor, patience, min lr)."""
-    return _plateau_reducer_class()(schedule, patience=settings.plateau_patience,
-                                    factor=settings.plateau_factor, min_lr=settings.plateau_min_lr)
-
-
-def __getattr__(name: str) -> Any:
-    # PEP 562: the Keras classes are made on first use, so importing this module stays light.
-    if name == "ScheduledLearningRate":
-        return _schedule_class()
-    if name == "PlateauReducer":
-        return _plateau_reducer_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@functools.cache
-def _schedule_class() -> type:
-    import keras
-
-    @keras.saving.register_keras_serializable(package="tlstudio")
-    class ScheduledLearningRate(keras.optimizers.schedules.LearningRateSchedule):
-        """`lr_at` with keras.ops, times a `scale` variable the plateau reducer may lower."""
-
-        def __init__(self, settings: dict, base_lr: float, steps_per_epoch: int, total_steps: int,
-                     scale: float = 1.0) -> None:
-            self.settings = ScheduleSettings.model_validate(settings)
-            self.base_lr = float(base_lr)
-            self.steps_per_epoch = int(steps_per_epoch)
-            self.total_steps = int(total_steps)
-            self.scale = keras.Variable(float(scale), dtype="float32", trainable=False, name="lr_scale")
-
-        def __call__(self, step: Any) -> Any:
-            step = keras.ops.cast(step, "float32")
-            lr = lr_at(step, self.settings, self.base_lr, self.steps_per_epoch, self.total_steps,
-                       xp=keras.ops)
-            return keras.ops.cast(lr, "float32") * self.scale
-
-        def get_config(self) -> dict:
-            return {"settings": self.settings.model_dump(), "base_lr": self.base_lr,
-                    "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps,
-                    "scale": float(keras.ops.convert_to_numpy(self.scale))}
-
-    return ScheduledLearningRate
-
-
-@functools.cache
-def _plateau_reducer_class() -> type:
-    import keras
-
-    class PlateauReducer(keras.callbacks.Callback):
-        """Multiply the schedule's `scale` by `factor` after `patience` epochs without a new best.
-
-        Keras's ReduceLROnPlateau cannot do this: it assigns a float to the optimizer's
-        learning rate, which a LearningRateSchedule refuses. Same rules otherwise: an
-        improvement must beat the best by `min_delta`, and the rate never goes below `min_lr`.
-        """
-
-        def __init__(self, schedule: Any, *, monitor: str = "val_loss", patience: int = 2,
-                     factor: float = 0.5, min_lr: float = 0.0, min_delta: float = 1e-4) -> None:
-            super().__init__()
-            if not 0.0 < factor < 1.0:
-                raise ValueError(f"factor must be between 0 and 1, not {factor}")
-            self.schedule = schedule
-            self.monitor = monitor
-            self.patience = int(patience)
-            self.factor = float(factor)
-            self.min_lr = float(min_lr)
-            self.min_delta = float(min_delta)
-            self.reductions: list[tuple[int, float]] = []  # (epoch, new learning rate)
-            self._reset()
-
-        def _reset(self) -> None:
-            self.best = math.inf
-            self.wait = 0
-
-        def on_train_begin(self, logs: dict | None = None) -> None:
-            self._reset()
-
-        def current_lr(self) -> float:
-            """The scaled rate at the optimizer's current step."""
-            step = self.model.optimizer.iterations if self.model is not None else 0
-            return float(keras.ops.convert_to_numpy(self.schedule(step)))
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            current = (logs or {}).get(self.monitor)
-            if current is None or not math.isfinite(float(current)):
-                return
-            if float(current) < self.best - self.min_delta:
-                self.best = float(current)
-                self.wait = 0
-                return
-            self.wait += 1
-            if self.wait < self.patience:
-                return
-            self.wait = 0
-            lr = self.current_lr()
-            if lr <= self.min_lr * (1.0 + 1e-6):  # float32 round-off: already at the floor
-                return
-            new_lr = max(lr * self.factor, self.min_lr)
-            scale = float(keras.ops.convert_to_numpy(self.schedule.scale))
-            self.schedule.scale.assign(scale * new_lr / lr)
-            self.reductions.append((epoch, new_lr))
-
-    return PlateauReducer
-
-
 # Which ScheduleSettings fields each schedule reads (warm-up applies to all of them).
 SCHEDULE_PARAMETERS: dict[str, list[str]] = {
     "constant": [],
@@ -235,19 +119,12 @@ SCHEDULE_FIELDS: tuple[str, ...] = ("warmup_epochs", *dict.fromkeys(f for fields
 def planned_learning_rates(project: Project, train_images: int) -> tuple[np.ndarray, np.ndarray, float | None]:
     """(x in epochs, LR per step, epoch where phase 2 starts or None) as the run will step.
 
-    The same step count and schedules as the trainer, so the preview is the run's plan.
+    The trainer's own phase plan (`plan_phases`) and step count, so the preview is the run's plan.
     """
-    training = project.training
-    steps_per_epoch = max(1, count_steps(train_images, training.batch_size))
-    base_lr = project.optimizer.learning_rate
-    phase_one_steps = training.epochs * steps_per_epoch
-    rates = [preview(project.schedule, base_lr, steps_per_epoch, phase_one_steps)]
-    phase_two_epoch = None
-    if training.fine_tune.enabled:
-        phase_two_steps = training.fine_tune.epochs * steps_per_epoch
-        rates.append(preview(project.schedule, base_lr * training.fine_tune.lr_factor,
-                                       steps_per_epoch, phase_two_steps))
-        phase_two_epoch = float(training.epochs)
-    learning_rates = np.concatenate(rates)
+    steps_per_epoch = max(1, count_steps(train_images, project.training.batch_size))
+    phases = plan_phases(project, steps_per_epoch)
+    learning_rates = np.concatenate([preview(project.schedule, phase.base_lr, steps_per_epoch, phase.schedule_steps)
+                                     for phase in phases])
+    phase_two_epoch = float(phases[1].first_epoch) if len(phases) > 1 else None
     x = (np.arange(len(learning_rates)) + 1) / steps_per_epoch
     return x, learning_rates, phase_two_epoch

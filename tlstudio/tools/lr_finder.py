@@ -20,7 +20,6 @@ The model's weights are put back afterwards: the sweep only looks.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,12 +27,10 @@ from typing import Any
 import numpy as np
 
 from tlstudio.base.tasks import Cancelled
-from tlstudio.model.augment import make_augmenter
-from tlstudio.model.optimizers import make_optimizer
+from tlstudio.model.optimizers import is_full_batch
 from tlstudio.settings.project import Project
-from tlstudio.train.events import Observer, PrepareProgress, StopToken
-from tlstudio.train.features import FeatureHead, FeatureStore, compute_features, feature_cache_decision
-from tlstudio.train.prepare import PrepareError, RunData, build_run_model, prepare_run
+from tlstudio.train.events import Observer, StopToken
+from tlstudio.train.prepare import PrepareError, RunData, prepare_run
 
 START_LR = 1e-7
 END_LR = 10.0
@@ -124,7 +121,7 @@ def find_learning_rate(project: Project, observer: Observer | None = None, stop_
     """Run the range test on `project` (its optimizer, model, freezing and data); see the module."""
     if not 0 < start_lr < end_lr:
         raise LRFinderError(f"the range test needs 0 < start LR < end LR, not {start_lr:g} and {end_lr:g}.")
-    if project.optimizer.name == "lbfgs":
+    if is_full_batch(project.optimizer.name):
         raise LRFinderError("L-BFGS has no learning rate (its line search picks each step); run the range test "
                             "with a first-order optimizer such as Adam or SGD.")
     if steps < 2 * (SKIP_START + SKIP_END):
@@ -136,26 +133,10 @@ def find_learning_rate(project: Project, observer: Observer | None = None, stop_
         data = data or prepare_run(project, observer, token, lambda classes: None)
     except PrepareError as error:
         raise LRFinderError(str(error)) from None
-    built, compute = build_run_model(project, data, observer)
-    training = project.training
-    augmenter = make_augmenter(project.augment, seed=training.seed)
-    use_cache, note = feature_cache_decision(project, built.backbone, 1)
-    fit_model, dataset = _sweep_data(project, data, built, augmenter, use_cache, observer, token)
-    notes = [f"feature cache {'in use' if use_cache else 'not used'}: {note}"]
-    import keras
+    from tlstudio.tools.lr_sweep import sweep  # lazy: imports Keras
 
-    initial = fit_model.get_weights()
-    schedule = _sweep_schedule()(start_lr, end_lr, steps)
-    fit_model.compile(optimizer=make_optimizer(project.optimizer, schedule), jit_compile=compute.jit_compile,
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=project.model.label_smoothing))
-    recorder = _recorder_class()(schedule, token)
-    observer.on_prepare(PrepareProgress("LR range test", 0, steps))
-    recorder.observer, recorder.steps = observer, steps
-    try:
-        # One "epoch" per step: Keras's logs then hold each step's own loss, not a running mean.
-        fit_model.fit(dataset, epochs=steps, steps_per_epoch=1, callbacks=[recorder], shuffle=False, verbose=0)
-    finally:
-        fit_model.set_weights(initial)
+    recorder, feature_cache, note = sweep(project, data, observer, token, start_lr, end_lr, steps)
+    notes = [f"feature cache {'in use' if feature_cache else 'not used'}: {note}"]
     if token.stop_requested:
         raise Cancelled()
     if len(recorder.losses) < SKIP_START + SKIP_END + 3:
@@ -164,90 +145,4 @@ def find_learning_rate(project: Project, observer: Observer | None = None, stop_
     smoothed = smooth(recorder.losses)
     suggested, minimum, steepest = suggestions(recorder.learning_rates, smoothed)
     return LRRangeResult(recorder.learning_rates, recorder.losses, smoothed, suggested, minimum, steepest,
-                         use_cache, time.perf_counter() - started, len(recorder.losses) < steps, notes)
-
-
-def _sweep_data(project, data: RunData, built, augmenter, use_cache: bool, observer: Observer, token: StopToken):
-    """(the model that trains, an endless dataset of its inputs), as a run's first phase has them."""
-    from tlstudio.data.pipeline import feature_training_dataset, training_dataset  # lazy: imports TensorFlow
-
-    training = project.training
-    classes = len(data.classes)
-    if use_cache:
-        head = FeatureHead.split(built.model)
-        copies = max(1, training.augmented_copies) if augmenter is not None else 1
-        store = FeatureStore()
-        key = FeatureStore.key(project, data.x_train, data.x_val, data.images_key) if augmenter is None else None
-        features, _, _ = compute_features(
-            head, data.x_train, data.x_val, batch_size=training.batch_size, augment=augmenter, copies=copies,
-            store=store, key=key, task=token, runtime=training.feature_runtime, log=observer.on_log,
-            progress=lambda done, of: observer.on_prepare(PrepareProgress("computing backbone features", done, of)))
-        labels = np.tile(data.y_train, copies)
-        return head.head, feature_training_dataset(features, labels, classes, training.batch_size,
-                                                   seed=training.seed, copies=copies)
-    model = built.model
-    dataset = training_dataset(data.x_train, data.y_train, classes, training.batch_size, seed=training.seed)
-    if augmenter is None:
-        return model, dataset
-    import keras
-
-    inputs = keras.Input(shape=model.input_shape[1:], dtype="float32", name="image")
-    return keras.Model(inputs, model(augmenter(inputs)), name="training_model"), dataset
-
-
-def _sweep_schedule() -> type:
-    import keras
-
-    class ExponentialSweep(keras.optimizers.schedules.LearningRateSchedule):
-        """start_lr * (end_lr / start_lr) ** (step / (steps - 1))."""
-
-        def __init__(self, start_lr: float, end_lr: float, steps: int) -> None:
-            self.start_lr, self.end_lr, self.steps = float(start_lr), float(end_lr), int(steps)
-
-        def __call__(self, step):
-            fraction = keras.ops.cast(step, "float32") / max(self.steps - 1, 1)
-            return self.start_lr * keras.ops.power(self.end_lr / self.start_lr, fraction)
-
-        def value(self, step: int) -> float:
-            return self.start_lr * (self.end_lr / self.start_lr) ** (step / max(self.steps - 1, 1))
-
-        def get_config(self) -> dict:
-            return {"start_lr": self.start_lr, "end_lr": self.end_lr, "steps": self.steps}
-
-    return ExponentialSweep
-
-
-def _recorder_class() -> type:
-    import keras
-
-    class SweepRecorder(keras.callbacks.Callback):
-        """Each step's LR and loss; stops when the smoothed loss blows up or the task is cancelled."""
-
-        def __init__(self, schedule, token: StopToken) -> None:
-            super().__init__()
-            self.schedule, self.token = schedule, token
-            self.learning_rates: list[float] = []
-            self.losses: list[float] = []
-            self.observer: Observer = Observer()
-            self.steps = 0
-            self._average = 0.0
-            self._lowest = math.inf
-
-        def on_epoch_end(self, epoch, logs=None):
-            loss = float((logs or {}).get("loss", math.nan))
-            self.learning_rates.append(self.schedule.value(epoch))
-            self.losses.append(loss)
-            self.observer.on_prepare(PrepareProgress("LR range test", epoch + 1, self.steps))
-            self._average = SMOOTHING * self._average + (1 - SMOOTHING) * loss
-            smoothed = self._average / (1 - SMOOTHING ** len(self.losses))
-            if math.isfinite(smoothed):
-                self._lowest = min(self._lowest, smoothed)
-            if (not math.isfinite(loss) or smoothed > DIVERGED * self._lowest) and epoch >= SKIP_START:
-                if not math.isfinite(loss):  # a NaN step says nothing about the curve
-                    self.learning_rates.pop()
-                    self.losses.pop()
-                self.model.stop_training = True
-            if self.token.stop_requested:
-                self.model.stop_training = True
-
-    return SweepRecorder
+                         feature_cache, time.perf_counter() - started, len(recorder.losses) < steps, notes)

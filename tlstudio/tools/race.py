@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tlstudio.base.tasks import Cancelled
+from tlstudio.model.optimizers import is_full_batch
 from tlstudio.settings.project import OPTIMIZER_NAMES, Project
 from tlstudio.train.events import EpochEnd, Observer, PhaseBegin, RunStatus, StopToken
 from tlstudio.train.prepare import PrepareError, prepare_run
@@ -99,9 +100,9 @@ def entrants_for(project: Project, optimizers: list[str] | None, learning_rates:
     rates = learning_rates or [project.optimizer.learning_rate]
     if any(not (rate > 0 and math.isfinite(rate)) for rate in rates):
         raise RaceError("every learning rate of a race must be a positive number.")
-    # L-BFGS has no learning rate: one entrant, whatever the rates.
+    # A full-batch optimizer (L-BFGS) has no learning rate: one entrant, whatever the rates.
     entrants = [Entrant(name, float(rate)) for name in dict.fromkeys(names)
-                for rate in (dict.fromkeys(rates) if name != "lbfgs" else rates[:1])]
+                for rate in (rates[:1] if is_full_batch(name) else dict.fromkeys(rates))]
     if len(entrants) < 2:
         raise RaceError("a race needs at least two entrants: give several optimizers or learning rates.")
     return entrants

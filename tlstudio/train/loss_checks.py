@@ -7,7 +7,8 @@
   low), training accuracy far above validation accuracy (overfitting), a validation loss that rises
   for several epochs in a row.
 
-Plain Python, no Keras: the trainer's callbacks feed it batch losses and epoch rows.
+Plain Python, no Keras: the loss guard feeds `DivergenceCheck` its batch losses, the run recorder feeds
+`EpochWarnings` its epoch rows; each keeps its state for resume (`get_state` / `set_state`).
 """
 
 from __future__ import annotations
@@ -25,16 +26,17 @@ RISING_EPOCHS = 3  # validation loss higher than the epoch before, this many tim
 
 
 @dataclass
-class HealthCheck:
+class DivergenceCheck:
+    """Whether the loss has diverged: judged from where the run's loss started (LossGuard's state)."""
+
     classes: int
     start_loss: float | None = None  # the run's first batch loss
-    warned: set[str] = field(default_factory=set)
-    _first_epoch_loss: float | None = None
-    _overfit_streak: int = 0
-    _rising_streak: int = 0
-    _best_val_loss: float = math.inf
-    _best_epoch: int = 0
-    _previous_val_loss: float | None = None
+
+    def get_state(self) -> dict:
+        return {"start_loss": self.start_loss}
+
+    def set_state(self, state: dict) -> None:
+        self.start_loss = state.get("start_loss", self.start_loss)
 
     @property
     def reference_loss(self) -> float:
@@ -65,34 +67,60 @@ class HealthCheck:
         return (f"the validation loss {what} after epoch {epoch}: the learning rate {learning_rate:.3g} is too "
                 f"high; lower it (try {learning_rate / 10:.2g}); the last finite weights were kept.")
 
+
+@dataclass
+class EpochWarnings:
+    """The warnings read off completed epochs, each said once a run (the run recorder's state)."""
+
+    warned: set[str] = field(default_factory=set)
+    first_epoch_loss: float | None = None
+    overfit_streak: int = 0
+    rising_streak: int = 0
+    best_val_loss: float = math.inf
+    best_epoch: int = 0
+    previous_val_loss: float | None = None
+
+    def get_state(self) -> dict:
+        state = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        state["warned"] = sorted(self.warned)
+        state["best_val_loss"] = self.best_val_loss if math.isfinite(self.best_val_loss) else None
+        return state
+
+    def set_state(self, state: dict) -> None:
+        for name in self.__dataclass_fields__:
+            if name in state:
+                setattr(self, name, state[name])
+        self.warned = set(self.warned)
+        self.best_val_loss = math.inf if self.best_val_loss is None else float(self.best_val_loss)
+
     def epoch(self, row: dict[str, float]) -> list[str]:
         """After a completed epoch (history.csv's row): warnings, each said once a run."""
         found = []
         epoch, loss, val_loss = int(row["epoch"]), row.get("loss", math.nan), row.get("val_loss", math.nan)
         accuracy, val_accuracy = row.get("accuracy", math.nan), row.get("val_accuracy", math.nan)
-        if self._first_epoch_loss is None:
-            self._first_epoch_loss = loss
-        first = self._first_epoch_loss
+        if self.first_epoch_loss is None:
+            self.first_epoch_loss = loss
+        first = self.first_epoch_loss
         if (epoch >= STUCK_EPOCHS and math.isfinite(first) and first > 0 and math.isfinite(loss)
                 and abs(loss - first) / first < STUCK_CHANGE):
             found.append(self._once("stuck", f"the training loss has hardly moved in {epoch} epochs ({first:.4g} "
                                              f"to {loss:.4g}): the learning rate {row.get('lr', math.nan):g} may be "
                                              "too low; try 10x higher."))
         gap = accuracy - val_accuracy
-        self._overfit_streak = self._overfit_streak + 1 if math.isfinite(gap) and gap > OVERFIT_GAP else 0
-        if self._overfit_streak >= OVERFIT_EPOCHS:
+        self.overfit_streak = self.overfit_streak + 1 if math.isfinite(gap) and gap > OVERFIT_GAP else 0
+        if self.overfit_streak >= OVERFIT_EPOCHS:
             found.append(self._once("overfit", f"training accuracy {accuracy:.0%} is far above validation accuracy "
                                                f"{val_accuracy:.0%}: the model overfits; add augmentation, raise "
                                                "dropout or L2, or unfreeze fewer layers."))
         if math.isfinite(val_loss):
-            rising = self._previous_val_loss is not None and val_loss > self._previous_val_loss
-            self._rising_streak = self._rising_streak + 1 if rising else 0
-            self._previous_val_loss = val_loss
-            if val_loss < self._best_val_loss:
-                self._best_val_loss, self._best_epoch = val_loss, epoch
-            if self._rising_streak >= RISING_EPOCHS:
-                found.append(self._once("rising", f"the validation loss has risen for {self._rising_streak} epochs "
-                                                  f"(best {self._best_val_loss:.4g} at epoch {self._best_epoch}, "
+            rising = self.previous_val_loss is not None and val_loss > self.previous_val_loss
+            self.rising_streak = self.rising_streak + 1 if rising else 0
+            self.previous_val_loss = val_loss
+            if val_loss < self.best_val_loss:
+                self.best_val_loss, self.best_epoch = val_loss, epoch
+            if self.rising_streak >= RISING_EPOCHS:
+                found.append(self._once("rising", f"the validation loss has risen for {self.rising_streak} epochs "
+                                                  f"(best {self.best_val_loss:.4g} at epoch {self.best_epoch}, "
                                                   "which is the model kept): more epochs overfit; early stopping "
                                                   "(patience) ends a run here, or lower the learning rate."))
         return [message for message in found if message]

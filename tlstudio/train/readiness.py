@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 
 from tlstudio.data import DatasetIndex
+from tlstudio.model.optimizers import is_full_batch
 from tlstudio.settings.project import Project
 
 
@@ -34,7 +35,7 @@ def training_blocker(project: Project, index: DatasetIndex | None = None) -> str
 
 def full_batch_blocker(project: Project) -> str | None:
     """Why L-BFGS cannot fit this project's head, or None: it needs the head alone on cached features."""
-    if project.optimizer.name != "lbfgs":
+    if not is_full_batch(project.optimizer.name):
         return None
     model, training = project.model, project.training
     if model.freeze != "all" or model.train_batchnorm:

@@ -9,9 +9,12 @@ everything the next epoch needs and the run folder does not:
   (its step counter, which drives the LR schedule, and its slots: momentum, Adam's moments, ...);
 - the plan: each phase's epochs, base LR and the number of steps its LR schedule spans (continuing
   a run adds epochs to a phase but keeps its schedule's span, so the LR goes on where it was);
-- the counters and the callbacks' state (the best val_loss and its epoch, early stopping's and the
-  plateau reducer's patience, the plateau's LR scale); the best weights too, while the best epoch is
-  newer than model.keras (it is written at most every 30 s).
+- the state of every part of the run that keeps one, each part's own `get_state()`: the checkpoint's
+  (the best val_loss and its epoch; the best weights too, unless they are the last epoch's), the
+  recorder's (completed epochs, the warnings already given), the loss guard's (where the loss started),
+  early stopping's and the plateau reducer's (patience count, best, the plateau's LR scale), the resume
+  saver's (the continuations). `from_states` and `state_of` map them to and from the fields below, so
+  files written before the parts kept their own state read the same.
 
 The arrays are stored as w0.., o0.., b0..; the rest as one JSON string under "meta".
 """
@@ -21,11 +24,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from tlstudio.base.files import atomic_target
+from tlstudio.model.phase_plan import PhasePlan
 from tlstudio.runs.folder import RESUME_FILE
 
 RESUME_VERSION = 1
@@ -35,14 +39,17 @@ class ResumeError(ValueError):
     """The run cannot be resumed or continued; the message says why and what to do."""
 
 
-@dataclass(frozen=True)
-class PhasePlan:
-    number: int  # 1 = head (or the only phase), 2 = fine-tuning
-    first_epoch: int  # 0-based, as Keras's initial_epoch
-    end_epoch: int  # exclusive
-    base_lr: float
-    description: str
-    schedule_steps: int  # optimizer steps the phase's LR schedule spans (its length as first planned)
+class Stateful(Protocol):
+    """A part of a run that keeps state over a resume: a callback, the recorder, the checkpoint."""
+
+    def get_state(self) -> dict: ...
+    def set_state(self, state: dict) -> None: ...
+
+
+# The names the parts' states are kept under. History, checkpoint and resume saver live in ResumePoint's own
+# fields (as before the parts kept their own state); every other part's is in `callbacks` under its name.
+HISTORY, CHECKPOINT, RESUME = "history", "checkpoint", "resume"
+LOSS_GUARD, EARLY_STOPPING, PLATEAU = "loss_guard", "early_stopping", "plateau"
 
 
 @dataclass
@@ -56,7 +63,7 @@ class ResumePoint:
     phases: list[PhasePlan]
     best_epoch: int | None
     best_val_loss: float | None
-    callbacks: dict[str, Any] = field(default_factory=dict)  # "early_stopping", "plateau": their state
+    callbacks: dict[str, Any] = field(default_factory=dict)  # "early_stopping", "plateau", ...: their state
     continuations: list[dict[str, int]] = field(default_factory=list)  # {"after_epoch": k, "epochs": n}
     model_weights: list[np.ndarray] = field(default_factory=list, repr=False)
     optimizer_variables: list[np.ndarray] = field(default_factory=list, repr=False)
@@ -68,6 +75,35 @@ class ResumePoint:
 
     def phase_plan(self, number: int) -> PhasePlan:
         return next(p for p in self.phases if p.number == number)
+
+    def state_of(self, name: str) -> dict:
+        """What part `name`'s `set_state` takes: the `get_state()` it gave when this point was saved."""
+        if name == HISTORY:
+            return {"epochs_completed": self.epochs_completed, **self.callbacks.get(HISTORY, {})}
+        if name == CHECKPOINT:
+            return {"best_epoch": self.best_epoch, "best_val_loss": self.best_val_loss,
+                    "best_weights": self.best_weights, "last_weights": self.model_weights}
+        if name == RESUME:
+            return {"continuations": self.continuations}
+        return self.callbacks.get(name, {})
+
+    @classmethod
+    def from_states(cls, states: dict[str, dict], *, global_step: int, steps_per_epoch: int, train_images: int,
+                    classes: list[str], phase: int, phases: list[PhasePlan],
+                    optimizer_variables: list[np.ndarray]) -> ResumePoint:
+        """The point made of each part's `get_state()` (by name; `state_of` gives them back) and the run's facts."""
+        history = dict(states[HISTORY])
+        epochs_completed = history.pop("epochs_completed")
+        checkpoint = states[CHECKPOINT]
+        callbacks = {name: state for name, state in states.items() if name not in (HISTORY, CHECKPOINT, RESUME)}
+        if history:
+            callbacks[HISTORY] = history
+        return cls(epochs_completed=epochs_completed, global_step=global_step, steps_per_epoch=steps_per_epoch,
+                   train_images=train_images, classes=list(classes), phase=phase, phases=phases,
+                   best_epoch=checkpoint["best_epoch"], best_val_loss=checkpoint["best_val_loss"],
+                   callbacks=callbacks, continuations=list(states.get(RESUME, {}).get("continuations", [])),
+                   model_weights=checkpoint["last_weights"], optimizer_variables=optimizer_variables,
+                   best_weights=checkpoint["best_weights"])
 
     def continued(self, more_epochs: int) -> ResumePoint:
         """The same point with a plan that trains `more_epochs` more epochs in the phase it ended in
