@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tlstudio.predict.metrics import classification_metrics
+from tlstudio.predict.open_run import dataset_split
 from tlstudio.settings.project import Project
-from tlstudio.tools.evaluate import classification_metrics, dataset_split
 
 PRETRAINED_SMALL = {"model.backbone": "squeezenet1_1", "model.weights": "imagenet", "model.image_size": 48}
 

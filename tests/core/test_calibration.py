@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from tlstudio.model.temperature import fit_temperature, tempered_probabilities
-from tlstudio.predict.metrics import expected_calibration_error, reliability_bins
+from tlstudio.predict.metrics import classification_metrics, expected_calibration_error, reliability_bins
+from tlstudio.predict.open_run import dataset_split
 from tlstudio.settings.project import Project
-from tlstudio.tools.evaluate import classification_metrics, dataset_split
 
 
 def _ambiguous_brightness(folder, per_class=100, seed=0):

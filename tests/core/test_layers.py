@@ -33,6 +33,8 @@ def test_core_imports_without_qt_or_tensorflow():
         import sys
         import tlstudio.cli.main, tlstudio.tools.evaluate, tlstudio.export, tlstudio.predict.predictor, tlstudio.train
         import tlstudio.data.demo, tlstudio.data.images, tlstudio.data.scan, tlstudio.data.split
+        import tlstudio.data.dataset_index, tlstudio.data.file_checks, tlstudio.data.folder_walk
+        import tlstudio.predict.open_run, tlstudio.tools.calibrate, tlstudio.tools.ensemble, tlstudio.model.averaging
         import tlstudio.settings.project, tlstudio.base.files, tlstudio.base.cache_folder, tlstudio.predict.metrics
         from tlstudio.backbones import preprocessing, registry, weight_sources, weights
         from tlstudio.model import augment, build, optimizers, schedules

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from tlstudio.data import DatasetIndex, ImageItem, scan
-from tlstudio.data.scan import (
+from tlstudio.data.folder_walk import (
     IGNORED_APPLEDOUBLE,
     IGNORED_EMPTY_FOLDER,
     IGNORED_HIDDEN,

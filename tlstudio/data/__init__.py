@@ -6,7 +6,9 @@ and is imported where a run builds its streams.
 
 from __future__ import annotations
 
+from tlstudio.data.dataset_index import DatasetIndex, ImageItem, SkippedFile
 from tlstudio.data.demo import make_demo_dataset
+from tlstudio.data.folder_walk import IMAGE_EXTENSIONS
 from tlstudio.data.images import (
     ALPHA_BACKGROUND,
     PAD_COLOR,
@@ -20,7 +22,7 @@ from tlstudio.data.images import (
     load_images,
     open_rgb,
 )
-from tlstudio.data.scan import IMAGE_EXTENSIONS, DatasetIndex, ImageItem, SkippedFile, scan
+from tlstudio.data.scan import scan
 from tlstudio.data.split import Split, split_index, steps_per_epoch
 
 __all__ = [

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tlstudio.data.dataset_index import DatasetIndex, ImageItem
 from tlstudio.data.images import DataError
-from tlstudio.data.scan import DatasetIndex, ImageItem
 
 
 @dataclass

@@ -11,6 +11,7 @@ reason and leaves no file behind.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,10 @@ from tlstudio.export.results import (
 from tlstudio.export.staging import Staging, destination_message, is_destination_error, remove
 from tlstudio.export.verify import predict, verify
 from tlstudio.model.augment import strip_augmentation
-from tlstudio.predict.open_run import dataset_split
+from tlstudio.predict.open_run import RunOpenError, dataset_split, load_run_model, read_trained_run
 from tlstudio.predict.predictor import CARD_FILE, LABELS_FILE, PredictorError, serving_function
-from tlstudio.runs.folder import RunFolderError, read_run
-from tlstudio.settings.project import Project, ProjectError
+from tlstudio.runs.folder import RunRecord
+from tlstudio.settings.project import Project
 
 _SYNTHETIC_IMAGES = 16
 
@@ -55,85 +56,108 @@ def export_run(run_dir: str | os.PathLike, formats: list[str], out_dir: str | os
         raise ValueError(f"unknown quantization {quantize!r}; choose from {', '.join(QUANTIZATIONS)}")
     run, project = _read_run(run_dir)
     out_dir = Path(out_dir).expanduser().absolute()
-    total = 3 + 2 * len(formats)
-    step = 0
-
-    def report(message: str, advance: bool = True) -> None:
-        nonlocal step
-        step += advance
-        task.message(message)
-        task.progress(min(step, total), total)
-        task.check()
-
-    report("loading the model and the validation images", advance=False)
+    steps = _Steps(task, total=3 + 2 * len(formats))
+    steps.report("loading the model and the validation images", advance=False)
     with Staging(out_dir) as staging:
-        import keras  # lazy: Keras (and TensorFlow) load only when an export runs
-
-        try:
-            model = strip_augmentation(keras.saving.load_model(run.model_path, compile=False))
-        except Exception as error:  # a truncated or foreign file: Keras raises many types
-            raise ExportError(f"{run.model_path} cannot be loaded ({_short(error)}); train the run again.") \
-                from None
-        size = project.model.resolved_image_size
-        images, verified_on, train_paths, labels = _verification_images(project, max_verify_images)
-        calibrated = bool(run.metrics and run.metrics.get("temperature") is not None)
-        # One traced training=False function serves as the reference and feeds every converter.
-        function, spec = serving_function(model, size)
-        expected = predict(lambda batch: function(batch)["probabilities"].numpy(), images)
-        source = Source(model, size, function, spec)
-        report("loaded")
-
-        results: list[FormatResult] = []
-        for fmt in formats:
-            q = quantize if fmt == "tflite" else "none"
-            result = FormatResult(fmt, None, False, quantize=q)
-            name = artefact_name(fmt, q)
-            report(f"converting {result.label}", advance=False)
-            try:
-                convert(fmt, q, source, staging, name, project, train_paths, run.classes)
-                report(f"verifying {result.label}")
-                verify(result, staging.path / name, images, expected, labels, calibrated)
-            except DestinationError as error:
-                raise ExportError(destination_message(out_dir, error.cause)) from None
-            except Exception as error:  # a converter or runtime failure fails this format only
-                if is_destination_error(error):
-                    raise ExportError(destination_message(out_dir, error)) from None
-                result.ok, result.reason = False, _short(error)
-            if not result.ok:
-                remove(staging.path / name)
-            else:
-                result.path = out_dir / name
-            results.append(result)
-            report(f"{result.label}: {'verified' if result.ok else 'FAILED: ' + result.reason}")
-
-        report("writing labels and the model card", advance=False)
+        reference = _reference(run, project, max_verify_images)
+        steps.report("loaded")
+        results = [_export_format(fmt, quantize if fmt == "tflite" else "none", reference, staging, steps)
+                   for fmt in formats]
+        steps.report("writing labels and the model card", advance=False)
         earlier = earlier_results(out_dir, run.run_dir, {r.label for r in results})
-        card = model_card(run, project, results, verified_on, earlier)
+        card = model_card(run, project, results, reference.verified_on, earlier)
         write_beside(staging.path, run.classes, card, [r for r in results if r.ok and r.format == "savedmodel"])
-        report("written")
+        steps.report("written")
         names = [artefact_name(r.format, r.quantize) for r in results if r.ok]
         task.check()  # the last moment a cancel leaves the destination untouched
         staging.commit(names + [LABELS_FILE, CARD_FILE, CARD_MARKDOWN])
     task.message(f"exported to {out_dir}")
-    task.progress(total, total)
-    return ExportReport(out_dir, results, verified_on, card)
+    task.progress(steps.total, steps.total)
+    return ExportReport(out_dir, results, reference.verified_on, card)
 
 
-def _read_run(run_dir: str | os.PathLike):
+class _Steps:
+    """The export's progress: a count of finished steps out of `total`; each report may cancel."""
+
+    def __init__(self, task: TaskState, total: int) -> None:
+        self.task, self.total, self.done = task, total, 0
+
+    def report(self, message: str, advance: bool = True) -> None:
+        self.done += advance
+        self.task.message(message)
+        self.task.progress(min(self.done, self.total), self.total)
+        self.task.check()
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """What every format is converted from and judged against: the inference model and its answers on the
+    verification images."""
+
+    run: RunRecord
+    project: Project
+    source: Source
+    images: np.ndarray  # uint8: the validation images, or random ones when the data is gone
+    expected: np.ndarray  # the Keras model's probabilities on them
+    labels: np.ndarray | None  # their classes (None for random images)
+    verified_on: str  # the images, in words, for the report and the model card
+    train_paths: list[Path]  # the representative images of int8 TFLite
+    calibrated: bool  # the run's model carries a folded temperature
+
+
+def _reference(run: RunRecord, project: Project, max_verify_images: int | None) -> _Reference:
+    """The run's model without augmentation, traced once, and its answers on the verification images."""
     try:
-        run = read_run(run_dir)
-    except (RunFolderError, OSError, ValueError) as error:
+        model = strip_augmentation(load_run_model(run))
+    except RunOpenError as error:
         raise ExportError(str(error)) from None
-    if not run.model_path.is_file():
-        raise ExportError(f"{run.run_dir} has no {run.model_path.name}; train the run to the end of one "
-                          "epoch first.")
+    size = project.model.resolved_image_size
+    images, verified_on, train_paths, labels = _verification_images(project, max_verify_images)
+    # One traced training=False function serves as the reference and feeds every converter.
+    function, spec = serving_function(model, size)
+    expected = predict(lambda batch: function(batch)["probabilities"].numpy(), images)
+    calibrated = bool(run.metrics and run.metrics.get("temperature") is not None)
+    return _Reference(run, project, Source(model, size, function, spec), images, expected, labels, verified_on,
+                      train_paths, calibrated)
+
+
+def _export_format(fmt: str, quantize: str, reference: _Reference, staging: Staging, steps: _Steps
+                   ) -> FormatResult:
+    """Convert and verify one format inside the staging folder; a failure is an ``ok=False`` result whose file
+    is removed, except a full or read-only destination, which ends the whole export (ExportError)."""
+    out_dir = staging.out_dir
+    result = FormatResult(fmt, None, False, quantize=quantize)
+    name = artefact_name(fmt, quantize)
+    steps.report(f"converting {result.label}", advance=False)
+    try:
+        convert(fmt, quantize, reference.source, staging, name, reference.project, reference.train_paths,
+                reference.run.classes)
+        steps.report(f"verifying {result.label}")
+        verify(result, staging.path / name, reference.images, reference.expected, reference.labels,
+               reference.calibrated)
+    except DestinationError as error:
+        raise ExportError(destination_message(out_dir, error.cause)) from None
+    except Exception as error:  # a converter or runtime failure fails this format only
+        if is_destination_error(error):
+            raise ExportError(destination_message(out_dir, error)) from None
+        result.ok, result.reason = False, _short(error)
+    if not result.ok:
+        remove(staging.path / name)
+    else:
+        result.path = out_dir / name
+    steps.report(f"{result.label}: {'verified' if result.ok else 'FAILED: ' + result.reason}")
+    return result
+
+
+def _read_run(run_dir: str | os.PathLike) -> tuple[RunRecord, Project]:
+    """The trained run and its project; ExportError when it is no complete run."""
+    try:
+        run = read_trained_run(run_dir)
+    except RunOpenError as error:
+        raise ExportError(str(error)) from None
     if not run.classes:
         raise ExportError(f"{run.run_dir} has no labels.txt; it is not a complete run folder.")
-    try:
-        project = run.project
-    except ProjectError as error:
-        raise ExportError(str(error)) from None
-    return run, project
+    return run, run.project
 
 
 def _verification_images(project: Project, limit: int | None

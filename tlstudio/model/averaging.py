@@ -4,11 +4,27 @@ backbone, weight for weight, the backbone runs once and only their output layers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from tlstudio.model.build import OUTPUT_LAYER, POOL_LAYER
 
 LEAVE_OUT_BELOW_BEST = 0.05  # a member this far below the best member's accuracy is left out (Huang et al.)
+MIN_MEMBERS = 2  # an average of fewer is no ensemble
+
+
+def choose_members(accuracies: Sequence[float], member: str = "member") -> list[tuple[bool, str]]:
+    """The one leave-out rule of every ensemble (of runs or of one run's snapshots): per member, whether the
+    average keeps it and, when not, why ("4.2 points below the best member"). A member more than
+    LEAVE_OUT_BELOW_BEST below the best one's validation accuracy is left out, unless that would leave fewer
+    than MIN_MEMBERS: then every member is kept, since an average of one is only that model again."""
+    best = max(accuracies, default=0.0)
+    gaps = [best - accuracy for accuracy in accuracies]
+    if sum(gap <= LEAVE_OUT_BELOW_BEST for gap in gaps) < MIN_MEMBERS:
+        return [(True, "")] * len(gaps)
+    return [(True, "") if gap <= LEAVE_OUT_BELOW_BEST else (False, f"{gap * 100:.1f} points below the best {member}")
+            for gap in gaps]
 
 
 def _backbone_weights(model) -> list[np.ndarray]:

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from tlstudio.base.tasks import TaskState
-from tlstudio.data import DataError
 from tlstudio.model.temperature import (
     CalibrationError,
     fit_temperature,
@@ -30,11 +29,17 @@ from tlstudio.model.temperature import (
     softmax_heads,
     tempered_probabilities,
 )
-from tlstudio.predict.metrics import classification_metrics, expected_calibration_error
-from tlstudio.predict.open_run import dataset_split
-from tlstudio.predict.predictor import PREDICT_BATCH, inference_function
-from tlstudio.runs.folder import RunFolderError, read_run, save_model_atomic, write_metrics
-from tlstudio.settings.project import ProjectError
+from tlstudio.predict.metrics import classification_metrics
+from tlstudio.predict.open_run import (
+    OpenedRun,
+    RunDataError,
+    RunOpenError,
+    load_run_model,
+    open_run,
+    predict_with_progress,
+)
+from tlstudio.predict.predictor import inference_function
+from tlstudio.runs.folder import save_model_atomic, write_metrics
 
 __all__ = ["CalibrationError", "CalibrationResult", "calibrate_run", "UNCALIBRATED_MODEL_FILE"]
 
@@ -66,69 +71,71 @@ def calibrate_run(run_dir: str | os.PathLike, *, task: TaskState | None = None) 
     """Fit a temperature on the run's validation split, fold it into model.keras and record it in
     metrics.json. ``task`` hears the stages and may cancel (Cancelled; nothing is written).
     Raises CalibrationError naming the run folder and the fix."""
-    import keras
-
     task = task or TaskState()
-    try:
-        run = read_run(run_dir, steps=False)
-        project = run.project
-    except (RunFolderError, ProjectError, OSError, ValueError) as error:
-        raise CalibrationError(str(error)) from None
-    if not run.model_path.is_file():
-        raise CalibrationError(f"{run.run_dir} has no model.keras; train the run to the end of one epoch first.")
-    task.message("scanning images")
-    try:
-        items = dataset_split(project).val
-        if not items:
-            raise DataError(f"{project.data.folder} has no validation images")
-        task.message("decoding images")
-        images = project.image_input.load_many([item.path for item in items],
-                                               lambda done, total: (task.progress(done, total), task.check()))
-    except DataError as error:
-        raise CalibrationError(f"cannot calibrate {run.run_dir}: {error}; calibration needs the run's "
-                               "validation images.") from None
-    y_val = np.array([item.label for item in items], dtype=int)
-
+    opened = _open_validation(run_dir, task)
+    y_val = opened.labels("val")
     task.message("loading the model")
     try:
-        model = keras.saving.load_model(run.model_path, compile=False)
-    except Exception as error:  # a truncated or foreign file: Keras raises many types
-        raise CalibrationError(f"{run.model_path} cannot be loaded ({error}); train the run again.") from None
+        model = load_run_model(opened.run)
+    except RunOpenError as error:
+        raise CalibrationError(str(error)) from None
     heads = softmax_heads(model)
-    features = inference_function(head_inputs_model(model, heads), images.shape[1:], images.dtype)
-    task.message("predicting")
-    chunks: list[list[np.ndarray]] = []
-    for first in range(0, len(images), PREDICT_BATCH):
-        task.check()
-        out = features(images[first:first + PREDICT_BATCH])
-        chunks.append([np.asarray(o) for o in (out if isinstance(out, list | tuple) else [out])])
-        task.progress(min(first + PREDICT_BATCH, len(images)), len(images))
-    logits = head_logits(heads, [np.concatenate(parts) for parts in zip(*chunks, strict=True)])
+    logits = _validation_logits(model, heads, opened.images["val"], task)
 
     task.message("fitting the temperature")
     temperature = fit_temperature(logits, y_val)
-    classes = run.classes or [str(i) for i in range(logits.shape[-1])]
+    classes = opened.run.classes or [str(i) for i in range(logits.shape[-1])]
     before = classification_metrics(y_val, tempered_probabilities(logits, 1.0), classes)
     after = classification_metrics(y_val, tempered_probabilities(logits, temperature), classes)
-    earlier = run.metrics or {}
-    total_temperature = float(earlier.get("temperature", 1.0)) * temperature
-    ece_before = float(earlier.get("ece_before", expected_calibration_error(
-        y_val, tempered_probabilities(logits, 1.0))))
+    earlier = opened.run.metrics or {}
+    result = CalibrationResult(opened.run_dir, float(earlier.get("temperature", 1.0)) * temperature,
+                               float(earlier.get("ece_before", before["val_ece"])), after["val_ece"],
+                               before["val_loss"], after["val_loss"], int(len(y_val)))
     task.check()  # the last moment a cancel leaves the run untouched
 
     task.message("saving the calibrated model")
     fold_temperature(heads, temperature)
-    backup = run.run_dir / UNCALIBRATED_MODEL_FILE
+    backup = opened.run_dir / UNCALIBRATED_MODEL_FILE
     if not backup.exists():
-        shutil.copy2(run.model_path, backup)
-    save_model_atomic(model, run.model_path)
-    # The validation figures now describe the calibrated model; test figures are measured again by Evaluate.
+        shutil.copy2(opened.run.model_path, backup)
+    save_model_atomic(model, opened.run.model_path)
+    write_metrics(opened.run_dir, _calibrated_metrics(earlier, after, result))
+    return result
+
+
+def _open_validation(run_dir: str | os.PathLike, task: TaskState) -> OpenedRun:
+    """The run with its validation images; CalibrationError when it cannot be opened."""
+    try:
+        return open_run(run_dir, splits=("val",), task=task)
+    except RunDataError as error:
+        raise CalibrationError(f"cannot calibrate {error.run_dir}: {error.reason}; calibration needs the run's "
+                               "validation images.") from None
+    except RunOpenError as error:
+        raise CalibrationError(str(error)) from None
+
+
+def _validation_logits(model, heads: list, images: np.ndarray, task: TaskState) -> np.ndarray:
+    """(heads, images, classes): each softmax head's logits on the images, one model pass for all heads."""
+    inputs_model = head_inputs_model(model, heads)
+    widths = [int(head.kernel.shape[0]) for head in heads]
+    features = inference_function(inputs_model, images.shape[1:], images.dtype)
+
+    def joined(batch: np.ndarray) -> np.ndarray:
+        out = features(batch)
+        return np.concatenate([np.asarray(o) for o in (out if isinstance(out, list | tuple) else [out])], axis=-1)
+
+    stacked = predict_with_progress(joined, images, sum(widths), task)
+    return head_logits(heads, np.split(stacked, np.cumsum(widths)[:-1], axis=-1))
+
+
+def _calibrated_metrics(earlier: dict[str, Any], after: dict[str, Any], result: CalibrationResult) -> dict[str, Any]:
+    """metrics.json after calibrating: the validation figures are now the calibrated model's, and the test
+    figures are dropped (Evaluate measures them again)."""
     metrics = {key: value for key, value in earlier.items() if not key.startswith("test_")}
     metrics.update({key: value for key, value in after.items() if key != "classes"})
-    metrics.update({"temperature": total_temperature, "ece_before": ece_before, "ece_after": after["val_ece"],
+    metrics.update({"temperature": result.temperature, "ece_before": result.ece_before,
+                    "ece_after": result.ece_after,
                     "calibration": {"method": "temperature scaling (Guo et al. 2017), folded into the output layer",
-                                    "images": int(len(y_val)), "val_loss_before": before["val_loss"],
+                                    "images": result.images, "val_loss_before": result.val_loss_before,
                                     "uncalibrated_model": UNCALIBRATED_MODEL_FILE}})
-    write_metrics(run.run_dir, metrics)
-    return CalibrationResult(run.run_dir, total_temperature, ece_before, after["val_ece"], before["val_loss"],
-                             after["val_loss"], int(len(y_val)))
+    return metrics

@@ -28,11 +28,14 @@ from typing import Any
 
 import numpy as np
 
+from tlstudio.backbones.weights import WeightsError
 from tlstudio.base.tasks import TaskState
 from tlstudio.data import DataError, scan
 from tlstudio.data.cache import load_images_cached
 from tlstudio.data.duplicates import NEAR_DUPLICATE_BITS, duplicate_pairs, fingerprints, group_pairs
+from tlstudio.model.build import build_model
 from tlstudio.settings.project import Project, ProjectError, relative_name
+from tlstudio.train.features import FeatureHead, FeatureStore, compute_features
 
 NEAR_CANDIDATE_BITS = 12  # perceptual hashes this close (and colours alike) are candidates...
 NEAR_COSINE = 0.97  # ...kept when the features agree this well, or when the hashes are within NEAR_DUPLICATE_BITS
@@ -154,10 +157,6 @@ def check_health(project: Project, *, task: TaskState | None = None) -> HealthRe
 
 def _features(project: Project, images: np.ndarray, num_classes: int, task: TaskState) -> tuple[np.ndarray, bool]:
     """Pooled features of the project's backbone (frozen, no augmentation), through the feature store."""
-    from tlstudio.backbones.weights import WeightsError
-    from tlstudio.model.build import build_model
-    from tlstudio.train.features import FeatureHead, FeatureStore, compute_features
-
     store = FeatureStore()
     empty = images[:0]
     key = FeatureStore.key(project, images, empty)

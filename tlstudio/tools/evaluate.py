@@ -16,19 +16,18 @@ from typing import Any
 import numpy as np
 
 from tlstudio.base.tasks import TaskState
-from tlstudio.data import DataError
+from tlstudio.data import ImageItem
 from tlstudio.predict.metrics import classification_metrics, confusion_matrix, reliability_bins
-from tlstudio.predict.open_run import dataset_split
-from tlstudio.predict.predictor import (
-    CARD_FILE,
-    KerasRuntime,
-    PredictorError,
-    load_predictor,
-    predict_in_batches,
-    top_k,
+from tlstudio.predict.open_run import (
+    OpenedRun,
+    RunDataError,
+    RunOpenError,
+    open_run,
+    predict_with_progress,
+    report_progress,
 )
-from tlstudio.runs.folder import RunFolderError, read_run, write_metrics
-from tlstudio.settings.project import ProjectError
+from tlstudio.predict.predictor import CARD_FILE, KerasRuntime, PredictorError, Runtime, load_predictor, top_k
+from tlstudio.runs.folder import RunRecord, write_metrics
 
 __all__ = ["classification_metrics", "confusion_matrix", "evaluate_run", "evaluate_model_file", "source_run",
            "split_metrics",
@@ -181,73 +180,56 @@ def evaluate_run(run_dir: str | os.PathLike, *, task: TaskState | None = None,
     Raises EvaluationError.
     """
     task = task or TaskState()
-
-    def report(stage: str, done: int, total: int) -> None:
-        task.message(stage)
-        task.progress(done, total)
-        task.check()
-
-    try:
-        run = read_run(run_dir)
-        project = run.project
-    except (RunFolderError, ProjectError, OSError, ValueError) as error:
-        raise EvaluationError(str(error)) from None
-    if not run.model_path.is_file():
-        raise EvaluationError(f"{run.run_dir} has no model.keras; train the run to the end of one epoch first.")
-    report("scanning images", 0, 0)
-    try:
-        split = dataset_split(project)
-    except DataError as error:
-        raise EvaluationError(f"cannot evaluate {run.run_dir}: {error}") from None
-    chosen = {"val": split.val, **({"test": split.test} if split.test else {})}
-    total = sum(len(items) for items in chosen.values())
-    decoded: dict[str, np.ndarray] = {}
-    done = 0
-    for name, items in chosen.items():
-        def decode_progress(count: int, _total: int, offset: int = done) -> None:
-            report("decoding images", offset + count, total)
-
-        try:
-            decoded[name] = project.image_input.load_many([item.path for item in items], decode_progress)
-        except DataError as error:
-            raise EvaluationError(f"cannot evaluate {run.run_dir}: {error}") from None
-        done += len(items)
-
-    report("loading the model", 0, 1)
-    if model_path is None:
-        runtime = KerasRuntime(run.model_path)
-    else:
-        try:
-            predictor = load_predictor(model_path)
-        except PredictorError as error:
-            raise EvaluationError(str(error)) from None
-        if run.classes and list(predictor.info.classes) != list(run.classes):
-            raise EvaluationError(f"{model_path} names the classes {', '.join(predictor.info.classes)}, but its "
-                                  f"run {run.run_dir} has {', '.join(run.classes)}; export the run again.")
-        runtime = predictor.runtime
-        update_metrics = False
-    classes = run.classes or [str(i) for i in range(runtime.num_classes or 0)]
+    opened = _open(run_dir, task)
+    report_progress(task, "loading the model", 0, 1)
+    runtime = _runtime(opened.run, model_path)
+    classes = opened.run.classes or [str(i) for i in range(runtime.num_classes or 0)]
     splits, done = {}, 0
-    for name, items in chosen.items():
-        images = decoded[name]
-        probabilities = predict_in_batches(lambda batch: runtime(batch.astype(np.float32)), images, len(classes),
-                                           on_batch=lambda count, offset=done: report("predicting", offset + count,
-                                                                                      total))
-        done += len(images)
-        y_true = np.array([item.label for item in items], dtype=int)
-        splits[name] = SplitEvaluation(name, classes, _records(items, y_true, probabilities),
-                                       split_metrics(name, y_true, probabilities, classes))
+    for name, items in opened.items.items():
+        probabilities = predict_with_progress(lambda batch: runtime(batch.astype(np.float32)), opened.images[name],
+                                              len(classes), task, done_before=done, total=opened.total)
+        done += len(items)
+        splits[name] = _split_evaluation(name, items, opened.labels(name), probabilities, classes)
 
-    evaluation = Evaluation(run.run_dir, classes, splits, _warnings(run.metrics, splits),
+    evaluation = Evaluation(opened.run_dir, classes, splits, _warnings(opened.run.metrics, splits),
                             Path(model_path) if model_path is not None else None,
                             getattr(runtime, "format", "keras"))
-    if update_metrics and evaluation.test is not None and run.metrics is not None:
-        metrics = {**run.metrics, **evaluation.test.metrics}
-        write_metrics(run.run_dir, metrics)
+    if update_metrics and model_path is None and evaluation.test is not None and opened.run.metrics is not None:
+        write_metrics(opened.run_dir, {**opened.run.metrics, **evaluation.test.metrics})
     return evaluation
 
 
-def _records(items, y_true: np.ndarray, probabilities: np.ndarray) -> list[ImageRecord]:
+def _open(run_dir: str | os.PathLike, task: TaskState) -> OpenedRun:
+    """The run with its validation and test images; EvaluationError when it cannot be opened."""
+    try:
+        return open_run(run_dir, splits=("val", "test"), task=task)
+    except RunDataError as error:
+        raise EvaluationError(f"cannot evaluate {error.run_dir}: {error.reason}") from None
+    except RunOpenError as error:
+        raise EvaluationError(str(error)) from None
+
+
+def _runtime(run: RunRecord, model_path: str | os.PathLike | None) -> Runtime:
+    """The run's own model.keras, or the exported `model_path` when it names the run's classes."""
+    if model_path is None:
+        return KerasRuntime(run.model_path)
+    try:
+        predictor = load_predictor(model_path)
+    except PredictorError as error:
+        raise EvaluationError(str(error)) from None
+    if run.classes and list(predictor.info.classes) != list(run.classes):
+        raise EvaluationError(f"{model_path} names the classes {', '.join(predictor.info.classes)}, but its "
+                              f"run {run.run_dir} has {', '.join(run.classes)}; export the run again.")
+    return predictor.runtime
+
+
+def _split_evaluation(name: str, items: list[ImageItem], y_true: np.ndarray, probabilities: np.ndarray,
+                      classes: list[str]) -> SplitEvaluation:
+    return SplitEvaluation(name, classes, _records(items, y_true, probabilities),
+                           split_metrics(name, y_true, probabilities, classes))
+
+
+def _records(items: list[ImageItem], y_true: np.ndarray, probabilities: np.ndarray) -> list[ImageRecord]:
     predicted = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, int)
     picked = probabilities[np.arange(len(y_true)), y_true] if len(y_true) else np.zeros(0)
     losses = -np.log(np.clip(picked.astype(np.float64), 1e-12, 1.0))

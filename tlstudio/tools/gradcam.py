@@ -4,6 +4,9 @@ The heat map is taken at the last convolutional block of the backbone: the last 
 output inside the backbone (the nested ``keras.Model`` that ``build_model`` puts in the classifier;
 for a flat model, the last 4-D layer of the model itself). The class score is the pre-softmax
 logit when the model ends in a softmax Dense layer, so a confident class still gets gradients.
+
+A Keras module: it imports Keras and TensorFlow at its top (the gradient tape is TensorFlow's), so the
+window and the CLI import it only inside the function that draws a heat map.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 
 class GradCamError(ValueError):
@@ -19,14 +24,10 @@ class GradCamError(ValueError):
 
 
 def _is_model(layer: Any) -> bool:
-    import keras
-
     return isinstance(layer, keras.Model)
 
 
 def _four_d(layer: Any) -> bool:
-    import keras
-
     if isinstance(layer, keras.layers.InputLayer):
         return False
     try:
@@ -49,8 +50,6 @@ class GradCam:
     """Grad-CAM for one classifier; build once, call per image (the layer search is cached)."""
 
     def __init__(self, model) -> None:
-        import keras
-
         self.model = model
         self.backbone, self.layer = find_target_layer(model)
         if self.backbone is not None:
@@ -62,8 +61,6 @@ class GradCam:
 
     def _forward(self, images):
         """Runs the model layer by layer (the chain ``build_model`` makes): (activations, scores)."""
-        import keras
-
         x, activations = images, None
         for layer in self.model.layers:
             if isinstance(layer, keras.layers.InputLayer):
@@ -81,8 +78,6 @@ class GradCam:
         return activations, x
 
     def __call__(self, image: np.ndarray, class_index: int | None = None) -> np.ndarray:
-        import tensorflow as tf
-
         image = np.asarray(image)
         expected = tuple(self.model.input_shape[1:])
         if image.shape != expected:
@@ -102,8 +97,6 @@ class GradCam:
 
 def normalize_heatmap(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Upsample a (h, w) map to ``size`` (bilinear) and scale it to 0..1 (zeros when flat)."""
-    import tensorflow as tf
-
     cam = np.nan_to_num(np.asarray(cam, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     resized = tf.image.resize(cam[..., None], size, method="bilinear")[..., 0].numpy()
     resized = np.maximum(resized, 0.0)

@@ -17,7 +17,7 @@ import numpy as np
 
 from tlstudio.base.files import write_text_atomic
 from tlstudio.model import schedules
-from tlstudio.model.averaging import LEAVE_OUT_BELOW_BEST, build_ensemble_model
+from tlstudio.model.averaging import build_ensemble_model, choose_members
 from tlstudio.predict.predictor import inference_function, predict_in_batches
 from tlstudio.runs.folder import SNAPSHOTS_FOLDER
 from tlstudio.settings.project import ScheduleSettings
@@ -69,14 +69,10 @@ class Snapshots:
             return None
         import keras
 
-        best = max(s["val_accuracy"] for s in snapshots)
-        members = []
-        for snapshot in snapshots:
-            gap = best - snapshot["val_accuracy"]
-            left_out = gap > LEAVE_OUT_BELOW_BEST
-            members.append({"run": f"snapshot at epoch {snapshot['epoch']}", "val_accuracy": snapshot["val_accuracy"],
-                            "val_loss": snapshot["val_loss"], "included": not left_out,
-                            "why": f"{gap * 100:.1f} points below the best snapshot" if left_out else ""})
+        verdicts = choose_members([s["val_accuracy"] for s in snapshots], member="snapshot")
+        members = [{"run": f"snapshot at epoch {snapshot['epoch']}", "val_accuracy": snapshot["val_accuracy"],
+                    "val_loss": snapshot["val_loss"], "included": included, "why": why}
+                   for snapshot, (included, why) in zip(snapshots, verdicts, strict=True)]
         chosen = [s for s, m in zip(snapshots, members, strict=True) if m["included"]]
         models = [keras.saving.load_model(self.folder / s["file"], compile=False) for s in chosen]
         model, shared = build_ensemble_model(models)

@@ -15,6 +15,9 @@ grid by a pixel; it still classifies photos but less confidently (skimage's cat:
 0.77 for the top class). Inputs: the network was trained on ``(x - 127) / 128`` of RGB 0-255, i.e. the app's "tf"
 preprocessing mode (x / 127.5 - 1); with it the stem's conv outputs have the variance its
 BatchNorm recorded, while "torch" inputs give about 4x that.
+
+A Keras module: Keras is imported at its top, so the light modules that reach it (the weight converters,
+the backbone registry) import it only inside the function that builds or converts.
 """
 
 from __future__ import annotations
