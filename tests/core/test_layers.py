@@ -26,18 +26,39 @@ def test_no_qt_import_outside_gui():
     assert offenders == []
 
 
+HEAVY_MARKS = ("a keras module", "a tensorflow module")  # how a heavy module says so in its docstring
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _light_modules() -> list[str]:
+    """Every module outside gui/ that does not declare itself a Keras or TensorFlow module."""
+    names = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).parts
+        if relative[0] == "gui" or path.name == "__main__.py":
+            continue
+        docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        if not any(mark in docstring.lower() for mark in HEAVY_MARKS):
+            names.append(_module_name(path))
+    return names
+
+
 def test_core_imports_without_qt_or_tensorflow():
     """The GUI reads the registry, tables, previews and cache look-ups, and the CLI answers --help, before
-    TensorFlow has loaded (the GUI loads it in the background); nothing of the core loads Qt."""
-    code = textwrap.dedent("""
-        import sys
-        import tlstudio.cli.main, tlstudio.tools.evaluate, tlstudio.export, tlstudio.predict.predictor, tlstudio.train
-        import tlstudio.data.demo, tlstudio.data.images, tlstudio.data.scan, tlstudio.data.split
-        import tlstudio.data.dataset_index, tlstudio.data.file_checks, tlstudio.data.folder_walk
-        import tlstudio.predict.open_run, tlstudio.tools.calibrate, tlstudio.tools.ensemble, tlstudio.model.averaging
-        import tlstudio.settings.project, tlstudio.base.files, tlstudio.base.cache_folder, tlstudio.predict.metrics
-        from tlstudio.backbones import preprocessing, registry, weight_sources, weights
-        from tlstudio.model import augment, build, optimizers, schedules
+    TensorFlow has loaded (the GUI loads it in the background); nothing of the core loads Qt. Every module
+    that does not say it is a Keras or TensorFlow module is light: importing it loads neither."""
+    modules = _light_modules()
+    assert "tlstudio.train.trainer" in modules and "tlstudio.cli.main" in modules
+    code = textwrap.dedent(f"""
+        import importlib, sys
+        for name in {modules!r}:
+            importlib.import_module(name)
+        from tlstudio.backbones import registry, weight_sources
+        from tlstudio.model import optimizers, schedules
         schedules.preview(schedules.ScheduleSettings(), 0.1, 5, 20)
         weight_sources.imagenet_weights_cached(registry.get_backbone("mobilenet_v2"), 224)
         weight_sources.default_backbone()
@@ -47,3 +68,19 @@ def test_core_imports_without_qt_or_tensorflow():
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_one_lazy_import_mechanism():
+    """Heavy libraries are imported inside the function that needs them, and Keras subclasses live at module level
+    in Keras modules: no class factories (a class defined inside a function) and no module `__getattr__`, which
+    hide classes from readers and type checkers."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        offenders += [f"{path.name}: module __getattr__" for node in tree.body
+                      if isinstance(node, ast.FunctionDef) and node.name == "__getattr__"]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                offenders += [f"{path.name}: class {inner.name} inside {node.name}()" for inner in ast.walk(node)
+                              if isinstance(inner, ast.ClassDef)]
+    assert offenders == []

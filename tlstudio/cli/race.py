@@ -9,12 +9,22 @@ from pathlib import Path
 
 from tlstudio.cli.console import ToolFailed, run_tool, trainable_project
 from tlstudio.cli.options import add_project_flags, choices
-from tlstudio.settings.project import (
-    OPTIMIZER_NAMES,
-)
+from tlstudio.settings.project import OPTIMIZER_NAMES
 from tlstudio.train.events import Observer
 
 NAME = "race"
+
+
+class _EntrantLines(Observer):
+    """Each entrant's start as a line on stderr ("Entrant 2 of 6, adam LR 0.001"), unless the output is JSON."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def on_log(self, message: str) -> None:
+        if message.startswith("race:") and not self.quiet:
+            text = message[len("race: "):]
+            print(text[:1].upper() + text[1:], file=sys.stderr, flush=True)
 
 
 def add_parser(sub) -> None:
@@ -28,12 +38,6 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from tlstudio.tools.race import RaceError, entrants_for, run_race
-
-    class Lines(Observer):
-        def on_log(self, message: str) -> None:
-            if message.startswith("race:") and not args.json:
-                text = message[len("race: "):]
-                print(text[:1].upper() + text[1:], file=sys.stderr, flush=True)
 
     try:
         project = trainable_project(args, "race")
@@ -50,8 +54,9 @@ def run(args) -> int:
             return 2
         # Each entrant's evaluation traces its own small function; TensorFlow's retracing notice says nothing.
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
-        result = run_tool("race", lambda token: run_race(project, entrants, observer=Lines(), stop_token=token),
-                           (RaceError,))
+        lines = _EntrantLines(quiet=args.json)
+        result = run_tool("race", lambda token: run_race(project, entrants, observer=lines, stop_token=token),
+                          (RaceError,))
     except ToolFailed as failed:
         return failed.code
     if args.json:

@@ -6,6 +6,9 @@ the pixels. It is repeated on purpose: the trainer passes ``steps_per_epoch`` so
 iterator instead of rebuilding it (and stalling) every epoch (docs/stack-notes.md #5).
 
 Batches carry raw 0–255 float32 pixels; each backbone's own preprocessing lives in the model.
+
+A TensorFlow module: TensorFlow is imported at its top, so light modules import it inside the function that
+builds a run's streams.
 """
 
 from __future__ import annotations

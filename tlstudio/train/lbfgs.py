@@ -22,6 +22,10 @@ class LBFGSReport:
     message: str
 
 
+class _Stopped(Exception):
+    """Raised from SciPy's callback to end the iterations when `on_iteration` says stop."""
+
+
 def fit_head_lbfgs(head, features: np.ndarray, labels: np.ndarray, num_classes: int, *, max_iterations: int,
                    label_smoothing: float = 0.0,
                    on_iteration: Callable[[int, float, float], bool] | None = None) -> LBFGSReport:
@@ -64,22 +68,19 @@ def fit_head_lbfgs(head, features: np.ndarray, labels: np.ndarray, num_classes: 
 
     count = 0
 
-    class _Stop(Exception):
-        pass
-
     def callback(flat: np.ndarray) -> None:
         nonlocal count
         count += 1
         assign(flat)
         loss, _, accuracy = loss_and_gradient()
         if on_iteration is not None and on_iteration(count, float(loss), float(accuracy)) is False:
-            raise _Stop()
+            raise _Stopped()
 
     start = np.concatenate([v.numpy().ravel() for v in variables]).astype(np.float64)
     try:
         result = minimize(objective, start, jac=True, method="L-BFGS-B", callback=callback,
                           options={"maxiter": int(max_iterations), "maxcor": 20})
-    except _Stop:
+    except _Stopped:
         return LBFGSReport(count, False, "stopped")
     assign(result.x)
     return LBFGSReport(count, bool(result.success), str(result.message))
