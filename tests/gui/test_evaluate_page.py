@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt, QUrl
 
-from tlstudio.gui import gallery
+from tlstudio.gui.widgets import gallery
 
 
 def evaluated(qtbot, window):
