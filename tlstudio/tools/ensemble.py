@@ -38,6 +38,7 @@ from tlstudio.runs.folder import (
 )
 from tlstudio.settings.project import ProjectError
 
+MIN_MEMBERS = 2  # runs an ensemble averages, at the least (the Evaluate page offers one from this many on)
 MIN_SHARED_VALIDATION = 10  # validation images every member held out, at the least, to measure an ensemble on
 
 
@@ -79,7 +80,7 @@ def make_ensemble(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,
     import keras
 
     task = task or TaskState()
-    if len(run_dirs) < 2:
+    if len(run_dirs) < MIN_MEMBERS:
         raise EnsembleError("an ensemble needs at least two runs.")
     try:
         records = [read_run(path, steps=False) for path in run_dirs]
