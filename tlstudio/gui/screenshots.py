@@ -126,8 +126,8 @@ def render(out_dir: Path, size: tuple[int, int] = WINDOW_SIZE, dark: bool = Fals
                     "training.fine_tune.epochs": 6, "training.fine_tune.unfreeze": 12})
     window.start_training()
     run_page = window.run_page
-    _wait_until(app, lambda: run_page._last_batch is not None and run_page._last_batch.epoch >= 5
-                and run_page._last_batch.batch >= run_page._last_batch.steps_in_epoch // 2,
+    _wait_until(app, lambda: run_page.live.last_batch is not None and run_page.live.last_batch.epoch >= 5
+                and run_page.live.last_batch.batch >= run_page.live.last_batch.steps_in_epoch // 2,
                 600, "the middle of the run")
     shoot("06-run-training")
     _wait_until(app, lambda: not window.session.running, 600, "the end of the run")
