@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QListWidget, QListWidge
 
 from tlstudio.gui.widgets.common import hint_label, named
 from tlstudio.runs.folder import RunSummary
+from tlstudio.tools.ensemble import MIN_MEMBERS
 
 
 class EnsembleDialog(QDialog):
@@ -46,4 +47,4 @@ class EnsembleDialog(QDialog):
                 if self.runs_list.item(i).checkState() == Qt.CheckState.Checked]
 
     def _update_ok(self, *_: object) -> None:
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(len(self.chosen()) >= 2)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(len(self.chosen()) >= MIN_MEMBERS)
