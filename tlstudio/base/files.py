@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -35,6 +36,13 @@ def write_text_atomic(path: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def copy_file_atomic(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Copy `source` to a temporary file beside `target`, then rename: never a half-written copy."""
+    with atomic_target(target) as tmp:
+        shutil.copyfile(source, tmp)
+    return Path(target)
 
 
 def default_file_mode() -> int:

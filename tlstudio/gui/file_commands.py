@@ -116,7 +116,7 @@ class FileCommands:
         if demo_dataset_ready(folder):
             self._on_demo_ready(folder)
             return
-        if self._demo_task is not None:
+        if self._demo.busy:
             return
 
         def work(context: TaskContext) -> Path:
@@ -124,20 +124,17 @@ class FileCommands:
             return make_demo_dataset(folder, per_class=DEMO_PER_CLASS, size=DEMO_IMAGE_SIZE)
 
         self.statusBar().showMessage("Creating the demo dataset…")
-        self._demo_task = self.runner.submit("creating the demo dataset", work)
-        self._demo_task.succeeded.connect(self._on_demo_ready)
-        self._demo_task.failed.connect(self._on_demo_failed)
+        self._demo.start("creating the demo dataset", work, succeeded=self._on_demo_ready,
+                         failed=self._on_demo_failed)
 
     @Slot(object)
     def _on_demo_ready(self, folder: Path) -> None:
-        self._demo_task = None
         self.open_folder(folder)
         self.statusBar().showMessage(f"Demo dataset: {folder}", 5000)
         self.demo_opened.emit(str(folder))
 
     @Slot(str)
     def _on_demo_failed(self, message: str) -> None:
-        self._demo_task = None
         self._train_when_ready = False  # `gui --demo --train`: there is nothing to train
         self.show_error(f"Could not create the demo dataset: {message}")
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.gui.app_settings import APP_NAME, AppSettings
-from tlstudio.gui.background import Task, TaskRunner, TensorFlowLoader
+from tlstudio.gui.background import TaskRunner, TensorFlowLoader
 from tlstudio.gui.file_commands import FileCommands
 from tlstudio.gui.pages.base import Page
 from tlstudio.gui.pages.data import DataPage
@@ -42,7 +42,7 @@ from tlstudio.gui.state.project_model import ProjectModel
 from tlstudio.gui.state.run_history import RunHistory
 from tlstudio.gui.style import SCHEMES, apply_style, current_scheme, follow_system_scheme, is_dark, style_sheet
 from tlstudio.gui.train_control import QueuedRun, TrainControl
-from tlstudio.gui.widgets.common import MessageBar, named
+from tlstudio.gui.widgets.common import MessageBar, TaskHolder, named
 from tlstudio.gui.worker import DEFAULT_TRAINER, TrainingSession
 
 log = logging.getLogger(__name__)
@@ -68,25 +68,13 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setAccessibleName(APP_NAME)
-        self._dark: bool | None = None
-        self._follow_palette()
         self.setAcceptDrops(True)
         self.app_settings = app_settings or AppSettings(parent=self)
-        app = QApplication.instance()
-        if isinstance(app, QApplication):
-            if self.app_settings.color_scheme != current_scheme(app):
-                apply_style(app, self.app_settings.color_scheme)
-                self._follow_palette()
-            app.styleHints().colorSchemeChanged.connect(self._on_system_scheme_changed)
+        self._dark: bool | None = None
+        self._follow_app_scheme()
         self.app_data_dir = Path(app_data_dir) if app_data_dir else default_app_data_dir()
-        self.runner = TaskRunner(parent=self)
-        self.tensorflow = TensorFlowLoader(self.runner, self)
-        self.project = ProjectModel(parent=self)
-        self.dataset = DatasetModel(self.project, self.runner, self)
-        self.history = RunHistory(self.project, self.app_data_dir, self)
-        self.session = TrainingSession(trainer, self, worker_environment)
+        self._create_services(trainer, worker_environment)
         self.queue: list[QueuedRun] = []  # runs waiting for the one in progress; kept until the app closes
-        self._demo_task: Task | None = None
         self._train_when_ready = False  # `tlstudio gui … --train`: start once the data is scanned
         self._closing = False
         self.ask_unsaved: Callable[[], QMessageBox.StandardButton] = self._ask_unsaved_dialog
@@ -94,7 +82,40 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
         self._create_actions()
         self._create_menus()
         self._create_toolbar()
+        self._create_central()
+        self._create_pages()
+        self._connect_services()
 
+        self._fill_recent_menu()
+        self._refresh_title()
+        self._update_train_state()
+        self._restore_window_state()
+        self.stack.setCurrentWidget(self.start_panel)
+        # Focus the start panel, or the step list would take focus and open its first page.
+        self.start_panel.open_folder_button.setFocus()
+
+    def _follow_app_scheme(self) -> None:
+        """Take the remembered colour scheme (light, dark or the desktop's) and follow the desktop's changes."""
+        self._follow_palette()
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            if self.app_settings.color_scheme != current_scheme(app):
+                apply_style(app, self.app_settings.color_scheme)
+                self._follow_palette()
+            app.styleHints().colorSchemeChanged.connect(self._on_system_scheme_changed)
+
+    def _create_services(self, trainer: str, worker_environment: dict[str, str] | None) -> None:
+        """The models the pages share: the project, its scan and runs, the training session, background work."""
+        self.runner = TaskRunner(parent=self)
+        self.tensorflow = TensorFlowLoader(self.runner, self)
+        self.project = ProjectModel(parent=self)
+        self.dataset = DatasetModel(self.project, self.runner, self)
+        self.history = RunHistory(self.project, self.app_data_dir, self)
+        self.session = TrainingSession(trainer, self, worker_environment)
+        self._demo = TaskHolder(self.runner, parent=self)  # creating the demo dataset
+
+    def _create_central(self) -> None:
+        """The message bar above the step list and the stack of pages beside it."""
         central = QWidget()
         central_layout = QVBoxLayout(central)
         central_layout.setContentsMargins(0, 0, 0, 0)
@@ -116,6 +137,8 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
         self.splitter.setStretchFactor(1, 1)
         self.setCentralWidget(central)
 
+    def _create_pages(self) -> None:
+        """The start panel and one page per step, each listed in the step list and on its Go action."""
         self.start_panel = StartPanel(self.app_settings)
         self.data_page = DataPage(self.project, self.dataset, self.runner, self.app_settings)
         self.model_page = ModelPage(self.project, self.dataset, self.runner, self.tensorflow)
@@ -139,11 +162,12 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
         self.step_list.currentRowChanged.connect(self._on_step_selected)
         self._refresh_steps()
 
+    def _connect_services(self) -> None:
+        """What the window does when the start panel, the project, TensorFlow, a run or the Run page asks."""
         self.start_panel.open_folder_requested.connect(self.choose_folder)
         self.start_panel.open_project_requested.connect(self.choose_project)
         self.start_panel.demo_requested.connect(self.open_demo)
         self.start_panel.recent_chosen.connect(self.open_target)
-
         self.project.modified_changed.connect(self._refresh_title)
         self.project.path_changed.connect(self._refresh_title)
         self.project.rejected.connect(self._on_setting_rejected)
@@ -156,14 +180,6 @@ class MainWindow(FileCommands, TrainControl, QMainWindow):
         self.run_page.resume_requested.connect(self.resume_run)
         self.run_page.queue_remove_requested.connect(self.remove_queued)
         self.app_settings.recents_changed.connect(self._fill_recent_menu)
-
-        self._fill_recent_menu()
-        self._refresh_title()
-        self._update_train_state()
-        self._restore_window_state()
-        self.stack.setCurrentWidget(self.start_panel)
-        # Focus the start panel, or the step list would take focus and open its first page.
-        self.start_panel.open_folder_button.setFocus()
 
     # -- building ---------------------------------------------------------------------------------
 

@@ -178,7 +178,7 @@ class TrainControl:
             return
         not_scanned = (self.project.project.data.folder and self.dataset.index is None
                        and not self.dataset.error)
-        if self._demo_task is not None or self.dataset.scanning or not_scanned:
+        if self._demo.busy or self.dataset.scanning or not_scanned:
             return  # the demo is being made, or the data not scanned yet
         self._train_when_ready = False
         self.dataset.state_changed.disconnect(self._try_training_when_ready)

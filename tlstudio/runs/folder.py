@@ -45,6 +45,7 @@ RESUME_FILE = "resume.npz"
 SNAPSHOTS_FOLDER = "snapshots"  # with cosine restarts: the model at each cycle end, and snapshots.json
 ENSEMBLE_FILE = "ensemble.json"  # an ensemble's run folder: the runs it averages and how
 RUNNING = "RUNNING"  # status.json while a run trains; left behind by a run whose process was killed
+UNFINISHED = (RUNNING, "FAILED", "STOPPED")  # status.json of a run that ended before its planned epochs
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
 STEP_COLUMNS = ("step", "epoch", "loss", "lr")
 
@@ -259,6 +260,17 @@ class RunSummary:
             return datetime.strptime(self.path.name[:15], "%Y%m%d-%H%M%S").strftime("%d %b %H:%M")
         except ValueError:
             return self.path.name
+
+    @property
+    def unfinished(self) -> bool:
+        """It ended before its planned epochs: stopped, failed, or killed while RUNNING."""
+        return self.status in UNFINISHED
+
+    @property
+    def can_resume(self) -> bool:
+        """Resume (finish the planned epochs) needs a completed epoch to start from and epochs still to train;
+        any run with a completed epoch can be continued for more epochs (`resumable`)."""
+        return self.resumable and self.unfinished
 
     @property
     def label(self) -> str:

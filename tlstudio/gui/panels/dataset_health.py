@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from tlstudio.gui.background import Task, TaskContext, TaskRunner
 from tlstudio.gui.state.bindings import bind_check
 from tlstudio.gui.state.project_model import ALL, ProjectModel
-from tlstudio.gui.widgets.common import hint_label, named, show_progress
+from tlstudio.gui.widgets.common import TaskHolder, hint_label, named, text_label
 from tlstudio.gui.widgets.gallery import GalleryEntry, ImageGallery
 from tlstudio.gui.widgets.thumbnails import ThumbnailCache
 
@@ -42,27 +42,11 @@ class HealthPanel(QGroupBox):
         super().__init__("Health", parent)
         self.setObjectName("dataHealthPanel")
         self._project = project
-        self._runner = runner
-        self._task: Task | None = None
         self.report = None
         self.findings: list = []
         self.thumbnails = ThumbnailCache(runner, THUMBNAIL_SIZE, parent=self)
-
         layout = QVBoxLayout(self)
-        top = QHBoxLayout()
-        self.check_button = named(QPushButton("Check health"), "dataHealthButton", "Check dataset health",
-                                  "Look for duplicates, copies split across training and validation, likely label "
-                                  "mistakes, outliers and near-blank images, with the project's pretrained backbone.")
-        top.addWidget(self.check_button)
-        self.progress = named(QProgressBar(), "dataHealthProgress", "Health check progress")
-        self.progress.setMaximumWidth(220)
-        self.progress.hide()
-        top.addWidget(self.progress)
-        self.summary_label = QLabel("Not checked yet.")
-        self.summary_label.setObjectName("dataHealthSummary")
-        self.summary_label.setWordWrap(True)
-        top.addWidget(self.summary_label, 1)
-        layout.addLayout(top)
+        layout.addLayout(self._check_row())
         self.keep_together_check = named(QCheckBox("Keep copies on one side of the split"),
                                          "dataKeepDuplicatesCheck", "Keep duplicate groups together",
                                          "Every group of copies of one picture goes wholly to training or wholly to "
@@ -73,27 +57,11 @@ class HealthPanel(QGroupBox):
                                     grid=False)
         self.gallery.setMinimumHeight(140)
         layout.addWidget(self.gallery, 1)
-        actions = QHBoxLayout()
-        actions.addWidget(QLabel("Move to"))
-        self.class_combo = named(QComboBox(), "dataHealthClassCombo", "Class to move the file to")
-        actions.addWidget(self.class_combo)
-        self.move_button = named(QPushButton("Move"), "dataHealthMoveButton", "Move the file to that class",
-                                 "Move the selected file into the chosen class's folder (the file is moved, not "
-                                 "copied).")
-        actions.addWidget(self.move_button)
-        self.exclude_button = named(QPushButton("Exclude"), "dataHealthExcludeButton", "Exclude the file",
-                                    "Leave the selected file out of training and validation; the project records "
-                                    "it, the file itself stays where it is.")
-        actions.addWidget(self.exclude_button)
-        self.fine_button = named(QPushButton("Mark fine"), "dataHealthFineButton", "Mark the file fine",
-                                 "The file is right as it is: the project records it and the check no longer "
-                                 "lists it.")
-        actions.addWidget(self.fine_button)
-        actions.addStretch(1)
-        layout.addLayout(actions)
+        layout.addLayout(self._actions_row())
         self.action_label = hint_label("")
         self.action_label.setObjectName("dataHealthActionLabel")
         layout.addWidget(self.action_label)
+        self._checking = TaskHolder(runner, self.progress, parent=self)
 
         self._binding = bind_check(project, "data.keep_duplicates_together", self.keep_together_check)
         self.check_button.clicked.connect(self.check)
@@ -103,6 +71,41 @@ class HealthPanel(QGroupBox):
         self.gallery.currentRowChanged.connect(self._on_selection)
         project.changed.connect(self._on_project_changed)
         self._refresh_actions()
+
+    def _check_row(self) -> QHBoxLayout:
+        """Check health, its progress, and the summary of what it found."""
+        row = QHBoxLayout()
+        self.check_button = named(QPushButton("Check health"), "dataHealthButton", "Check dataset health",
+                                  "Look for duplicates, copies split across training and validation, likely label "
+                                  "mistakes, outliers and near-blank images, with the project's pretrained backbone.")
+        row.addWidget(self.check_button)
+        self.progress = named(QProgressBar(), "dataHealthProgress", "Health check progress")
+        self.progress.setMaximumWidth(220)
+        self.progress.hide()
+        row.addWidget(self.progress)
+        self.summary_label = text_label("dataHealthSummary", "Not checked yet.")
+        row.addWidget(self.summary_label, 1)
+        return row
+
+    def _actions_row(self) -> QHBoxLayout:
+        """What to do about the selected finding: move the file to a class, exclude it, or mark it fine."""
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Move to"))
+        self.class_combo = named(QComboBox(), "dataHealthClassCombo", "Class to move the file to")
+        row.addWidget(self.class_combo)
+        self.move_button = named(QPushButton("Move"), "dataHealthMoveButton", "Move the file to that class",
+                                 "Move the selected file into the chosen class's folder (the file is moved, not "
+                                 "copied).")
+        self.exclude_button = named(QPushButton("Exclude"), "dataHealthExcludeButton", "Exclude the file",
+                                    "Leave the selected file out of training and validation; the project records "
+                                    "it, the file itself stays where it is.")
+        self.fine_button = named(QPushButton("Mark fine"), "dataHealthFineButton", "Mark the file fine",
+                                 "The file is right as it is: the project records it and the check no longer "
+                                 "lists it.")
+        for button in (self.move_button, self.exclude_button, self.fine_button):
+            row.addWidget(button)
+        row.addStretch(1)
+        return row
 
     @Slot(list)
     def _on_project_changed(self, keys: list) -> None:
@@ -117,13 +120,13 @@ class HealthPanel(QGroupBox):
 
     @property
     def busy(self) -> bool:
-        return self._task is not None
+        return self._checking.busy
 
     @Slot()
     def check(self) -> Task | None:
         """Run the health check on a snapshot of the project, in the background."""
         project = self._project.snapshot()
-        if self._task is not None or not project.data.folder:
+        if self.busy or not project.data.folder:
             return None
 
         def work(context: TaskContext):
@@ -131,22 +134,14 @@ class HealthPanel(QGroupBox):
 
             return check_health(project, task=context)
 
-        self.progress.setRange(0, 0)
-        self.progress.show()
         self.summary_label.setText("Checking…")
-        self._task = self._runner.submit("checking dataset health", work)
-        show_progress(self.progress, self._task)
-        self._task.succeeded.connect(self._on_checked)
-        self._task.failed.connect(self._on_failed)
+        task = self._checking.start("checking dataset health", work, succeeded=self._on_checked, failed=self._on_failed)
         self._refresh_actions()
-        return self._task
+        return task
 
-    @Slot(object)
     def _on_checked(self, report) -> None:
         from tlstudio.tools.dataset_health import findings
 
-        self._task = None
-        self.progress.hide()
         self.report = report
         self.thumbnails.set_resize(self._project.project.data.resize)
         self.findings = findings(report)
@@ -157,10 +152,7 @@ class HealthPanel(QGroupBox):
         self._refresh_actions()
         self.checked.emit()
 
-    @Slot(str)
     def _on_failed(self, message: str) -> None:
-        self._task = None
-        self.progress.hide()
         self.summary_label.setText(f"Could not check: {message}")
         self._refresh_actions()
         self.checked.emit()
@@ -196,11 +188,11 @@ class HealthPanel(QGroupBox):
         self._refresh_actions()
 
     def _refresh_actions(self) -> None:
-        chosen = self.selected is not None and self._task is None
+        chosen = self.selected is not None and not self.busy
         for button in (self.move_button, self.exclude_button, self.fine_button):
             button.setEnabled(chosen)
         self.class_combo.setEnabled(chosen)
-        self.check_button.setEnabled(self._task is None and bool(self._project.project.data.folder))
+        self.check_button.setEnabled(not self.busy and bool(self._project.project.data.folder))
 
     def _done_with_selected(self, message: str) -> None:
         row = self.gallery.currentRow()

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from tlstudio.gui.widgets.common import hint_label, named
+from tlstudio.model.averaging import MIN_MEMBERS
 from tlstudio.runs.folder import RunSummary
 
 
@@ -46,4 +47,4 @@ class EnsembleDialog(QDialog):
                 if self.runs_list.item(i).checkState() == Qt.CheckState.Checked]
 
     def _update_ok(self, *_: object) -> None:
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(len(self.chosen()) >= 2)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(len(self.chosen()) >= MIN_MEMBERS)

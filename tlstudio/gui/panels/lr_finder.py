@@ -83,8 +83,8 @@ class LRFinderPanel(ToolPanel):
         if reason is not None:
             self.set_status(f"Cannot run the range test: {reason}", "error")
             return None
-        if self._task is not None:
-            return self._task
+        if self.running is not None:
+            return self.running
         snapshot = self._project.snapshot()
 
         def work(context: TaskContext, token: StopToken):

@@ -130,8 +130,8 @@ class RacePanel(ToolPanel):
         if reason is not None:
             self.set_status(f"Cannot race now: {reason}", "error")
             return None
-        if self._task is not None:
-            return self._task
+        if self.running is not None:
+            return self.running
         snapshot = self._project.snapshot()
         try:
             names, rates = self.chosen()

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPus
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.state.dataset_model import DatasetModel
 from tlstudio.gui.state.project_model import ProjectModel
-from tlstudio.gui.widgets.common import hint_label, named
+from tlstudio.gui.widgets.common import TaskHolder, hint_label, named, set_status
 from tlstudio.gui.widgets.plot_look import follow_palette
 from tlstudio.train.events import StopToken
 from tlstudio.train.readiness import training_blocker
@@ -30,8 +30,7 @@ class ToolPanel(QGroupBox):
                  parent: QWidget | None = None) -> None:
         super().__init__(title, parent)
         self.setObjectName(object_name)
-        self._project, self._dataset, self._runner, self._tensorflow = project, dataset, runner, tensorflow
-        self._task: Task | None = None
+        self._project, self._dataset, self._tensorflow = project, dataset, tensorflow
         self._token: StopToken | None = None
         self.layout_ = QVBoxLayout(self)
         self.layout_.addWidget(hint_label(explanation))
@@ -48,6 +47,7 @@ class ToolPanel(QGroupBox):
         self.progress.setMaximumWidth(160)
         self.progress.hide()
         self.controls.addWidget(self.progress)
+        self._work = TaskHolder(runner, self.progress, name_stage=False, parent=self)  # the stage: in the status
         self.status_label = QLabel()
         self.status_label.setObjectName(f"{object_name}Status")
         self.status_label.setWordWrap(True)
@@ -82,56 +82,56 @@ class ToolPanel(QGroupBox):
     def start(self) -> Task | None:  # pragma: no cover - each tool says what it runs
         raise NotImplementedError
 
+    @property
+    def running(self) -> Task | None:
+        """The tool's run in progress, if any."""
+        return self._work.task
+
     def submit(self, name: str, work: Callable[[TaskContext, StopToken], Any]) -> Task:
         """Run `work(context, stop_token)` in the background; its result goes to `_on_result`."""
         token = self._token = StopToken()
-        task = self._task = self._runner.submit(name, lambda context: work(context, token))
-        task.progressed.connect(self._on_progress)
-        task.messaged.connect(lambda text: self.set_status(text[:1].upper() + text[1:] + "…", ""))
-        task.succeeded.connect(self._on_result)
-        task.failed.connect(self._on_failed)
-        task.finished.connect(self._on_finished)
+        task = self._work.start(name, lambda context: work(context, token), progressed=self._on_progress,
+                                messaged=self._on_message, succeeded=self._on_succeeded, failed=self._on_failed,
+                                cancelled=self._on_cancelled)
         self.start_button.setEnabled(False)
         self.cancel_button.show()
-        self.progress.setRange(0, 0)
-        self.progress.show()
         self.set_status("Preparing the data…", "")
         return task
 
     @Slot()
     def cancel(self) -> None:
-        if self._task is not None and self._token is not None:
+        if self._work.busy and self._token is not None:
             self._token.request_stop()
-            self._task.cancel()
+            self._work.cancel()
             self.set_status("Cancelling after this step…", "")
 
     @Slot(int, int)
     def _on_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
+        """The bar follows the work's steps; a tool may draw its partial results here too."""
+
+    def _on_message(self, text: str) -> None:
+        self.set_status(text[:1].upper() + text[1:] + "…", "")
+
+    def _on_succeeded(self, result: Any) -> None:
+        self._idle()
+        self._on_result(result)
 
     @Slot(object)
     def _on_result(self, result: Any) -> None:  # pragma: no cover - each tool shows its own
         raise NotImplementedError
 
-    @Slot(str)
     def _on_failed(self, message: str) -> None:
-        if self._task is not None and self._task.cancelled:
-            return
+        self._idle()
         self.set_status(f"{self.title()} failed: {message}", "error")
 
-    @Slot()
-    def _on_finished(self) -> None:
-        task = self.sender()
-        if task is not None and task is self._task and task.cancelled:
-            self.set_status("Cancelled.", "")
-        self._task = self._token = None
+    def _on_cancelled(self) -> None:
+        self._idle()
+        self.set_status("Cancelled.", "")
+
+    def _idle(self) -> None:
+        self._token = None
         self.start_button.setEnabled(True)
         self.cancel_button.hide()
-        self.progress.hide()
 
     def set_status(self, text: str, role: str) -> None:
-        self.status_label.setText(text)
-        self.status_label.setProperty("role", role)
-        self.status_label.style().unpolish(self.status_label)
-        self.status_label.style().polish(self.status_label)
+        set_status(self.status_label, text, role)

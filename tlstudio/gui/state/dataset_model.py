@@ -12,8 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal, Slot
 
 from tlstudio.data import DataError, DatasetIndex, scan
-from tlstudio.gui.background import Task, TaskContext, TaskRunner
+from tlstudio.gui.background import TaskContext, TaskRunner
 from tlstudio.gui.state.project_model import ALL, ProjectModel
+from tlstudio.gui.widgets.common import TaskHolder
 
 _RESCAN_KEYS = {ALL, "data.folder", "data.max_megapixels"}
 _SPLIT_KEYS = {ALL, "data.val_split", "training.seed", "data.exclude", "data.keep_duplicates_together"}
@@ -31,8 +32,7 @@ class DatasetModel(QObject):
     def __init__(self, project: ProjectModel, runner: TaskRunner, parent: QObject | None = None):
         super().__init__(parent)
         self._project = project
-        self._runner = runner
-        self._task: Task | None = None
+        self._scan = TaskHolder(runner, parent=self)
         self.index: DatasetIndex | None = None
         self.folder: str | None = None
         self.error: str | None = None
@@ -44,7 +44,7 @@ class DatasetModel(QObject):
 
     @property
     def scanning(self) -> bool:
-        return self._task is not None
+        return self._scan.busy
 
     @property
     def ready(self) -> bool:
@@ -79,9 +79,7 @@ class DatasetModel(QObject):
 
     def rescan(self) -> None:
         """Scan the Project's folder again (e.g. after files changed on disk)."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self._scan.drop()
         folder = self._project.project.data.folder
         self.folder = folder
         self.error = None
@@ -95,10 +93,8 @@ class DatasetModel(QObject):
         def work(context: TaskContext) -> DatasetIndex:
             return scan(folder, max_megapixels=max_megapixels, progress=context.progress)
 
-        self._task = self._runner.submit("scanning the data folder", work)
-        self._task.progressed.connect(self.scan_progressed)
-        self._task.succeeded.connect(self._on_scanned)
-        self._task.failed.connect(self._on_failed)
+        self._scan.start("scanning the data folder", work, progressed=self.scan_progressed.emit,
+                         succeeded=self._on_scanned, failed=self._on_failed)
         self.scan_started.emit(folder)
         self.state_changed.emit()
 
@@ -114,17 +110,13 @@ class DatasetModel(QObject):
             self._update_split()
             self.state_changed.emit()
 
-    @Slot(object)
     def _on_scanned(self, index: DatasetIndex) -> None:
-        self._task = None
         self.index = index
         self._update_split()
         self.scanned.emit(index)
         self.state_changed.emit()
 
-    @Slot(str)
     def _on_failed(self, message: str) -> None:
-        self._task = None
         self.error = f"Could not scan {self.folder}: {message}"
         self.scan_failed.emit(self.error)
         self.state_changed.emit()

@@ -1,11 +1,14 @@
-"""Small reusable widgets: a log-scale spin box, a message bar, a collapsible section, helpers."""
+"""Small reusable widgets (a log-scale spin box, a message bar, a collapsible section) and the helpers every
+page uses: named controls, status lines styled by their role, and one background task at a time with the
+progress bar that shows it."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QPixmap, QResizeEvent, QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -13,6 +16,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -21,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.gui.background import Task, TaskContext, TaskRunner
 from tlstudio.gui.widgets.responsive import Columns
 
 
@@ -62,6 +67,37 @@ def float_spin(minimum: float, maximum: float, *, step: float = 0.05, decimals: 
         spin.setSuffix(suffix)
     commit_on_enter(spin)
     return spin
+
+
+def text_label(object_name: str, text: str = "", *, role: str = "", selectable: bool = False,
+               hidden: bool = False) -> QLabel:
+    """A word-wrapped label that tests find by `object_name`, styled by `role` (see `restyle`);
+    `selectable` lets the user copy a message or a path out of it."""
+    label = QLabel(text)
+    label.setObjectName(object_name)
+    label.setWordWrap(True)
+    if role:
+        label.setProperty("role", role)
+    if selectable:
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setVisible(not hidden)
+    return label
+
+
+def restyle(widget: QWidget, **properties: object) -> None:
+    """Set the dynamic properties the style sheet selects on (`role`, `level`) and apply them: Qt
+    re-evaluates a style sheet's property selectors only when the widget is polished again."""
+    for name, value in properties.items():
+        widget.setProperty(name, value)
+    style = widget.style()
+    style.unpolish(widget)
+    style.polish(widget)
+
+
+def set_status(label: QLabel, text: str, role: str = "") -> None:
+    """Show `text` in a status line, coloured by `role`: "" (plain), "error", "ready", "blocked", "hint"."""
+    label.setText(text)
+    restyle(label, role=role)
 
 
 def hint_label(text: str = "", *, word_wrap: bool = True) -> QLabel:
@@ -198,9 +234,7 @@ class MessageBar(QFrame):
             self._actions_layout.addWidget(button)
             self._action_buttons.append(button)
         self._label.setText(text)
-        self.setProperty("level", level)
-        self.style().unpolish(self)
-        self.style().polish(self)
+        restyle(self, level=level)
         self.show()
         if timeout_ms:
             self._timer.start(timeout_ms)
@@ -316,12 +350,86 @@ def set_tab_chain(*widgets: QWidget) -> None:
         QWidget.setTabOrder(first, second)
 
 
-def show_progress(bar, task) -> None:
+def show_progress(bar, task, *, name_stage: bool = True) -> None:
     """Let a background task drive a progress bar: its (done, total) fill the bar (busy while total is 0)
-    and its stage names the bar ("decoding images 40 %")."""
+    and, with `name_stage`, its stage names the bar ("decoding images 40 %")."""
     def on_progress(done: int, total: int) -> None:
         bar.setRange(0, max(0, total))
         bar.setValue(done)
 
     task.progressed.connect(on_progress)
-    task.messaged.connect(lambda stage: bar.setFormat(f"{stage} %p %" if bar.maximum() else stage))
+    if name_stage:
+        task.messaged.connect(lambda stage: bar.setFormat(f"{stage} %p %" if bar.maximum() else stage))
+
+
+class TaskHolder(QObject):
+    """The one background task a page or panel runs at a time, and the progress bar that shows it.
+
+    `start` submits a function and wires what watches it: the bar (busy at once, then filled by the
+    task's progress, hidden when it ends) and the handlers for its progress, stage, result, error and
+    cancellation. The holder forgets the task before a handler runs, so a handler may start the next one
+    (evaluate again after calibrating) and `busy` already reads False in it.
+    """
+
+    def __init__(self, runner: TaskRunner, progress: QProgressBar | None = None, *, name_stage: bool = True,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._runner = runner
+        self._progress = progress
+        self._name_stage = name_stage
+        self._task: Task | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None
+
+    @property
+    def task(self) -> Task | None:
+        return self._task
+
+    def start(self, name: str, work: Callable[[TaskContext], Any], *,
+              succeeded: Callable[[Any], object] | None = None, failed: Callable[[str], object] | None = None,
+              messaged: Callable[[str], object] | None = None, progressed: Callable[[int, int], object] | None = None,
+              cancelled: Callable[[], object] | None = None, show_progress_bar: bool = True) -> Task:
+        """Run `work(context)` in the background; a task still running is dropped (cancelled, unheard).
+        Callers that must not interrupt one check `busy` first."""
+        self.drop()
+        task = self._task = self._runner.submit(name, work)
+        if self._progress is not None and show_progress_bar:
+            self._progress.setRange(0, 0)
+            self._progress.show()
+            show_progress(self._progress, task, name_stage=self._name_stage)
+        if progressed is not None:
+            task.progressed.connect(progressed)
+        if messaged is not None:
+            task.messaged.connect(messaged)
+        task.succeeded.connect(lambda result: self._deliver(task, succeeded, result))
+        task.failed.connect(lambda message: self._deliver(task, failed, message))
+        # A cancelled task reports neither result nor error: its end is all that comes, and it is then
+        # still the current task. After a result or an error it is not, and nothing more is delivered.
+        task.finished.connect(lambda: self._deliver(task, cancelled))
+        return task
+
+    def cancel(self) -> None:
+        """Ask the running task to stop; it stays `busy` until its function returns (then `cancelled` runs)."""
+        if self._task is not None:
+            self._task.cancel()
+
+    def drop(self) -> None:
+        """Cancel the running task and forget it at once: nothing it reports is heard any more."""
+        if self._task is not None:
+            self._task.cancel()
+            self._end(self._task)
+
+    def _deliver(self, task: Task, handler: Callable[..., object] | None, *args: Any) -> None:
+        if self._end(task) and handler is not None:
+            handler(*args)
+
+    def _end(self, task: Task) -> bool:
+        """Forget `task` if it is the current one (and hide the bar); False for one that ended or was dropped."""
+        if task is not self._task:
+            return False
+        self._task = None
+        if self._progress is not None:
+            self._progress.hide()
+        return True

@@ -172,39 +172,11 @@ class TrainingPlots(QWidget):
         for plot in (self.accuracy_plot, self.lr_plot):
             plot.setXLink(self.loss_plot)
         self.loss_plot.getPlotItem().setXRange(0, 1, padding=0.02)
-        layout.addWidget(self.loss_plot, 3)
-        layout.addWidget(self.accuracy_plot, 2)
-        layout.addWidget(self.lr_plot, 2)
-
-        self._legends = []
-        for plot, offset in ((self.loss_plot, (-10, 10)), (self.accuracy_plot, (-10, -10))):
-            legend = plot.getPlotItem().addLegend(offset=offset, labelTextSize="8pt", verSpacing=-6)
-            self._legends.append(legend)
-        self.raw_loss_curve = self.loss_plot.plot(pen=pg.mkPen(TRAIN_RAW_COLOR, width=1))
-        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(TRAIN_COLOR, width=2), name="train (smoothed)")
-        self.val_loss_curve = self.loss_plot.plot(
-            pen=pg.mkPen(VAL_COLOR, width=2), symbol="o", symbolSize=6, symbolBrush=VAL_COLOR,
-            symbolPen=None, name="validation")
-        self.accuracy_curve = self.accuracy_plot.plot(
-            pen=pg.mkPen(TRAIN_COLOR, width=2), symbol="o", symbolSize=6, symbolBrush=TRAIN_COLOR,
-            symbolPen=None, name="train")
-        self.val_accuracy_curve = self.accuracy_plot.plot(
-            pen=pg.mkPen(VAL_COLOR, width=2), symbol="o", symbolSize=6, symbolBrush=VAL_COLOR,
-            symbolPen=None, name="validation")
-        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen(LR_COLOR, width=2))
-
-        self.phase_markers = []
-        for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot):
-            label = "phase 2: fine-tuning" if plot is self.lr_plot else None
-            marker = pg.InfiniteLine(angle=90, movable=False, label=label,
-                                     labelOpts={"position": 0.92, "color": PHASE_COLOR, "anchors": [(0, 0), (0, 0)],
-                                                "fill": pg.mkBrush(255, 255, 255, 215)},
-                                     pen=pg.mkPen(PHASE_COLOR, width=1.5, style=Qt.PenStyle.DashLine))
-            marker.setVisible(False)
-            plot.addItem(marker, ignoreBounds=True)
-            self.phase_markers.append(marker)
-
-        for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot):
+        for plot, stretch in ((self.loss_plot, 3), (self.accuracy_plot, 2), (self.lr_plot, 2)):
+            layout.addWidget(plot, stretch)
+        self._create_curves()
+        self.phase_markers = [self._phase_marker(plot) for plot in self.plots]
+        for plot in self.plots:
             follow_palette(plot, self._recolour_markers)
         self.empty_hints = {
             self.loss_plot: EmptyHint(self.loss_plot, "The loss of each training step appears here once a run "
@@ -213,7 +185,6 @@ class TrainingPlots(QWidget):
                                           "after each epoch."),
             self.lr_plot: EmptyHint(self.lr_plot, "The learning rate of each step."),
         }
-
         self._raw_loss = _Series()
         self._smoothed_loss = _Series()
         self._lr = _Series()
@@ -223,6 +194,37 @@ class TrainingPlots(QWidget):
         self._average = 0.0
         self._weight = 0.0
         self._overlays: dict[str, list[pg.PlotDataItem]] = {}
+
+    @property
+    def plots(self) -> tuple[pg.PlotWidget, pg.PlotWidget, pg.PlotWidget]:
+        return self.loss_plot, self.accuracy_plot, self.lr_plot
+
+    def _create_curves(self) -> None:
+        """The live run's curves and the legends that name them, created once and fed with setData."""
+        self._legends = [plot.getPlotItem().addLegend(offset=offset, labelTextSize="8pt", verSpacing=-6)
+                         for plot, offset in ((self.loss_plot, (-10, 10)), (self.accuracy_plot, (-10, -10)))]
+
+        def dotted(plot: pg.PlotWidget, color: str, name: str) -> pg.PlotDataItem:
+            return plot.plot(pen=pg.mkPen(color, width=2), symbol="o", symbolSize=6, symbolBrush=color,
+                             symbolPen=None, name=name)
+
+        self.raw_loss_curve = self.loss_plot.plot(pen=pg.mkPen(TRAIN_RAW_COLOR, width=1))
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(TRAIN_COLOR, width=2), name="train (smoothed)")
+        self.val_loss_curve = dotted(self.loss_plot, VAL_COLOR, "validation")
+        self.accuracy_curve = dotted(self.accuracy_plot, TRAIN_COLOR, "train")
+        self.val_accuracy_curve = dotted(self.accuracy_plot, VAL_COLOR, "validation")
+        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen(LR_COLOR, width=2))
+
+    def _phase_marker(self, plot: pg.PlotWidget) -> pg.InfiniteLine:
+        """The dashed line where phase 2 (fine-tuning) begins; named on the learning-rate plot only."""
+        label = "phase 2: fine-tuning" if plot is self.lr_plot else None
+        marker = pg.InfiniteLine(angle=90, movable=False, label=label,
+                                 labelOpts={"position": 0.92, "color": PHASE_COLOR, "anchors": [(0, 0), (0, 0)],
+                                            "fill": pg.mkBrush(255, 255, 255, 215)},
+                                 pen=pg.mkPen(PHASE_COLOR, width=1.5, style=Qt.PenStyle.DashLine))
+        marker.setVisible(False)
+        plot.addItem(marker, ignoreBounds=True)
+        return marker
 
     # -- the current run -------------------------------------------------------------------------
 
