@@ -1,4 +1,5 @@
-"""Keras optimizers from `OptimizerSettings`, plus the help texts the GUI shows beside them.
+"""Keras optimizers from `OptimizerSettings`, and views of their declarations: which parameters each
+optimizer reads and their help (declared once, in settings/sections.py).
 
 The tables import nothing heavy, so the GUI can lay out its optimizer form before
 TensorFlow has loaded; Keras is imported when an optimizer is made.
@@ -8,56 +9,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tlstudio.settings.project import OptimizerSettings
+from tlstudio.settings.project import (
+    FULL_BATCH_OPTIMIZERS,
+    OPTIMIZER_NAMES,
+    OptimizerSettings,
+    declared_fields,
+    describe,
+)
 
 if TYPE_CHECKING:
     import keras
 
-# Which OptimizerSettings fields apply to each optimizer, in the order the GUI shows them.
+# Views of the declarations (settings/sections.py: each parameter says which optimizers read it).
+_PARAMETERS = [spec for spec in declared_fields() if spec.section == "optimizer" and spec.setting.optimizers]
+# Which OptimizerSettings fields each optimizer reads, in the order the GUI shows them.
 OPTIMIZER_PARAMETERS: dict[str, list[str]] = {
-    "sgd": ["learning_rate", "clipnorm", "ema"],
-    "momentum": ["learning_rate", "momentum", "clipnorm", "ema"],
-    "nesterov": ["learning_rate", "momentum", "clipnorm", "ema"],
-    "adagrad": ["learning_rate", "initial_accumulator", "epsilon", "clipnorm", "ema"],
-    "rmsprop": ["learning_rate", "rho", "epsilon", "clipnorm", "ema"],
-    "adam": ["learning_rate", "beta_1", "beta_2", "epsilon", "clipnorm", "ema"],
-    "adamw": ["learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon", "clipnorm", "ema"],
-    "lbfgs": [],  # no learning rate: its line search picks each step; the epochs are its iterations
-}
-# Optimizers that are not Keras optimizers but fit the head full-batch on cached features (train/lbfgs.py).
-FULL_BATCH_OPTIMIZERS = frozenset({"lbfgs"})
-
-OPTIMIZER_DESCRIPTIONS: dict[str, str] = {
-    "sgd": "Plain gradient descent: w -= lr * gradient.",
-    "momentum": "SGD with a velocity that accumulates past gradients (heavy ball).",
-    "nesterov": "SGD with Nesterov momentum: looks ahead along the velocity before stepping.",
-    "adagrad": "Per-weight step sizes that shrink with the sum of past squared gradients.",
-    "rmsprop": "Per-weight step sizes from a moving average of squared gradients.",
-    "adam": "Momentum plus RMSProp-style scaling, with bias correction; a robust default.",
-    "adamw": "Adam with decoupled weight decay; often better generalisation when fine-tuning.",
-    "lbfgs": "L-BFGS: a quasi-Newton method fitting the head full-batch on cached features; each epoch is one "
-             "iteration. Needs the whole backbone frozen and the feature cache.",
-}
-
-_PARAMETER_HELP: dict[str, str] = {
-    "learning_rate": "Step size at the start of the schedule; fine-tuning wants it small (1e-3 to 1e-5).",
-    "clipnorm": "Rescale each gradient whose norm exceeds this; empty means no clipping.",
-    "epsilon": "Added to the denominator so tiny squared-gradient averages cannot blow the step up.",
-    "momentum": "Velocity decay: the fraction of the previous step kept (0.9 typical).",
-    "initial_accumulator": "Starting value of each weight's sum of squared gradients.",
-    "rho": "Decay of the squared-gradient moving average (0.9 typical).",
-    "beta_1": "Decay of the gradient moving average (first moment, 0.9 typical).",
-    "beta_2": "Decay of the squared-gradient moving average (second moment, 0.999 typical).",
-    "weight_decay": "Decoupled decay: each step shrinks weights by lr x this, apart from the gradient.",
-    "ema": "Polyak averaging: keep avg = decay x avg + (1 - decay) x weights after every step; validation "
-           "and the saved model use the average (0.99 typical; off: none).",
-}
-
+    name: [spec.name for spec in _PARAMETERS if spec.read_by_optimizer(name)] for name in OPTIMIZER_NAMES}
+OPTIMIZER_DESCRIPTIONS: dict[str, str] = {name: describe("optimizer.name").help_of(name) for name in OPTIMIZER_NAMES}
 # One tooltip per parameter that applies, keyed like OPTIMIZER_PARAMETERS.
 OPTIMIZER_HELP: dict[str, dict[str, str]] = {
-    name: {parameter: _PARAMETER_HELP[parameter] for parameter in parameters}
-    for name, parameters in OPTIMIZER_PARAMETERS.items()
-}
+    name: {spec.name: spec.help for spec in _PARAMETERS if spec.read_by_optimizer(name)} for name in OPTIMIZER_NAMES}
 
 
 def make_optimizer(settings: OptimizerSettings, learning_rate) -> keras.optimizers.Optimizer:

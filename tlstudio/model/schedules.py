@@ -15,7 +15,7 @@ import numpy as np
 
 from tlstudio.data.split import steps_per_epoch as count_steps
 from tlstudio.model.phase_plan import plan_phases
-from tlstudio.settings.project import Project, ScheduleSettings
+from tlstudio.settings.project import SCHEDULE_NAMES, Project, ScheduleSettings, declared_fields
 
 
 def warmup_steps(settings: ScheduleSettings, steps_per_epoch: int) -> int:
@@ -101,19 +101,14 @@ def preview(settings: ScheduleSettings, base_lr: float, steps_per_epoch: int, to
     return np.asarray(lr_at(steps, settings, base_lr, steps_per_epoch, total_steps), dtype=np.float64)
 
 
-# Which ScheduleSettings fields each schedule reads (warm-up applies to all of them).
+# Views of the declarations (settings/sections.py: each parameter says which schedules read it).
+_PARAMETERS = [spec for spec in declared_fields() if spec.section == "schedule" and spec.name != "name"]
+# Which ScheduleSettings fields each schedule reads, besides the warm-up that every one has.
 SCHEDULE_PARAMETERS: dict[str, list[str]] = {
-    "constant": [],
-    "step": ["step_epochs", "gamma"],
-    "exponential": ["decay_rate"],
-    "inverse-time": ["inverse_time_rate"],
-    "cosine": ["min_lr_fraction"],
-    "cosine-restarts": ["restart_epochs", "period_multiplier", "amplitude_multiplier", "min_lr_fraction"],
-    "plateau": ["plateau_factor", "plateau_patience", "plateau_min_lr"],
-}
+    name: [spec.name for spec in _PARAMETERS if spec.setting.schedules and spec.read_by_schedule(name)]
+    for name in SCHEDULE_NAMES}
 # Every schedule field a form shows, warm-up first.
-SCHEDULE_FIELDS: tuple[str, ...] = ("warmup_epochs", *dict.fromkeys(f for fields in SCHEDULE_PARAMETERS.values()
-                                                                   for f in fields))
+SCHEDULE_FIELDS: tuple[str, ...] = tuple(spec.name for spec in _PARAMETERS)
 
 
 def planned_learning_rates(project: Project, train_images: int) -> tuple[np.ndarray, np.ndarray, float | None]:

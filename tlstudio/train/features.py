@@ -19,7 +19,6 @@ import numpy as np
 from tlstudio.base.cache_folder import cache_dir, mark_cache_used, trim_cache
 from tlstudio.base.files import atomic_target
 from tlstudio.base.tasks import TaskState
-from tlstudio.base.text import format_bytes
 from tlstudio.data.cache import release_pages
 from tlstudio.model.build import DROPOUT_LAYER, OUTPUT_LAYER, POOL_LAYER
 from tlstudio.settings.project import Project
@@ -235,22 +234,3 @@ def run_batched(runtime: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
         if progress:
             progress(min(start + batch_size, total), total)
     return np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros((0, width), np.float32)
-
-
-def augmented_copies_cost(copies: int, train_images: int | None, feature_width: int | None) -> str:
-    """One line on what caching `copies` augmented copies of each training image costs."""
-    if copies <= 0:
-        return ("None cached: with augmentation on, every step runs the backbone on freshly augmented images "
-                "(no feature cache).")
-    if train_images:
-        passes = f"{copies} × {train_images:,} = {copies * train_images:,} backbone passes"
-    else:
-        passes = f"{copies} × the training images in backbone passes"
-    if train_images and feature_width:
-        memory = (f"{copies} × {train_images:,} × {feature_width:,} features × 4 bytes = "
-                  f"{format_bytes(copies * train_images * feature_width * 4)}")
-    else:
-        memory = "a few MB"
-    epochs = f"{copies} epoch{'s' if copies != 1 else ''}"
-    return f"Costs {passes} once, before the first epoch (the backbone time of about {epochs}), and {memory} " \
-           "of memory."

@@ -28,14 +28,15 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
-from tlstudio.gui.panels.optimizer_schedule import OPTIMIZER_LABELS
 from tlstudio.gui.panels.tool import ToolPanel
 from tlstudio.gui.state.dataset_model import DatasetModel
 from tlstudio.gui.state.project_model import ProjectModel
 from tlstudio.gui.widgets.common import int_spin, named
 from tlstudio.gui.widgets.plots import OVERLAY_COLORS, TRAIN_COLOR, VAL_COLOR
-from tlstudio.settings.project import OPTIMIZER_NAMES
+from tlstudio.settings.project import OPTIMIZER_NAMES, describe
 from tlstudio.train.events import Observer, PrepareProgress, StopToken
+
+OPTIMIZERS = describe("optimizer.name")  # the optimizers' labels
 
 RACE_COLORS = (TRAIN_COLOR, VAL_COLOR, *OVERLAY_COLORS, "#8c564b", "#e377c2", "#17becf")
 COLUMNS = ("Optimizer", "LR", "Val acc", "Val loss", "Best epoch", "Time")
@@ -68,8 +69,8 @@ class RacePanel(ToolPanel):
         grid = QGridLayout()
         self.optimizer_checks: dict[str, QCheckBox] = {}
         for position, name in enumerate(OPTIMIZER_NAMES):
-            check = named(QCheckBox(OPTIMIZER_LABELS.get(name, name)), f"trainingRace_{name}",
-                          f"Race {OPTIMIZER_LABELS.get(name, name)}")
+            check = named(QCheckBox(OPTIMIZERS.label_of(name)), f"trainingRace_{name}",
+                          f"Race {OPTIMIZERS.label_of(name)}")
             check.setChecked(name in ("sgd", "momentum", "adam"))
             self.optimizer_checks[name] = check
             grid.addWidget(check, *divmod(position, 2))
@@ -169,7 +170,7 @@ class RacePanel(ToolPanel):
             return
         entrant = self._results[rows[0].row()].entrant
         self._project.update({"optimizer.name": entrant.optimizer, "optimizer.learning_rate": entrant.learning_rate})
-        self.set_status(f"Now training with {OPTIMIZER_LABELS.get(entrant.optimizer, entrant.optimizer)} at LR "
+        self.set_status(f"Now training with {OPTIMIZERS.label_of(entrant.optimizer)} at LR "
                          f"{entrant.learning_rate:g}.", "ready")
 
     # -- drawing -----------------------------------------------------------------------------------
@@ -211,7 +212,7 @@ class RacePanel(ToolPanel):
         for row, entrant_result in enumerate(race.entrants):
             entrant = entrant_result.entrant
             accuracy, loss = entrant_result.val_accuracy, entrant_result.val_loss
-            values = (OPTIMIZER_LABELS.get(entrant.optimizer, entrant.optimizer), f"{entrant.learning_rate:g}",
+            values = (OPTIMIZERS.label_of(entrant.optimizer), f"{entrant.learning_rate:g}",
                       f"{accuracy:.1%}" if accuracy is not None else "–",
                       f"{loss:.4f}" if loss is not None and math.isfinite(loss) else "–",
                       str(entrant_result.best_epoch or "–"), f"{entrant_result.seconds:.1f} s")

@@ -7,7 +7,6 @@ A rejected value snaps the control back to what the Project holds.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +15,7 @@ from PySide6.QtWidgets import QAbstractButton, QComboBox, QDoubleSpinBox, QSpinB
 
 from tlstudio.gui.state.project_model import ALL, ProjectModel
 from tlstudio.gui.widgets.common import LogSpinBox
-from tlstudio.settings.project import field_limits
+from tlstudio.settings.project import describe
 
 
 class FieldBinding(QObject):
@@ -53,17 +52,10 @@ class FieldBinding(QObject):
 
 
 def fit_to_field(spin: QSpinBox | QDoubleSpinBox, key: str) -> None:
-    """Make the spin box's range the Project field's: a value the project accepts is never clamped on
-    display, and one it refuses cannot be typed. Unbounded sides keep the spin box's own limit."""
-    limits = field_limits(key)
-    step = 1 if isinstance(spin, QSpinBox) else 10.0 ** -spin.decimals()
-    low = limits.minimum if limits.minimum is not None else (
-        limits.exclusive_minimum + step if limits.exclusive_minimum is not None else None)
-    high = limits.maximum if limits.maximum is not None else (
-        limits.exclusive_maximum - step if limits.exclusive_maximum is not None else None)
-    if isinstance(spin, QSpinBox):
-        low = math.ceil(low) if low is not None else None
-        high = math.floor(high) if high is not None else None
+    """Make the spin box's range the Project field's (FieldSpec.form_bounds): a value the project accepts is
+    never clamped on display, and one it refuses cannot be typed. Unbounded sides keep the spin box's own limit
+    where the declaration names none."""
+    low, high = describe(key).form_bounds(0 if isinstance(spin, QSpinBox) else spin.decimals())
     spin.setRange(low if low is not None else spin.minimum(), high if high is not None else spin.maximum())
 
 
