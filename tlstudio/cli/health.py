@@ -9,10 +9,8 @@ from pathlib import Path
 from tlstudio.backbones.registry import BACKBONE_NAMES
 from tlstudio.base.tasks import TaskState
 from tlstudio.cli.console import ConsoleTask, ToolFailed, run_tool
-from tlstudio.settings.project import (
-    Project,
-    ProjectError,
-)
+from tlstudio.settings.project import Project, ProjectError
+from tlstudio.settings.rules import backbone_changes
 
 NAME = "health"
 
@@ -36,7 +34,7 @@ def run(args) -> int:
         project = Project.load(args.project) if args.project else Project()
         changes = {"data.folder": str(args.data.expanduser().resolve())}
         if args.backbone:
-            changes["model.backbone"] = args.backbone
+            changes.update(backbone_changes(project, args.backbone))
         project = project.copy_with(**changes)
     except ProjectError as error:
         print(f"tlstudio health: {error}", file=sys.stderr)

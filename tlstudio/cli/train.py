@@ -9,9 +9,7 @@ from pathlib import Path
 from tlstudio.cli.calibrate import calibrate_folder
 from tlstudio.cli.console import ConsoleProgress
 from tlstudio.cli.options import FLAG_FIELDS, add_project_flags, resolve_project
-from tlstudio.settings.project import (
-    ProjectError,
-)
+from tlstudio.settings.project import ProjectError
 from tlstudio.train.events import RunStatus, StopToken
 from tlstudio.train.readiness import training_blocker
 from tlstudio.train.trainer import Trainer
