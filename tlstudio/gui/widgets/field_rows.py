@@ -30,8 +30,8 @@ def _spin(spec: FieldSpec, switched: bool) -> QWidget:
         return LogSpinBox(setting.least, setting.most)
     decimals = 0 if spec.kind is int else (setting.decimals if setting.decimals is not None else DEFAULT_DECIMALS)
     low, high = spec.form_bounds(decimals, switched=switched)
-    if spec.optional:
-        low -= spec.display_unit(decimals)  # one step below the bounds: the value that means None
+    if spec.optional and setting.off:
+        low -= spec.display_unit(decimals)  # one step below the bounds, shown as "off": the value that means None
     if spec.kind is int:
         spin = int_spin(int(low), int(high), suffix=setting.unit)
         if setting.step:
@@ -74,7 +74,7 @@ def bind_control(model: ProjectModel, key: str, control: QWidget) -> FieldBindin
         return bind_check(model, key, control)
     if isinstance(control, QComboBox):
         return bind_combo(model, key, control)
-    if spec.optional:
+    if spec.optional and spec.setting.off:
         return bind_optional_spin(model, key, control)
     return bind_spin(model, key, control)
 
