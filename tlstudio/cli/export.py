@@ -9,7 +9,7 @@ from tlstudio.base.tasks import TaskState
 from tlstudio.cli.console import ConsoleTask
 from tlstudio.cli.options import choices
 from tlstudio.export import QUANTIZATIONS, ExportError, export_run, parse_formats
-from tlstudio.predict.predictor import FORMATS
+from tlstudio.predict.formats import FORMATS
 
 NAME = "export"
 

@@ -27,7 +27,7 @@ from tlstudio.export.results import (
 from tlstudio.export.verify import CLEAR_MARGIN, LATENCY_REPEATS, MAX_FLOAT_DIFF, MIN_QUANTIZED_AGREEMENT
 from tlstudio.model.augment import strip_augmentation
 from tlstudio.model.onnx_graph import ONNX_OPSET
-from tlstudio.predict.predictor import FORMATS
+from tlstudio.predict.formats import FORMATS
 
 __all__ = [
     "CARD_MARKDOWN", "CLEAR_MARGIN", "FORMATS", "LATENCY_REPEATS", "MAX_FLOAT_DIFF", "MIN_QUANTIZED_AGREEMENT",

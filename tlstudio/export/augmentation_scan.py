@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from tlstudio.model.augment import all_layers
+from tlstudio.predict.formats import format_for_path
 from tlstudio.predict.predictor import tflite_interpreter_class
 
 # Op types and layer names that only random augmentation puts in a graph.
@@ -23,7 +24,8 @@ def find_augmentation(path: str | os.PathLike) -> list[str]:
     """Random-augmentation layers or ops in an exported artefact (any format); [] when clean."""
     path = Path(path)
     names: list[tuple[str, str]] = []  # (op type, name)
-    if path.is_dir():
+    model_format = format_for_path(path)
+    if model_format == "savedmodel":
         from tensorflow.core.protobuf import saved_model_pb2
 
         saved = saved_model_pb2.SavedModel()
@@ -32,18 +34,18 @@ def find_augmentation(path: str | os.PathLike) -> list[str]:
             names += [(n.op, n.name) for n in graph.graph_def.node]
             for function in graph.graph_def.library.function:
                 names += [(n.op, n.name) for n in function.node_def]
-    elif path.suffix == ".keras":
+    elif model_format == "keras":
         import keras
 
         model = keras.saving.load_model(path, compile=False)
         names = [(type(layer).__name__, layer.name) for layer in all_layers(model)]
         return [f"{kind} {name}" for kind, name in names if kind.startswith("Random")]
-    elif path.suffix == ".onnx":
+    elif model_format == "onnx":
         import onnx
 
         graph = onnx.load(str(path)).graph
         names = [(n.op_type, n.name) for n in graph.node]
-    elif path.suffix == ".tflite":
+    elif model_format == "tflite":
         interpreter_class, _ = tflite_interpreter_class()
         interpreter = interpreter_class(model_path=str(path))
         names = [(op["op_name"], "") for op in interpreter._get_ops_details()]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tlstudio.base.text import format_bytes, format_percent
-from tlstudio.predict.predictor import FORMATS
+from tlstudio.predict.formats import FORMATS, MODEL_FORMATS
 
 QUANTIZATIONS: tuple[str, ...] = ("none", "float16", "dynamic", "int8")
 
@@ -96,10 +96,8 @@ def parse_formats(text: str) -> list[str]:
 
 
 def artefact_name(fmt: str, quantize: str = "none") -> str:
-    """The file (or folder) name of a format inside the export folder."""
-    if fmt == "tflite":
-        return "model.tflite" if quantize == "none" else f"model_{quantize}.tflite"
-    return {"keras": "model.keras", "savedmodel": "savedmodel", "onnx": "model.onnx"}[fmt]
+    """The file (or folder) name of a format inside the export folder (predict/formats.py)."""
+    return MODEL_FORMATS[fmt].artefact_name(quantize)
 
 
 def percent(value: float | None) -> str:

@@ -24,10 +24,10 @@ import numpy as np
 
 from tlstudio.data import IMAGE_EXTENSIONS, DataError, ImageInput, load_image
 from tlstudio.data.images import DEFAULT_MAX_MEGAPIXELS, DEFAULT_RESIZE
+from tlstudio.predict.formats import MODEL_FORMATS, file_formats_text, format_for_path
 from tlstudio.runs.folder import CONFIG_FILE, LABELS_FILE
 from tlstudio.settings.project import Project, ProjectError
 
-FORMATS: tuple[str, ...] = ("keras", "savedmodel", "tflite", "onnx")
 CARD_FILE = "model_card.json"
 # SavedModel's folder for files the graph does not use; the labels and card travel inside it.
 SAVEDMODEL_EXTRA = "assets.extra"
@@ -52,20 +52,17 @@ class ModelInfo:
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """``keras``, ``savedmodel``, ``tflite`` or ``onnx`` for a model path; PredictorError otherwise."""
+    """The format (predict/formats.py) of a model file or folder; PredictorError otherwise."""
     path = Path(path)
-    if path.is_dir():
-        if (path / "saved_model.pb").is_file():
-            return "savedmodel"
-        raise PredictorError(f"{path} is a folder but not a SavedModel (no saved_model.pb); give a .keras, "
-                             ".tflite or .onnx file or a SavedModel folder.")
     if not path.exists():
         raise PredictorError(f"{path} does not exist; check the model path.")
-    suffix = path.suffix.lower()
-    if suffix in (".keras", ".tflite", ".onnx"):
-        return suffix[1:]
-    raise PredictorError(f"{path} is not a model TL Studio can run; give a .keras, .tflite or .onnx file "
-                         "or a SavedModel folder.")
+    found = format_for_path(path)
+    if found:
+        return found
+    if path.is_dir():
+        markers = " or ".join(f.folder_marker for f in MODEL_FORMATS.values() if f.folder_marker)
+        raise PredictorError(f"{path} is a folder but not a SavedModel (no {markers}); give {file_formats_text()}.")
+    raise PredictorError(f"{path} is not a model TL Studio can run; give {file_formats_text()}.")
 
 
 # -- runtimes: float32 (N, s, s, 3) raw RGB in, (N, classes) probabilities out -----------------------
@@ -127,7 +124,8 @@ def serving_function(model, size: int):
 
 
 class KerasRuntime(Runtime):
-    format, engine = "keras", "keras"
+    format = "keras"
+    engine = MODEL_FORMATS[format].engine
 
     def __init__(self, path: Path) -> None:
         import keras
@@ -147,7 +145,8 @@ class KerasRuntime(Runtime):
 
 
 class SavedModelRuntime(Runtime):
-    format, engine = "savedmodel", "tf.saved_model"
+    format = "savedmodel"
+    engine = MODEL_FORMATS[format].engine
 
     def __init__(self, path: Path) -> None:
         import tensorflow as tf
@@ -228,7 +227,8 @@ def _dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
 
 
 class OnnxRuntime(Runtime):
-    format, engine = "onnx", "onnxruntime"
+    format = "onnx"
+    engine = MODEL_FORMATS[format].engine
 
     def __init__(self, path: Path) -> None:
         try:
@@ -251,8 +251,6 @@ class OnnxRuntime(Runtime):
         return self._session.run(None, {self._input_name: np.asarray(batch, np.float32)})[0]
 
 
-_FORMAT_NAMES = {"keras": "a Keras model", "savedmodel": "a SavedModel", "tflite": "a TFLite model",
-                 "onnx": "an ONNX model"}
 _RUNTIMES: dict[str, Callable[[Path], Runtime]] = {
     "keras": KerasRuntime, "savedmodel": SavedModelRuntime, "tflite": TFLiteRuntime, "onnx": OnnxRuntime,
 }
@@ -268,7 +266,7 @@ def open_runtime(path: str | os.PathLike, fmt: str | None = None) -> Runtime:
         raise
     except Exception as error:  # each runtime raises its own types for a corrupt or foreign file
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-        raise PredictorError(f"{path} cannot be loaded as {_FORMAT_NAMES[fmt]} ({type(error).__name__}: "
+        raise PredictorError(f"{path} cannot be loaded as {MODEL_FORMATS[fmt].a_model} ({type(error).__name__}: "
                              f"{first}); export it again.") from None
 
 

@@ -20,6 +20,7 @@ from PySide6.QtGui import QImage
 from tlstudio.data import DataError, load_image
 from tlstudio.gui.background import TaskContext
 from tlstudio.gui.widgets.thumbnails import array_to_qimage
+from tlstudio.predict.formats import ENGINE_LABELS, MODEL_FORMATS
 from tlstudio.predict.predictor import PREDICT_BATCH, Predictor, image_files
 from tlstudio.runs.folder import MODEL_FILE
 
@@ -63,8 +64,8 @@ class ImageView:
     flat: bool = False  # the heat map is the same everywhere (says nothing about where)
 
 
-ENGINE_NAMES = {"keras": "Keras", "tf.saved_model": "TensorFlow"}
-FORMAT_NAMES = {"keras": "Keras model", "savedmodel": "SavedModel", "tflite": "TFLite model", "onnx": "ONNX model"}
+# What answers, in words, by format ("ONNX model"): a view of predict/formats.py for the pages that name it.
+FORMAT_NAMES = {name: model_format.model_name for name, model_format in MODEL_FORMATS.items()}
 
 
 def model_path(target: Path) -> Path:
@@ -81,8 +82,9 @@ class LoadedModel:
 
     @property
     def can_explain(self) -> bool:
-        """Grad-CAM needs the Keras model itself (the run's model.keras gives it)."""
-        return getattr(self.predictor.runtime, "model", None) is not None
+        """Grad-CAM needs the Keras model itself (the run's model.keras gives it): the formats say which do."""
+        model_format = MODEL_FORMATS.get(self.predictor.runtime.format)
+        return model_format is not None and model_format.explainable
 
     @property
     def answered_by(self) -> str:
@@ -90,7 +92,7 @@ class LoadedModel:
         runtime = self.predictor.runtime
         name = FORMAT_NAMES.get(runtime.format, runtime.format)
         quantized = " (int8)" if getattr(runtime, "quantized", False) else ""
-        return f"{name}{quantized} in {ENGINE_NAMES.get(runtime.engine, runtime.engine)}"
+        return f"{name}{quantized} in {ENGINE_LABELS.get(runtime.engine, runtime.engine)}"
 
     @property
     def why_no_explanation(self) -> str:

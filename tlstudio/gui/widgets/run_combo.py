@@ -9,12 +9,13 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QSizePolicy, QWidget
 
 from tlstudio.gui.state.run_history import RunHistory
 from tlstudio.gui.widgets.common import named
+from tlstudio.predict.formats import file_dialog_filter
 
 NO_RUN_TEXT = "No trained model yet: train one on the Run page"
 MAX_WIDTH = 480
 
 
-MODEL_FILE_FILTER = "Models (*.tflite *.onnx *.keras saved_model.pb);;All files (*)"
+MODEL_FILE_FILTER = file_dialog_filter()
 
 
 class RunCombo(QComboBox):
