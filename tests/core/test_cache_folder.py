@@ -5,8 +5,16 @@ import os
 import time
 
 import numpy as np
+import pytest
 
-from tlstudio.base.cache_folder import cache_usage, clear_cache, trim_cache
+from tlstudio.base.cache_folder import (
+    CACHE_KINDS,
+    WEIGHTS,
+    cache_folder,
+    cache_usage,
+    clear_cache,
+    trim_cache,
+)
 from tlstudio.cli import main
 from tlstudio.data.cache import load_images_cached
 from tlstudio.data.images import ImageInput
@@ -84,3 +92,16 @@ def test_a_cold_load_writes_the_entry_row_by_row_and_maps_it(tmp_path, monkeypat
     (tmp_path / "images").rename(tmp_path / "old")
     again, _ = load_images_cached(paths, ImageInput(40), decoded={paths[1]: expected[1], paths[5]: expected[5]})
     np.testing.assert_array_equal(again, expected)
+
+
+def test_each_cache_kind_has_one_folder_and_the_weights_are_never_cleared(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path))
+    assert {kind: cache_folder(kind) for kind in (*CACHE_KINDS, WEIGHTS)} == {
+        kind: tmp_path / kind for kind in ("images", "features", "backbones", "scan-checks", "image-fingerprints",
+                                           "weights")}
+    with pytest.raises(KeyError, match="unknown cache kind"):
+        cache_folder("thumbnails")
+    weights = _entry(cache_folder(WEIGHTS), "w.h5", 10, age=0)
+    images = _entry(cache_folder("images"), "a.npy", 10, age=0)
+    assert clear_cache() == 10 and weights.exists() and not images.exists()
+    assert "weights" not in cache_usage()

@@ -21,7 +21,7 @@ from tlstudio.backbones.registry import (
     BackboneSpec,
     get_backbone,
 )
-from tlstudio.base.cache_folder import cache_dir
+from tlstudio.base.cache_folder import WEIGHTS, cache_folder
 from tlstudio.base.resources import resource_path
 
 SHIPPED_WEIGHTS: dict[str, Path] = {
@@ -92,7 +92,7 @@ def imagenet_weights_cached(spec: BackboneSpec, image_size: int) -> Path | None:
 
 def converted_weights_dir() -> Path:
     """Where weights converted from an optional package are kept (TL Studio's cache folder)."""
-    return cache_dir() / "weights"
+    return cache_folder(WEIGHTS)
 
 
 def converted_weights_path(spec: BackboneSpec) -> Path:

@@ -20,18 +20,32 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("tlstudio", appauthor=False))
 
 
-# What each sub-folder of the cache holds, as the app names it. Everything there can be made again;
-# "weights" (converted offline backbones) is left out of the limit, as it is small and slow to remake.
+# The kinds of cache entry, each a sub-folder of the cache (cache_folder): its one name.
+IMAGES = "images"
+FEATURES = "features"
+BACKBONES = "backbones"
+SCAN_CHECKS = "scan-checks"
+IMAGE_FINGERPRINTS = "image-fingerprints"
+WEIGHTS = "weights"
+# What each kind holds, as the app names it. Everything there can be made again; WEIGHTS (converted offline
+# backbones) is left out of the usage, the limit and Clear caches, as it is small and slow to remake.
 CACHE_KINDS: dict[str, str] = {
-    "images": "decoded images",
-    "features": "backbone features",
-    "backbones": "backbones converted for ONNX Runtime",
-    "scan-checks": "remembered file checks",
-    "image-fingerprints": "image fingerprints",
+    IMAGES: "decoded images",
+    FEATURES: "backbone features",
+    BACKBONES: "backbones converted for ONNX Runtime",
+    SCAN_CHECKS: "remembered file checks",
+    IMAGE_FINGERPRINTS: "image fingerprints",
 }
-EVICTABLE_KINDS = ("images", "features", "backbones")  # large entries, dropped least recently used first
+EVICTABLE_KINDS = (IMAGES, FEATURES, BACKBONES)  # large entries, dropped least recently used first
 CACHE_LIMIT_VARIABLE = "TLSTUDIO_CACHE_LIMIT_GB"
 DEFAULT_CACHE_LIMIT_GB = 10.0
+
+
+def cache_folder(kind: str) -> Path:
+    """The folder of one kind of cache entry (a CACHE_KINDS key, or WEIGHTS); KeyError for another name."""
+    if kind not in CACHE_KINDS and kind != WEIGHTS:
+        raise KeyError(f"unknown cache kind {kind!r}")
+    return cache_dir() / kind
 
 
 def cache_limit_bytes() -> int:
@@ -47,7 +61,7 @@ def _entries(kinds) -> list[tuple[float, int, Path]]:
     """(last use, bytes, path) of every file of the given kinds; hidden temporaries left out."""
     found = []
     for kind in kinds:
-        folder = cache_dir() / kind
+        folder = cache_folder(kind)
         try:
             children = list(folder.iterdir())
         except OSError:

@@ -15,7 +15,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from tlstudio.base.cache_folder import CACHE_KINDS, cache_dir, cache_limit_bytes, cache_usage, clear_cache
+    from tlstudio.base.cache_folder import (
+        CACHE_KINDS,
+        EVICTABLE_KINDS,
+        cache_dir,
+        cache_limit_bytes,
+        cache_usage,
+        clear_cache,
+    )
     from tlstudio.base.text import format_bytes
 
     freed = clear_cache() if args.clear else None
@@ -28,8 +35,9 @@ def run(args) -> int:
     if freed is not None:
         print(f"Cleared {format_bytes(freed)} from {cache_dir()}.")
     total = sum(size for size, _ in usage.values())
-    print(f"Cache folder: {cache_dir()} ({format_bytes(total)}; images, features and converted backbones are "
-          f"kept under {format_bytes(cache_limit_bytes())}, least recently used dropped first)")
+    *rest, last = [CACHE_KINDS[kind] for kind in EVICTABLE_KINDS]
+    print(f"Cache folder: {cache_dir()} ({format_bytes(total)}; {', '.join(rest)} and {last} are kept under "
+          f"{format_bytes(cache_limit_bytes())}, least recently used dropped first)")
     for kind, (size, files) in usage.items():
         print(f"  {CACHE_KINDS[kind]:<40} {format_bytes(size):>10}  {files} file{'s' if files != 1 else ''}")
     return 0

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlstudio.base.cache_folder import cache_dir, mark_cache_used, trim_cache
+from tlstudio.base.cache_folder import IMAGES, cache_folder, mark_cache_used, trim_cache
 from tlstudio.data.images import ImageInput
 
 CACHE_FORMAT = 1
@@ -59,7 +59,7 @@ def load_images_cached(paths: Sequence[Path], image_input: ImageInput, *,
         key = image_cache_key(paths, size, image_input.resize, image_input.max_megapixels)
     except OSError:  # a file vanished since the scan: let load_many name it
         return _decode(paths, image_input, progress, decoded), False
-    entry = cache_dir() / "images" / f"{key}.npy"
+    entry = cache_folder(IMAGES) / f"{key}.npy"
     if entry.is_file():
         try:
             # Mapped, not read: pages come from disk only when used, so a run that trains on cached

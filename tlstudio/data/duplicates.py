@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlstudio.base.cache_folder import cache_dir
+from tlstudio.base.cache_folder import IMAGE_FINGERPRINTS, cache_folder
 from tlstudio.base.files import write_text_atomic
 from tlstudio.data.images import DEFAULT_MAX_MEGAPIXELS, DataError, default_workers, open_rgb
 
@@ -71,7 +71,7 @@ def fingerprints(paths: Sequence[Path], *, max_megapixels: float = DEFAULT_MAX_M
                  progress: Callable[[int, int], None] | None = None) -> list[Fingerprint]:
     """One Fingerprint per path (threads decode; remembered ones are not decoded). DataError names a file
     that cannot be read."""
-    store = cache_dir() / "image-fingerprints" / f"v{FINGERPRINT_FORMAT}.json"
+    store = cache_folder(IMAGE_FINGERPRINTS) / f"v{FINGERPRINT_FORMAT}.json"
     try:
         known: dict[str, list] = json.loads(store.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlstudio.base.cache_folder import cache_dir
+from tlstudio.base.cache_folder import SCAN_CHECKS, cache_folder
 from tlstudio.base.files import write_text_atomic
 from tlstudio.data.images import ImageInput, decode_bytes, decode_bytes_to_input, default_workers
 
@@ -40,7 +40,7 @@ class RememberedChecks:
 
     def __init__(self, root: Path, max_megapixels: float) -> None:
         key = hashlib.sha256(json.dumps([CHECKS_FORMAT, str(root), max_megapixels, SCAN_DRAFT_SIZE]).encode())
-        self.path = cache_dir() / "scan-checks" / f"{key.hexdigest()[:32]}.json"
+        self.path = cache_folder(SCAN_CHECKS) / f"{key.hexdigest()[:32]}.json"
         try:
             self.entries: dict[str, list] = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlstudio.base.cache_folder import cache_dir, mark_cache_used, trim_cache
+from tlstudio.base.cache_folder import BACKBONES, cache_folder, mark_cache_used, trim_cache
 from tlstudio.base.files import atomic_target
 from tlstudio.model.onnx_graph import ONNX_OPSET, function_to_onnx
 
@@ -106,7 +106,7 @@ def onnx_extractor(extractor, image_size: int, check_images: np.ndarray,
         import tf2onnx  # noqa: F401
     except ImportError as error:
         raise RuntimeUnavailable(f"ONNX Runtime or tf2onnx is not installed ({error.name})") from None
-    folder = folder or cache_dir() / "backbones"
+    folder = folder or cache_folder(BACKBONES)
     path = folder / f"{graph_key(extractor, image_size)}.onnx"
     try:
         if not path.is_file():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlstudio.base.cache_folder import cache_dir, mark_cache_used, trim_cache
+from tlstudio.base.cache_folder import FEATURES, cache_folder, mark_cache_used, trim_cache
 from tlstudio.base.files import atomic_target
 from tlstudio.base.tasks import TaskState
 from tlstudio.data.cache import release_pages
@@ -116,7 +116,7 @@ class FeatureStore:
     """
 
     def __init__(self, folder: Path | None = None) -> None:
-        self.folder = folder or cache_dir() / "features"
+        self.folder = folder or cache_folder(FEATURES)
 
     @staticmethod
     def key(project: Project, x_train: np.ndarray, x_val: np.ndarray, images_key: str | None = None) -> str:
