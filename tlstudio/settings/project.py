@@ -52,7 +52,7 @@ __all__ = [
     "DataSettings", "DistributionStrategy", "FieldLimits", "FieldSpec", "FineTuneSettings", "ModelSettings",
     "OptimizerName", "OptimizerSettings", "Project", "ProjectError", "ResizePolicy", "ScheduleName",
     "ScheduleSettings", "TrainingSettings", "declared_fields", "describe", "describe_validation_error",
-    "field_limits", "relative_name",
+    "relative_name",
 ]
 
 SCHEMA_VERSION = 1
@@ -170,11 +170,6 @@ def describe(key: str) -> FieldSpec:
 def declared_fields() -> list[FieldSpec]:
     """Every declared Project field, section by section in declaration order."""
     return declared_specs(Project)
-
-
-def field_limits(key: str) -> FieldLimits:
-    """The bounds of the dotted Project field `key`, e.g. field_limits("model.label_smoothing")."""
-    return describe(key).limits
 
 
 def describe_validation_error(error: ValidationError, source: str) -> str:

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
 from tlstudio.gui.state.project_model import ALL, ProjectModel
 from tlstudio.gui.widgets.common import hint_label
 from tlstudio.gui.widgets.field_rows import add_field_rows
-from tlstudio.settings.project import FieldSpec, declared_fields, describe
+from tlstudio.settings.project import FULL_BATCH_OPTIMIZERS, FieldSpec, declared_fields, describe
 from tlstudio.train.readiness import full_batch_blocker
 
 
@@ -75,12 +75,14 @@ class OptimizerGroup(_ChoiceGroup):
 
     @Slot()
     def _offer_full_batch(self, *_: object) -> None:
-        """L-BFGS only where the head trains alone on cached features: greyed out, with the reason, elsewhere."""
+        """A full-batch optimizer (L-BFGS) only where the head trains alone on cached features: greyed out,
+        with the reason, elsewhere."""
         project = self._project.project
-        reason = full_batch_blocker(project.copy_with(**{"optimizer.name": "lbfgs"}))
-        item = self.combo.model().item(self.combo.findData("lbfgs"))
-        item.setEnabled(reason is None or project.optimizer.name == "lbfgs")
-        item.setToolTip(reason or describe(self.KEY).help_of("lbfgs"))
+        for name in FULL_BATCH_OPTIMIZERS:
+            reason = full_batch_blocker(project.copy_with(**{self.KEY: name}))
+            item = self.combo.model().item(self.combo.findData(name))
+            item.setEnabled(reason is None or project.optimizer.name == name)
+            item.setToolTip(reason or describe(self.KEY).help_of(name))
 
 
 class ScheduleGroup(_ChoiceGroup):
