@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from tlstudio.predict.formats import file_formats_text
 from tlstudio.predict.predictor import PredictorError, image_files, load_predictor
 from tlstudio.runs.folder import MODEL_FILE, is_run_folder
 
@@ -15,7 +16,7 @@ NAME = "predict"
 def add_parser(sub) -> None:
     command = sub.add_parser("predict", help="run an exported model (any format) on images")
     command.add_argument("model", type=Path, metavar="MODEL_PATH",
-                         help="a .keras, .tflite or .onnx file, a SavedModel folder, or a run folder")
+                         help=f"{file_formats_text()}, or a run folder")
     command.add_argument("images", nargs="+", type=Path, metavar="IMAGE_OR_FOLDER")
     command.add_argument("--top", type=int, default=3, help="how many classes to show per image (default 3)")
     command.add_argument("--json", action="store_true", help="print a JSON list, one entry per image")

@@ -57,6 +57,12 @@ FORMATS: tuple[str, ...] = tuple(MODEL_FORMATS)
 ENGINE_LABELS = {"keras": "Keras", "tf.saved_model": "TensorFlow"}
 
 
+def model_name(name: str) -> str:
+    """What answers, in words, for the format `name` ("ONNX model"); an unknown name as it is."""
+    model_format = MODEL_FORMATS.get(name)
+    return model_format.model_name if model_format else name
+
+
 def format_for_path(path: str | os.PathLike) -> str | None:
     """The format of a model file (by its suffix) or folder (by its marker file); None for anything else."""
     path = Path(path)

@@ -26,13 +26,13 @@ from tlstudio.gui.panels.evaluation_results import (
     MetricsRow,
     ensemble_text,
 )
-from tlstudio.gui.panels.predictions import FORMAT_NAMES
 from tlstudio.gui.state.run_history import RunHistory
 from tlstudio.gui.widgets.common import TaskHolder, named, set_status, set_tab_chain, text_label
 from tlstudio.gui.widgets.responsive import WrapAwareSplitter
 from tlstudio.gui.widgets.run_combo import RunCombo
 from tlstudio.gui.widgets.thumbnails import ThumbnailCache
 from tlstudio.model.averaging import MIN_MEMBERS
+from tlstudio.predict.formats import model_name
 from tlstudio.runs.folder import is_run_folder
 from tlstudio.tools.evaluate import Evaluation, EvaluationError, SplitEvaluation, source_run
 
@@ -280,7 +280,7 @@ class EvaluatePage(Page):
     def _on_evaluated(self, run: Path, evaluation: Evaluation) -> None:
         self.evaluations[run] = evaluation
         if evaluation.model_path is not None:
-            self.calibrated_text = (f"Evaluated the {FORMAT_NAMES.get(evaluation.runtime, evaluation.runtime)} "
+            self.calibrated_text = (f"Evaluated the {model_name(evaluation.runtime)} "
                                     f"{evaluation.model_path.name} on the images of its run, "
                                     f"{Path(evaluation.run_dir).name}.")
         set_status(self.status_label, self.calibrated_text)

@@ -27,10 +27,10 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.data import load_image
-from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
+from tlstudio.gui.background import TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.state.dataset_model import DatasetModel
 from tlstudio.gui.state.project_model import ALL, ProjectModel
-from tlstudio.gui.widgets.common import hint_label, named
+from tlstudio.gui.widgets.common import TaskHolder, hint_label, named
 from tlstudio.gui.widgets.field_rows import SwitchedField, field_control, make_control
 from tlstudio.gui.widgets.thumbnails import array_to_qimage
 from tlstudio.settings.project import AUGMENTATION_NAMES, describe
@@ -48,9 +48,8 @@ class AugmentationGroup(QGroupBox):
         super().__init__("Augmentation (training images only)", parent)
         self._project = project
         self._dataset = dataset
-        self._runner = runner
         self._tensorflow = tensorflow
-        self._preview_task: Task | None = None
+        self._preview = TaskHolder(runner, parent=self)
         self.preview_images: list = []
         layout = QVBoxLayout(self)
         layout.addLayout(self._switches())
@@ -160,8 +159,6 @@ class AugmentationGroup(QGroupBox):
         """Augment a few training images in the background and show them in the grid."""
         if not (self._tensorflow.ready and self._dataset.ready):
             return
-        if self._preview_task is not None:
-            self._preview_task.cancel()
         examples = self._dataset.example_paths(3)
         paths = [p for class_paths in examples.values() for p in class_paths][:PREVIEW_SAMPLES // 2]
         settings = self._project.project.augment.model_copy()
@@ -176,13 +173,11 @@ class AugmentationGroup(QGroupBox):
             return [array_to_qimage(sample) for sample in samples]
 
         self.preview_status.setText("Augmenting…")
-        self._preview_task = self._runner.submit("previewing augmentation", work)
-        self._preview_task.succeeded.connect(self._on_preview_ready)
-        self._preview_task.failed.connect(self._on_preview_failed)
+        self._preview.start("previewing augmentation", work, succeeded=self._on_preview_ready,
+                            failed=self._on_preview_failed)
 
     @Slot(object)
     def _on_preview_ready(self, images: list) -> None:
-        self._preview_task = None
         self.preview_images = images
         for label, image in zip(self.preview_labels, images, strict=False):
             label.setPixmap(QPixmap.fromImage(image))
@@ -193,5 +188,4 @@ class AugmentationGroup(QGroupBox):
 
     @Slot(str)
     def _on_preview_failed(self, message: str) -> None:
-        self._preview_task = None
         self.preview_status.setText(f"Could not preview: {message}")

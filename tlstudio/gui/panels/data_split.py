@@ -6,16 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from tlstudio.data import DatasetIndex
-from tlstudio.gui.state.bindings import FieldBinding, bind_combo, bind_spin
+from tlstudio.gui.state.bindings import FieldBinding
 from tlstudio.gui.state.project_model import ProjectModel
-from tlstudio.gui.widgets.common import CollapsibleSection, float_spin, hint_label, int_spin, named, text_label
-from tlstudio.settings.project import RESIZE_POLICIES
-
-RESIZE_LABELS = {"center-crop": "Crop the centre square", "stretch": "Stretch to a square",
-                 "pad": "Pad to a square"}
+from tlstudio.gui.widgets.common import CollapsibleSection, float_spin, hint_label, named, text_label
+from tlstudio.gui.widgets.field_rows import add_field_rows
 
 
 class SplitBox(QGroupBox):
@@ -31,20 +28,12 @@ class SplitBox(QGroupBox):
         self.given_split_label = hint_label()
         self.given_split_label.setObjectName("dataGivenSplitLabel")
         form.addRow(self.given_split_label)
-        self.seed_spin = named(int_spin(0, 2**31 - 1), "dataSeedSpin", "Random seed",
-                               "The same seed gives the same split, shuffling and augmentation.")
-        form.addRow("Random seed", self.seed_spin)
-        self.resize_combo = named(QComboBox(), "dataResizeCombo", "Resize policy",
-                                  "How images that are not square are fitted to the model's square input.")
-        for policy in RESIZE_POLICIES:
-            self.resize_combo.addItem(RESIZE_LABELS.get(policy, policy), policy)
-        form.addRow("Non-square images", self.resize_combo)
+        rows = add_field_rows(form, project, {"training.seed": "dataSeedSpin", "data.resize": "dataResizeCombo"})
+        self.seed_spin, self.resize_combo = rows["training.seed"], rows["data.resize"]
         self._bindings = [
             FieldBinding(project, "data.val_split", self.val_split_spin, self.val_split_spin.valueChanged,
                          lambda: round(self.val_split_spin.value() / 100.0, 4),
                          lambda value: self.val_split_spin.setValue(value * 100.0)),
-            bind_spin(project, "training.seed", self.seed_spin),
-            bind_combo(project, "data.resize", self.resize_combo),
         ]
 
     def show_index(self, index: DatasetIndex | None) -> None:

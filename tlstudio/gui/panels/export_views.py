@@ -33,13 +33,8 @@ from tlstudio.export import FORMATS, QUANTIZATIONS
 from tlstudio.gui.state.run_history import RunHistory
 from tlstudio.gui.widgets.common import hint_label, named, text_label
 from tlstudio.gui.widgets.run_combo import RunCombo
+from tlstudio.predict.formats import MODEL_FORMATS
 
-FORMAT_LABELS = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel",
-                 "tflite": "TensorFlow Lite (.tflite)", "onnx": "ONNX (.onnx)"}
-FORMAT_HELP = {"keras": "The whole classifier for Keras 3; loads with keras.saving.load_model.",
-               "savedmodel": "For TensorFlow Serving and TF.js converters; signature serving_default.",
-               "tflite": "For phones and small devices (LiteRT); can be quantized.",
-               "onnx": "For onnxruntime and most other runtimes (opset 17)."}
 QUANTIZE_LABELS = {"none": "none (float32)", "float16": "float16 weights", "dynamic": "dynamic range (int8 weights)",
                    "int8": "full int8 (uint8 in and out)"}
 DEFAULT_FORMATS = ("keras", "savedmodel", "tflite")
@@ -111,8 +106,8 @@ class ExportBox(QGroupBox):
         grid = QGridLayout()  # two a row: four side by side do not fit a 1024 px screen
         self.format_checks: dict[str, QCheckBox] = {}
         for number, fmt in enumerate(FORMATS):
-            check = named(QCheckBox(FORMAT_LABELS.get(fmt, fmt)), f"exportFormat_{fmt}",
-                          FORMAT_LABELS.get(fmt, fmt), FORMAT_HELP.get(fmt))
+            model_format = MODEL_FORMATS[fmt]
+            check = named(QCheckBox(model_format.label), f"exportFormat_{fmt}", model_format.label, model_format.help)
             check.setChecked(fmt in DEFAULT_FORMATS)
             self.format_checks[fmt] = check
             grid.addWidget(check, number // 2, number % 2)

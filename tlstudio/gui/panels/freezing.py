@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.backbones.registry import get_backbone
-from tlstudio.gui.background import Task, TaskContext, TaskRunner, TensorFlowLoader
+from tlstudio.gui.background import TaskContext, TaskRunner, TensorFlowLoader
 from tlstudio.gui.panels.model_tables import LayerTableModel
 from tlstudio.gui.state.dataset_model import DatasetModel
 from tlstudio.gui.state.project_model import ALL, ProjectModel
-from tlstudio.gui.widgets.common import format_count, int_spin, named
+from tlstudio.gui.widgets.common import TaskHolder, format_count, int_spin, named
 from tlstudio.gui.widgets.field_rows import field_control
 from tlstudio.model.build import load_backbone_layers
 from tlstudio.model.freezing import BackboneLayers, layer_states, trainable_parameters
@@ -45,10 +45,9 @@ class FreezeGroup(QGroupBox):
         super().__init__("Freezing", parent)
         self._project = project
         self._dataset = dataset
-        self._runner = runner
         self._tensorflow = tensorflow
         self._layers: dict[str, BackboneLayers] = {}
-        self._layers_task: Task | None = None
+        self._layers_task = TaskHolder(runner, parent=self)
         self._layers_error: str | None = None
         self._updating = False
         layout = QVBoxLayout(self)
@@ -204,29 +203,23 @@ class FreezeGroup(QGroupBox):
         self.refresh_layers()
 
     def _load_layers(self, backbone: str) -> None:
-        if self._layers_task is not None:
-            if getattr(self._layers_task, "backbone", None) == backbone:
-                return
-            self._layers_task.cancel()
+        if self._layers_task.busy and getattr(self._layers_task.task, "backbone", None) == backbone:
+            return  # already listing them
 
         def work(context: TaskContext) -> BackboneLayers:
             return load_backbone_layers(backbone)
 
-        task = self._runner.submit(f"listing the layers of {backbone}", work)
+        task = self._layers_task.start(f"listing the layers of {backbone}", work, succeeded=self._on_layers_loaded,
+                                       failed=self._on_layers_failed)
         task.backbone = backbone  # type: ignore[attr-defined]
-        task.succeeded.connect(self._on_layers_loaded)
-        task.failed.connect(self._on_layers_failed)
-        self._layers_task = task
 
     @Slot(object)
     def _on_layers_loaded(self, layers: BackboneLayers) -> None:
-        self._layers_task = None
         self._layers_error = None
         self._layers[layers.backbone] = layers
         self.refresh()
 
     @Slot(str)
     def _on_layers_failed(self, message: str) -> None:
-        self._layers_task = None
         self._layers_error = message
         self.refresh_layers()

@@ -20,7 +20,7 @@ from PySide6.QtGui import QImage
 from tlstudio.data import DataError, load_image
 from tlstudio.gui.background import TaskContext
 from tlstudio.gui.widgets.thumbnails import array_to_qimage
-from tlstudio.predict.formats import ENGINE_LABELS, MODEL_FORMATS
+from tlstudio.predict.formats import ENGINE_LABELS, MODEL_FORMATS, model_name
 from tlstudio.predict.predictor import PREDICT_BATCH, Predictor, image_files
 from tlstudio.runs.folder import MODEL_FILE
 
@@ -64,10 +64,6 @@ class ImageView:
     flat: bool = False  # the heat map is the same everywhere (says nothing about where)
 
 
-# What answers, in words, by format ("ONNX model"): a view of predict/formats.py for the pages that name it.
-FORMAT_NAMES = {name: model_format.model_name for name, model_format in MODEL_FORMATS.items()}
-
-
 def model_path(target: Path) -> Path:
     """What answers for `target`: a run folder's model.keras, else the exported file or SavedModel folder."""
     return target / MODEL_FILE if (target / MODEL_FILE).is_file() else target
@@ -90,7 +86,7 @@ class LoadedModel:
     def answered_by(self) -> str:
         """Which model and runtime answer, e.g. "ONNX model in onnxruntime"."""
         runtime = self.predictor.runtime
-        name = FORMAT_NAMES.get(runtime.format, runtime.format)
+        name = model_name(runtime.format)
         quantized = " (int8)" if getattr(runtime, "quantized", False) else ""
         return f"{name}{quantized} in {ENGINE_LABELS.get(runtime.engine, runtime.engine)}"
 
