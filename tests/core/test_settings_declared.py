@@ -124,3 +124,14 @@ def test_cached_copies_apply_only_with_augmentation_and_say_so():
     assert plan.applies and "2 × 100 = 200 backbone passes" in plan.note
     off = cached_copies(augmenting.copy_with(**{"training.feature_cache": False}), 100)
     assert "feature cache is off" in off.note
+
+
+def test_the_readme_flag_table_is_the_generated_one():
+    """The README's flags table is made from the declarations (python -m tlstudio.cli.reference): a field added,
+    renamed or given a new default shows there as in `tlstudio train --help`."""
+    from pathlib import Path
+
+    from tlstudio.cli.reference import flags_markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert flags_markdown() in readme, "run `python -m tlstudio.cli.reference` and paste its table into README.md"
