@@ -12,8 +12,9 @@ from tlstudio.train import RunStatus, Trainer
 
 
 def trained(folder, run_dir, **changes):
+    """A run beside the session's members, on their settings; one epoch: the tests only need it to exist."""
     settings = {"data.folder": str(folder), "model.backbone": "squeezenet1_1", "model.weights": "imagenet",
-                "model.image_size": 48, "training.batch_size": 8, "training.epochs": 2, "training.image_cache": False}
+                "model.image_size": 48, "training.batch_size": 8, "training.epochs": 1, "training.image_cache": False}
     settings.update(changes)
     result = Trainer().run(Project().copy_with(**settings), run_dir=run_dir)
     assert result.status is RunStatus.FINISHED, result.message
@@ -21,14 +22,10 @@ def trained(folder, run_dir, **changes):
 
 
 @pytest.fixture(scope="module")
-def three_runs(tmp_path_factory):
-    from tlstudio.data.demo import make_demo_dataset
-
-    root = tmp_path_factory.mktemp("ensemble")
-    folder = make_demo_dataset(root / "shapes", per_class=20, size=48, seed=0)
-    # One seed, so one split; the members differ in their optimizer (and so in their weights).
-    return folder, [trained(folder, root / f"run-{i}", **{"optimizer.name": name, "optimizer.learning_rate": 3e-3})
-                    for i, name in enumerate(("adam", "momentum", "rmsprop"))]
+def three_runs(ensemble_members):
+    """The session's three SqueezeNet runs on one dataset and split, differing in their optimizer
+    (tests/conftest.py); an ensemble only reads its members."""
+    return ensemble_members
 
 
 def count_fire_modules(model) -> int:

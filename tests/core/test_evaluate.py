@@ -2,10 +2,10 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
-from run_helpers import PRETRAINED_SMALL
 
 from tlstudio.base.tasks import Cancelled, RecordingTask, TaskState
 from tlstudio.settings.project import Project
@@ -13,27 +13,10 @@ from tlstudio.tools.evaluate import EvaluationError, classification_metrics, con
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A Trainer run on a dataset given as train/ val/ test/ folders."""
-    from tlstudio.data import make_demo_dataset
-    from tlstudio.train import RunStatus, Trainer
-
-    root = tmp_path_factory.mktemp("evaluate-run")
-    flat = make_demo_dataset(root / "flat", per_class=10, size=40, seed=1)
-    data = root / "shapes"
-    for class_dir in sorted(p for p in flat.iterdir() if p.is_dir()):
-        files = sorted(class_dir.iterdir())
-        for split, chosen in (("train", files[:6]), ("val", files[6:8]), ("test", files[8:])):
-            (data / split / class_dir.name).mkdir(parents=True)
-            for path in chosen:
-                shutil.copy(path, data / split / class_dir.name / path.name)
-    project = Project().copy_with(**{
-        "data.folder": str(data), **PRETRAINED_SMALL,
-        "training.epochs": 2, "training.batch_size": 8, "optimizer.learning_rate": 0.01,
-        "schedule.name": "constant"})
-    result = Trainer().run(project, run_dir=root / "run")
-    assert result.status is RunStatus.FINISHED, result.message
-    return root / "run"
+def run(pretrained_run, tmp_path_factory):
+    """A copy of the session's Trainer run on a dataset given as train/ val/ test/ folders (tests/conftest.py):
+    evaluating it adds the test split's numbers to its metrics.json."""
+    return Path(shutil.copytree(pretrained_run, tmp_path_factory.mktemp("evaluate-run") / "run"))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from run_helpers import PRETRAINED_SMALL, keras_probabilities, tiny_cnn_run, validation_images
+from run_helpers import keras_probabilities, validation_images
 
 from tlstudio.base.tasks import Cancelled, RecordingTask, TaskState
 from tlstudio.cli import main
@@ -24,36 +24,23 @@ from tlstudio.export import (
     strip_augmentation,
 )
 from tlstudio.predict.predictor import open_runtime
-from tlstudio.settings.project import Project
 
 FLOAT16_TOLERANCE = 0.02
-# A real pretrained backbone that needs no network, at a small input size to keep tests fast.
 
 
-
-# -- fixtures: one trained run with the real backbone, one tiny CNN run for the quick tests -------------
+# -- fixtures: the session's trained runs (tests/conftest.py); an export writes beside a run, never into it ----
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
+def run(pretrained_run) -> Path:
     """A real Trainer run: demo shapes, SqueezeNet 1.1 with its shipped ImageNet weights at 48 px."""
-    from tlstudio.data import make_demo_dataset
-    from tlstudio.train import RunStatus, Trainer
-
-    root = tmp_path_factory.mktemp("export-run")
-    folder = make_demo_dataset(root / "shapes", per_class=8, size=40, seed=0)
-    project = Project().copy_with(**{
-        "data.folder": str(folder), **PRETRAINED_SMALL,
-        "training.epochs": 2, "training.batch_size": 8, "optimizer.learning_rate": 0.01,
-        "schedule.name": "constant"})
-    result = Trainer().run(project, run_dir=root / "run")
-    assert result.status is RunStatus.FINISHED, result.message
-    return root / "run"
+    return pretrained_run
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory) -> Path:
-    return tiny_cnn_run(tmp_path_factory.mktemp("small-run"))
+def small_run(tiny_cnn_run) -> Path:
+    """A two-layer CNN run, for the quick tests."""
+    return tiny_cnn_run
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image
-from run_helpers import keras_probabilities, tiny_cnn_run, validation_images
+from run_helpers import keras_probabilities, validation_images
 
 from tlstudio.cli import main
 from tlstudio.data import load_image
@@ -16,8 +16,9 @@ from tlstudio.settings.project import Project
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory):
-    return tiny_cnn_run(tmp_path_factory.mktemp("inference-run"))
+def small_run(tiny_cnn_run):
+    """The session's two-layer CNN run (tests/conftest.py), read only."""
+    return tiny_cnn_run
 
 
 @pytest.fixture(scope="module")

@@ -123,25 +123,16 @@ def test_test_split_is_offered_when_the_data_has_one(trained_window):
     assert page.mistakes_gallery.paths == [Path("/data/test/1.png")]
 
 
-def test_ensemble_of_two_runs_from_the_evaluate_page(qtbot, make_window, tmp_path):
-    from tlstudio.data.demo import make_demo_dataset
-    from tlstudio.runs.folder import new_run_dir
-    from tlstudio.settings.project import Project
-    from tlstudio.train import RunStatus, Trainer
+def test_ensemble_of_two_runs_from_the_evaluate_page(qtbot, make_window, tmp_path, ensemble_members):
+    import shutil
 
-    data = make_demo_dataset(tmp_path / "shapes", per_class=20, size=48, seed=0)
-    project = Project().copy_with(**{"data.folder": str(data), "model.backbone": "squeezenet1_1",
-                                     "model.weights": "imagenet", "model.image_size": 48, "training.epochs": 1,
-                                     "training.batch_size": 8, "training.image_cache": False})
+    from tlstudio.settings.project import Project
+
+    # Two of the session's SqueezeNet runs (adam, rmsprop; tests/conftest.py), copied into the project's runs.
+    _, members = ensemble_members
+    runs = [Path(shutil.copytree(members[i], tmp_path / "runs" / members[i].name)) for i in (0, 2)]
     path = tmp_path / "project.json"
-    project.save(path)
-    runs = []
-    for name in ("adam", "rmsprop"):
-        run_dir = new_run_dir(tmp_path / "runs", name)
-        result = Trainer().run(project.copy_with(**{"optimizer.name": name, "optimizer.learning_rate": 1e-3}),
-                               run_dir=run_dir)
-        assert result.status is RunStatus.FINISHED, result.message
-        runs.append(run_dir)
+    Project.load(runs[0] / "config.json").save(path)
     window = make_window()
     assert window.open_project(path)
     page = window.evaluate_page

@@ -16,26 +16,20 @@ SHOTS = os.environ.get("TLSTUDIO_LAYOUT_SHOTS")  # a folder: also save the page 
 
 
 @pytest.fixture(scope="module")
-def shipped(tmp_path_factory):
-    """A run that answers with a clear margin (SqueezeNet 1.1's shipped ImageNet weights, 8 epochs of the
-    head on 3 demo classes × 8 images at 64 px), exported as ONNX and as int8 TFLite."""
-    from tlstudio.data.demo import make_demo_dataset
+def shipped(pretrained_run, tmp_path_factory):
+    """A run that answers with a clear margin (the session's SqueezeNet 1.1 run, tests/conftest.py: its shipped
+    ImageNet weights, 8 epochs of the head on 3 demo classes at 48 px), copied beside a project file (the
+    Evaluate page adds the test split's numbers to metrics.json), exported as ONNX and as int8 TFLite."""
+    import shutil
+
     from tlstudio.export import export_run
-    from tlstudio.runs.folder import new_run_dir
     from tlstudio.settings.project import Project
-    from tlstudio.train.events import RunStatus
-    from tlstudio.train.trainer import Trainer
 
     root = tmp_path_factory.mktemp("shipped")
-    data = make_demo_dataset(root / "shapes", per_class=8, size=48, seed=0)
-    project = Project().copy_with(**{
-        "data.folder": str(data), "model.backbone": "squeezenet1_1", "model.weights": "imagenet",
-        "model.image_size": 64, "training.epochs": 8, "training.batch_size": 8, "training.image_cache": False,
-        "optimizer.learning_rate": 0.01})
+    run = Path(shutil.copytree(pretrained_run, root / "runs" / pretrained_run.name))
+    project = Project.load(run / "config.json")
     project.save(root / "project.json")
-    run = new_run_dir(root / "runs", project.model.backbone)
-    result = Trainer().run(project, run_dir=run)
-    assert result.status == RunStatus.FINISHED, result.message
+    data = Path(project.data.folder)
     report = export_run(run, ["onnx"], root / "export")
     int8 = export_run(run, ["tflite"], root / "export", quantize="int8")
     files = {r.format: r.path for r in [*report.results, *int8.results] if r.ok}
