@@ -113,6 +113,7 @@ def calibrate_batchnorm(backbone: keras.Model, x: np.ndarray) -> None:
         norm.trainable, norm.momentum = trainable, momentum
 
 
+@pytest.mark.slow
 def test_batchnorm_statistics_stay_fixed_while_training_all_layers():
     """docs/stack-notes.md #1: with every layer trainable, fit() must not move BatchNorm moving statistics."""
     built = build_model(settings(freeze=0), NUM_CLASSES, seed=0)
@@ -132,6 +133,7 @@ def test_batchnorm_statistics_stay_fixed_while_training_all_layers():
     assert any(not np.array_equal(c.kernel.numpy(), k) for c, k in zip(convs, kernels_before, strict=True))
 
 
+@pytest.mark.slow
 def test_trap_1_training_false_alone_does_not_fix_batchnorm():
     """The control for the test above: trainable BatchNorm moves even in a training=False call."""
     built = build_model(settings(freeze=0), NUM_CLASSES, seed=0)
@@ -256,6 +258,7 @@ def test_rejects_fewer_than_two_classes():
 # -- save and load without tlstudio ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_saved_model_loads_with_plain_keras_in_a_fresh_process(tmp_path):
     """model.keras must load in a process that never imported tlstudio, and predict the same."""
     x = random_images(3, seed=2)

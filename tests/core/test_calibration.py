@@ -127,6 +127,7 @@ def test_a_validation_set_without_mistakes_is_never_sharpened():
     assert fit_temperature(logits[None], y_true) == 1.0
 
 
+@pytest.mark.slow
 def test_train_with_calibrate_writes_the_ece_before_and_after(demo_folder, tmp_path, capsys):
     from tlstudio.cli import main
 

@@ -15,6 +15,7 @@ def run_cli(*args, cwd=None):
                           text=True, cwd=cwd, timeout=600)
 
 
+@pytest.mark.slow
 def test_demo_data_scan_train_and_the_model_reloads_in_a_fresh_process(tmp_path):
     data = tmp_path / "shapes"
     made = run_cli("demo-data", data, "--per-class", 10, "--size", 48)
@@ -119,6 +120,7 @@ def test_scan_reports_errors_with_exit_status(tmp_path, capsys):
     assert "error" in capsys.readouterr().out.lower()
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_gracefully_and_keeps_the_run(tmp_path):
     import signal
     import time
@@ -142,6 +144,7 @@ def test_ctrl_c_stops_gracefully_and_keeps_the_run(tmp_path):
     assert {p.name for p in out.iterdir()} >= {"model.keras", "metrics.json", "history.csv", "steps.csv"}
 
 
+@pytest.mark.slow
 def test_train_with_defaults_only_learns_offline(tmp_path):
     """A first run with no flags picks a pretrained backbone that loads without the network and learns."""
     import os

@@ -41,6 +41,7 @@ def planted(tmp_path_factory):
     return root, {"near": near, "exact": exact, "mislabeled": mislabeled}
 
 
+@pytest.mark.slow
 def test_health_finds_every_planted_duplicate_and_most_mislabeled(planted, capsys):
     from tlstudio.cli import main
 

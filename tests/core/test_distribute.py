@@ -119,6 +119,7 @@ def test_tf_config_says_who_is_chief_and_a_missing_one_names_the_fix(monkeypatch
     assert four.describe(30) == "mirrored: 4 replicas (GPU:0, GPU:1, GPU:2, GPU:3), global batch 30 = 7-8 per replica"
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_cpu_devices_trains_the_single_device_weights(shapes, tmp_path):
     out = tmp_path / "mirrored"
     process = subprocess.Popen(
@@ -134,6 +135,7 @@ def test_mirrored_over_two_cpu_devices_trains_the_single_device_weights(shapes, 
     assert _largest_difference(reference, _trained_weights(out)) < TOLERANCE
 
 
+@pytest.mark.slow
 def test_two_workers_on_localhost_train_the_single_device_weights_and_only_the_chief_writes(shapes, tmp_path):
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
     outs = [tmp_path / "chief-run", tmp_path / "worker-run"]

@@ -36,6 +36,7 @@ def count_fire_modules(model) -> int:
     return sum(1 for layer in walk(model) if layer.name.endswith("squeeze1x1"))
 
 
+@pytest.mark.slow
 def test_ensemble_is_the_mean_of_its_members_and_runs_the_shared_backbone_once(three_runs, tmp_path):
     import keras
 
@@ -55,6 +56,7 @@ def test_ensemble_is_the_mean_of_its_members_and_runs_the_shared_backbone_once(t
     assert count_fire_modules(ensemble) == count_fire_modules(members[0]) == 8
 
 
+@pytest.mark.slow
 def test_members_with_different_backbones_are_each_kept_whole(three_runs, tmp_path):
     import keras
 
@@ -67,6 +69,7 @@ def test_members_with_different_backbones_are_each_kept_whole(three_runs, tmp_pa
     assert count_fire_modules(ensemble) == 16
 
 
+@pytest.mark.slow
 def test_runs_on_other_data_or_classes_are_refused(three_runs, tmp_path):
     from tlstudio.data.demo import make_demo_dataset
 
@@ -82,6 +85,7 @@ def test_runs_on_other_data_or_classes_are_refused(three_runs, tmp_path):
         make_ensemble([runs[0], reseeded], tmp_path / "ens3")
 
 
+@pytest.mark.slow
 def test_an_ensemble_exports_verified_and_predicts_like_a_run(three_runs, tmp_path, capsys):
     from tlstudio.cli import main
 

@@ -50,6 +50,7 @@ def exported(run, tmp_path_factory):
     return report, [(done, total, status) for status, done, total in task.reports]
 
 
+@pytest.mark.slow
 def test_every_format_is_exported_verified_and_reported(exported, run):
     report, steps = exported
     paths, _ = validation_images(run)
@@ -72,6 +73,7 @@ def test_every_format_is_exported_verified_and_reported(exported, run):
     assert "keras" in report.format_table() and "100.0%" in report.format_table()
 
 
+@pytest.mark.slow
 def test_each_runtime_reloads_its_file_and_matches_keras(exported, run):
     report, _ = exported
     _, images = validation_images(run)
@@ -84,6 +86,7 @@ def test_each_runtime_reloads_its_file_and_matches_keras(exported, run):
         assert (got.argmax(1) == expected.argmax(1)).all()
 
 
+@pytest.mark.slow
 def test_savedmodel_serving_signature_takes_raw_rgb_of_the_trained_size(exported, run):
     import tensorflow as tf
 
@@ -100,6 +103,7 @@ def test_savedmodel_serving_signature_takes_raw_rgb_of_the_trained_size(exported
     assert (report.out_dir / "savedmodel" / "assets.extra" / "labels.txt").is_file()
 
 
+@pytest.mark.slow
 def test_no_augmentation_in_any_exported_graph(exported):
     report, _ = exported
     for result in report.results:
@@ -124,6 +128,7 @@ def test_the_augmentation_scan_finds_random_layers_and_strip_removes_them(tmp_pa
     np.testing.assert_allclose(stripped(image), model(image, training=False), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_labels_and_model_card_hold_the_same_facts(exported, run):
     report, _ = exported
     out = report.out_dir
@@ -145,6 +150,7 @@ def test_labels_and_model_card_hold_the_same_facts(exported, run):
         assert fact in markdown
 
 
+@pytest.mark.slow
 def test_predict_gives_the_keras_top1_for_each_format(exported, run, capsys):
     report, _ = exported
     paths, images = validation_images(run)

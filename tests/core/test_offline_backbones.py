@@ -109,6 +109,7 @@ def test_unverified_pickle_is_never_unpickled(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_frozen_pretrained_features_beat_random_weights(tmp_path):
     """A ridge classifier on standardized pooled features: pretrained far above chance, random not."""
     from tlstudio.backbones.preprocessing import preprocessing_layers

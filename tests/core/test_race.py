@@ -17,6 +17,7 @@ def frozen(folder, **changes):
     return Project().copy_with(**settings)
 
 
+@pytest.mark.slow
 def test_each_entrant_is_what_a_full_run_with_its_settings_gives(demo_folder, tmp_path):
     project = frozen(demo_folder)
     entrants = entrants_for(project, ["sgd", "adam"], [0.01])
@@ -48,6 +49,7 @@ def test_entrants_are_every_optimizer_with_every_lr():
         entrants_for(project, ["adam"], None)
 
 
+@pytest.mark.slow
 def test_cli_race_json(demo_folder, capsys):
     from tlstudio.cli import main
 

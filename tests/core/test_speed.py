@@ -29,6 +29,7 @@ def val_images(run_dir, folder):
     return load_images([item.path for item in split.val], 32, project.data.resize).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_cached_head_learns_the_same_model_as_full_passes(demo_folder, tmp_path):
     import keras
 
@@ -78,6 +79,7 @@ def test_cache_says_whether_it_is_used_and_why(demo_folder, changes, used, note)
         else (False, "fine-tuning updates the backbone, so its features change every step"))
 
 
+@pytest.mark.slow
 def test_second_run_reuses_decoded_images_until_a_file_changes(demo_folder, tmp_path, monkeypatch):
     monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
     project = project_for(demo_folder, **{"training.epochs": 1})
@@ -110,6 +112,7 @@ def test_compute_plan_on_cpu_is_plain_float32():
     assert forced.jit_compile is True
 
 
+@pytest.mark.slow
 def test_bfloat16_on_a_cpu_that_has_it_trains_and_saves_a_float32_model(demo_folder, tmp_path, monkeypatch):
     """auto picks bfloat16 only where it pays (native bf16 CPU, backbone layers training); the saved model
     is float32, so prediction and every export see a plain model."""
@@ -141,6 +144,7 @@ def test_bfloat16_on_a_cpu_that_has_it_trains_and_saves_a_float32_model(demo_fol
     assert probabilities.dtype == np.float32 and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_augmented_frozen_run_validates_on_cached_features_with_the_same_figures(demo_folder, tmp_path):
     """With augmentation on (and no cached copies) the frozen backbone still runs on every training step,
     but the validation images are never augmented: their features are computed once, and each epoch's

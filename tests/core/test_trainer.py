@@ -40,6 +40,7 @@ def read_csv(path):
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_run_writes_the_run_folder_and_reports_events_in_order(demo_folder, tmp_path):
     recorder = RecordingObserver()
     result = Trainer().run(tiny_project(demo_folder), recorder, run_dir=tmp_path / "run")
@@ -73,6 +74,7 @@ def test_run_writes_the_run_folder_and_reports_events_in_order(demo_folder, tmp_
     assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["backbone"] == "mobilenet_v2"
 
 
+@pytest.mark.slow
 def test_two_phase_fine_tuning_continues_epochs_with_smaller_lr(demo_folder, tmp_path):
     project = tiny_project(demo_folder, **{
         "training.epochs": 1, "training.fine_tune.epochs": 1, "training.fine_tune.unfreeze": 10,
@@ -104,6 +106,7 @@ class StopAfter(Observer):
             self.token.request_stop()
 
 
+@pytest.mark.slow
 def test_stop_after_two_batches_gives_stopped_and_a_loadable_model(demo_folder, tmp_path):
     import keras
 
@@ -120,6 +123,7 @@ def test_stop_after_two_batches_gives_stopped_and_a_loadable_model(demo_folder, 
     assert model.predict(np.zeros((1, 32, 32, 3), np.float32), verbose=0).shape == (1, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lr", [1e38, 1e8])
 def test_a_diverging_loss_stops_the_run_names_the_lr_and_keeps_finite_weights(demo_folder, tmp_path, lr):
     import keras
@@ -135,6 +139,7 @@ def test_a_diverging_loss_stops_the_run_names_the_lr_and_keeps_finite_weights(de
     assert all(np.isfinite(w).all() for w in model.get_weights())
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_history(demo_folder, tmp_path):
     project = tiny_project(demo_folder, **{"augment.flip": True, "augment.rotate": 10.0})
     first = Trainer().run(project, run_dir=tmp_path / "a")
@@ -185,6 +190,7 @@ def test_run_folder_summary_and_where_gui_runs_go(tmp_path):
     assert runs_root(None, None, tmp_path / "app") == tmp_path / "app" / "runs" / "untitled"
 
 
+@pytest.mark.slow
 def test_tensorboard_event_files_when_asked(demo_folder, tmp_path):
     result = Trainer().run(tiny_project(demo_folder, **{"training.tensorboard": True, "training.epochs": 1}),
                            run_dir=tmp_path / "run")
@@ -205,6 +211,7 @@ def test_tensorboard_without_its_package_is_one_sentence_before_training(monkeyp
                                          "tensorboard) or untick them.")
 
 
+@pytest.mark.slow
 def test_frozen_features_are_kept_on_disk_for_the_next_run_on_the_same_data(demo_folder, tmp_path, monkeypatch):
     monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
     project = tiny_project(demo_folder, **{"model.freeze": "all", "model.backbone": "squeezenet1_1"})
@@ -225,6 +232,7 @@ def test_frozen_features_are_kept_on_disk_for_the_next_run_on_the_same_data(demo
     assert len(list((tmp_path / "cache" / "features").glob("*.npz"))) == 2
 
 
+@pytest.mark.slow
 def test_class_weights_and_balanced_sampling_on_imbalanced_data(tmp_path):
     from tlstudio.data.demo import make_demo_dataset
     from tlstudio.train.inputs import balanced_class_weights
@@ -259,6 +267,7 @@ def test_balanced_sampling_draws_classes_equally():
     assert len(seen) == 1000 and abs((seen == 1).mean() - 0.5) < 0.06
 
 
+@pytest.mark.slow
 def test_polyak_averaging_validates_and_saves_the_average_and_reports_both(demo_folder, tmp_path):
     import keras
 
@@ -285,6 +294,7 @@ def test_cli_ema_flag_takes_an_optional_decay(tmp_path):
     assert (ema(), ema("--ema"), ema("--ema", "0.995")) == (None, 0.99, 0.995)
 
 
+@pytest.mark.slow
 def test_snapshot_ensemble_keeps_a_model_at_each_cycle_end_and_averages_the_last_ones(demo_folder, tmp_path):
     import json
 

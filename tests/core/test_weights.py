@@ -70,6 +70,7 @@ def test_file_of_another_backbone_does_not_fit(saved_mobilenet, tmp_path):
         assert len(message) < 400 and "\n" not in message
 
 
+@pytest.mark.slow
 def test_same_structure_different_shapes_does_not_fit(tmp_path):
     narrow = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3),
                                             alpha=0.5)
@@ -136,6 +137,7 @@ def test_every_keras_backbone_has_a_known_imagenet_file():
             assert imagenet_weights_filename(spec, spec.default_size).endswith(".h5")
 
 
+@pytest.mark.slow
 def test_efficientnet_imagenet_file_computes_what_the_download_does(monkeypatch, tmp_path):
     """Keras adds a Rescaling to EfficientNet only for weights='imagenet'; a file must match that."""
     from keras.src.legacy.saving import legacy_h5_format

@@ -157,6 +157,7 @@ def rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_continue_extends_history_and_steps_without_a_gap_and_the_lr_goes_on(demo_folder, tmp_path):
     run = tmp_path / "run"
     first = Trainer().run(tiny(demo_folder, **{"training.epochs": 2}), run_dir=run)
@@ -178,6 +179,7 @@ def test_continue_extends_history_and_steps_without_a_gap_and_the_lr_goes_on(dem
     assert json.loads((run / "metrics.json").read_text())["epochs_completed"] == 4
 
 
+@pytest.mark.slow
 def test_a_killed_worker_keeps_its_epochs_and_resume_finishes_the_run(demo_folder, tmp_path):
     run = tmp_path / "run"
     job = TrainingJob(tiny(demo_folder).to_dict(), str(run))

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tlstudio.gui import compat
 
 LAUNCH = textwrap.dedent("""
@@ -55,6 +57,7 @@ def launch(tmp_path, *args: str) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
+@pytest.mark.slow
 def test_window_shows_before_tensorflow_and_opens_a_folder(tmp_path, demo_folder):
     seen = launch(tmp_path, str(demo_folder))
     assert seen["tensorflow_imported_at_show"] is False
@@ -64,6 +67,7 @@ def test_window_shows_before_tensorflow_and_opens_a_folder(tmp_path, demo_folder
     assert seen["exit_code"] == 0
 
 
+@pytest.mark.slow
 def test_demo_launch_creates_the_demo_and_opens_it(tmp_path):
     seen = launch(tmp_path)
     assert seen["train_enabled_when_ready"] is True

@@ -44,6 +44,7 @@ def click_through(qtbot, window, folder, epochs: int) -> None:
     window.show_page("run")
 
 
+@pytest.mark.slow
 def test_click_through_and_train_for_real(qtbot, make_window, tiny_folder):
     window = make_window(trainer=DEFAULT_TRAINER, tensorflow="real")
     click_through(qtbot, window, tiny_folder, epochs=2)
@@ -77,6 +78,7 @@ def test_click_through_and_train_for_real(qtbot, make_window, tiny_folder):
     assert export.export_button.isEnabled() and export.open_button.isEnabled()
 
 
+@pytest.mark.slow
 def test_stop_keeps_a_loadable_model(qtbot, make_window, tiny_folder):
     window = make_window(trainer=DEFAULT_TRAINER, tensorflow="real")
     click_through(qtbot, window, tiny_folder, epochs=200)
@@ -94,6 +96,7 @@ def test_stop_keeps_a_loadable_model(qtbot, make_window, tiny_folder):
     assert window.train_action.isEnabled()
 
 
+@pytest.mark.slow
 def test_closing_mid_training_asks_stops_and_leaves_no_worker(qtbot, make_window, tiny_folder):
     window = make_window(trainer=DEFAULT_TRAINER, tensorflow="real")
     click_through(qtbot, window, tiny_folder, epochs=200)

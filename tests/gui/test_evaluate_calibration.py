@@ -18,6 +18,7 @@ def own_trained_window(make_window, trained_project, tmp_path):
     return window
 
 
+@pytest.mark.slow
 def test_reliability_diagram_ece_and_calibrate(qtbot, own_trained_window, tmp_path):
     window = own_trained_window
     page = window.evaluate_page

@@ -123,6 +123,7 @@ def test_test_split_is_offered_when_the_data_has_one(trained_window):
     assert page.mistakes_gallery.paths == [Path("/data/test/1.png")]
 
 
+@pytest.mark.slow
 def test_ensemble_of_two_runs_from_the_evaluate_page(qtbot, make_window, tmp_path, ensemble_members):
     import shutil
 

@@ -67,6 +67,7 @@ def font_scale():
     app.setFont(original)
 
 
+@pytest.mark.slow
 def test_every_page_holds_at_1024_by_600(qtbot, trained_window, trained_project):
     window = filled_window(qtbot, trained_window, trained_project)
     window.resize(*SMALL)
@@ -78,6 +79,7 @@ def test_every_page_holds_at_1024_by_600(qtbot, trained_window, trained_project)
     assert page_problems(qtbot, window, "1280x820") == {}
 
 
+@pytest.mark.slow
 def test_every_page_holds_with_large_text(qtbot, trained_window, trained_project, font_scale):
     """Text scaled to 125 % (a laptop's "larger text" setting) at 1280×720 (a 720p screen)."""
     window = filled_window(qtbot, trained_window, trained_project)
@@ -88,6 +90,7 @@ def test_every_page_holds_with_large_text(qtbot, trained_window, trained_project
     assert page_problems(qtbot, window, "1280x720-text125") == {}
 
 
+@pytest.mark.slow
 def test_every_page_holds_at_scale_factor_2(trained_project, tmp_path):
     """QT_SCALE_FACTOR=2 in a child process (Qt reads it once, at start): 1024×600 logical pixels
     drawn on 2048×1200 device pixels, every page checked as above."""

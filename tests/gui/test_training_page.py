@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 
 from tlstudio.backbones.registry import get_backbone
@@ -207,6 +208,7 @@ def test_the_lr_range_test_draws_its_curve_and_one_click_uses_the_suggestion(qtb
     assert window.project.project.optimizer.learning_rate == float(f"{result.suggested_lr:.2g}")
 
 
+@pytest.mark.slow
 def test_an_optimizer_race_draws_each_entrant_and_uses_the_chosen_one(qtbot, ready_window):
     window = ready_window
     window.project.update({"model.backbone": "squeezenet1_1", "model.weights": "none", "model.image_size": 32,

@@ -38,6 +38,7 @@ def real_window(make_window, tmp_path, qtbot):
     return window
 
 
+@pytest.mark.slow
 def test_a_killed_worker_leaves_the_window_and_its_epochs_and_resume_finishes_the_run(qtbot, real_window):
     window = real_window
     with qtbot.waitSignal(window.training_finished, timeout=180_000) as finished:
@@ -65,6 +66,7 @@ def test_a_killed_worker_leaves_the_window_and_its_epochs_and_resume_finishes_th
     assert window.run_page.runs_list.count() == 1
 
 
+@pytest.mark.slow
 def test_train_more_extends_the_files_and_the_curves(qtbot, real_window):
     window = real_window
     window.project.update({"training.epochs": 2})

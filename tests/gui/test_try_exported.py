@@ -44,6 +44,7 @@ def keras_top1(run: Path, images: list[Path]) -> list[int]:
     return list(np.argmax(predictor.predict_array(np.stack([predictor.load(p) for p in images])), axis=1))
 
 
+@pytest.mark.slow
 def test_exported_onnx_and_int8_tflite_answer_like_keras(qtbot, make_window, shipped):
     from tlstudio.predict.predictor import image_files
 
@@ -78,6 +79,7 @@ def test_exported_onnx_and_int8_tflite_answer_like_keras(qtbot, make_window, shi
     assert "Keras model in Keras" in page.model_label.text()
 
 
+@pytest.mark.slow
 def test_evaluate_an_exported_model_on_the_images_of_its_run(qtbot, make_window, shipped):
     """Evaluate takes an exported file too: its run (from the model card) gives the images, the shipped
     model gives the answers; it says which model answered, and only a run's own model can be calibrated."""
