@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 from tlstudio.cli.calibrate import calibrate_folder
-from tlstudio.cli.console import ConsoleProgress
+from tlstudio.cli.console import ConsoleProgress, ToolFailed
 from tlstudio.cli.options import FLAG_FIELDS, add_project_flags, resolve_project
-from tlstudio.settings.project import ProjectError
-from tlstudio.train.events import RunStatus, StopToken
+from tlstudio.settings.project import Project, ProjectError
+from tlstudio.train.events import RunResult, RunStatus, StopToken
 from tlstudio.train.readiness import training_blocker
 from tlstudio.train.trainer import Trainer
 
@@ -36,46 +36,73 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    if args.cpu_devices is not None:
-        from tlstudio.train.distribute import DistributionError, split_cpu  # lazy: imports TensorFlow
+    try:
+        _split_cpu(args.cpu_devices)
+        going_on = args.resume or args.continue_run
+        if going_on:
+            _check_going_on(args)
+            project = None
+        else:
+            project = _project_to_train(args)
+        result = _train_with_ctrl_c_as_stop(args, project, going_on)
+    except ToolFailed as failed:
+        return failed.code
+    return _report(args, result)
 
-        try:  # before anything starts TensorFlow's runtime
-            split_cpu(args.cpu_devices)
-        except DistributionError as error:
-            print(f"tlstudio train: {error}", file=sys.stderr)
-            return 2
-    going_on = args.resume or args.continue_run
-    if going_on:
-        given = [f"--{flag.replace('_', '-')}" for flag in FLAG_FIELDS if getattr(args, flag, None) is not None
-                 and not (flag == "epochs" and args.continue_run)]
-        given += ["PROJECT"] * bool(args.project) + ["--augment"] * (args.augment is not None)
-        given += ["--out"] * bool(args.out) + ["--save-project"] * bool(args.save_project)
-        option = "--resume" if args.resume else "--continue"
-        if given:
-            print(f"tlstudio train: {option} goes on with the run's own settings and folder; drop "
-                  f"{', '.join(given)}.", file=sys.stderr)
-            return 2
-        if args.continue_run and not args.epochs:
-            print("tlstudio train: --continue needs --epochs N, the number of epochs to add.", file=sys.stderr)
-            return 2
-    else:
-        try:
-            project = resolve_project(args)
-        except ProjectError as error:
-            print(f"tlstudio train: {error}", file=sys.stderr)
-            return 2
-        if args.save_project:
-            project.save(args.save_project)
-            print(f"wrote the resolved project to {args.save_project}")
-        reason = training_blocker(project)
-        if reason:
-            print(f"tlstudio train: {reason}", file=sys.stderr)
-            return 2
+
+def _fail(code: int, message: str) -> ToolFailed:
+    """One line on stderr; the exit code travels in the exception."""
+    print(f"tlstudio train: {message}", file=sys.stderr)
+    return ToolFailed(code)
+
+
+def _split_cpu(devices: int | None) -> None:
+    """--cpu-devices N, before anything starts TensorFlow's runtime."""
+    if devices is None:
+        return
+    from tlstudio.train.distribute import DistributionError, split_cpu  # lazy: imports TensorFlow
+
+    try:
+        split_cpu(devices)
+    except DistributionError as error:
+        raise _fail(2, str(error)) from None
+
+
+def _check_going_on(args) -> None:
+    """--resume and --continue take the run's own settings and folder: any flag that would change them is refused."""
+    given = [f"--{flag.replace('_', '-')}" for flag in FLAG_FIELDS if getattr(args, flag, None) is not None
+             and not (flag == "epochs" and args.continue_run)]
+    given += ["PROJECT"] * bool(args.project) + ["--augment"] * (args.augment is not None)
+    given += ["--out"] * bool(args.out) + ["--save-project"] * bool(args.save_project)
+    option = "--resume" if args.resume else "--continue"
+    if given:
+        raise _fail(2, f"{option} goes on with the run's own settings and folder; drop {', '.join(given)}.")
+    if args.continue_run and not args.epochs:
+        raise _fail(2, "--continue needs --epochs N, the number of epochs to add.")
+
+
+def _project_to_train(args) -> Project:
+    """The project of the file and the flags, saved when asked, and able to train."""
+    try:
+        project = resolve_project(args)
+    except ProjectError as error:
+        raise _fail(2, str(error)) from None
+    if args.save_project:
+        project.save(args.save_project)
+        print(f"wrote the resolved project to {args.save_project}")
+    reason = training_blocker(project)
+    if reason:
+        raise _fail(2, reason)
+    return project
+
+
+def _train_with_ctrl_c_as_stop(args, project: Project | None, going_on: Path | None) -> RunResult:
+    """The run (or its resumption) with a progress bar; the first Ctrl+C is the Stop button (finish the batch,
+    keep the best model, write the run), a second one aborts."""
     token = StopToken()
     observer = ConsoleProgress(quiet=args.quiet)
 
     def stop_gracefully(signum, frame):
-        # The first Ctrl+C is the Stop button: finish the batch, keep the best model, write the run.
         if token.stop_requested:
             raise KeyboardInterrupt
         token.request_stop()
@@ -85,16 +112,18 @@ def run(args) -> int:
     previous = signal.signal(signal.SIGINT, stop_gracefully)
     try:
         if going_on:
-            result = Trainer().resume(going_on, observer, token, more_epochs=args.epochs if args.continue_run else 0)
-        else:
-            result = Trainer().run(project, observer, token, run_dir=args.out)
+            return Trainer().resume(going_on, observer, token, more_epochs=args.epochs if args.continue_run else 0)
+        return Trainer().run(project, observer, token, run_dir=args.out)
     except KeyboardInterrupt:
         observer.close_line()
-        print("tlstudio train: aborted.", file=sys.stderr)
-        return 130
+        raise _fail(130, "aborted.") from None
     finally:
+        observer.close_line()
         signal.signal(signal.SIGINT, previous)
-    observer.close_line()
+
+
+def _report(args, result: RunResult) -> int:
+    """How the run ended, its folder, and the calibration when asked; the exit code."""
     if result.status is RunStatus.FAILED:
         print(f"tlstudio train: {result.message}", file=sys.stderr)
         if result.run_dir:

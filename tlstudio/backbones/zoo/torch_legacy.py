@@ -190,6 +190,7 @@ def read_legacy_state_dict(path: str | Path, expected_sha256: str) -> dict[str, 
 
 
 def _parse(data: bytes) -> dict[str, np.ndarray]:
+    """The state dict of a legacy torch.save file: the pickled header and tensors, then the raw storages."""
     if data[:4] == b"PK\x03\x04":
         raise ValueError("the file is a zip-format torch.save file, not the legacy format")
     stream = io.BytesIO(data)
@@ -198,6 +199,23 @@ def _parse(data: bytes) -> dict[str, np.ndarray]:
     def load(byteorder: str = "<"):
         return _RestrictedUnpickler(stream, storages, byteorder).load()
 
+    byteorder = _read_header(load)
+    result = load(byteorder)
+    keys = load(byteorder)
+    if not isinstance(result, dict) or not isinstance(keys, list):
+        raise ValueError("the file does not hold a state dict")
+    for key in keys:
+        _read_storage(stream, data, key, storages.get(key), byteorder)
+    state: dict[str, np.ndarray] = collections.OrderedDict()
+    for name, value in result.items():
+        if not isinstance(name, str) or not isinstance(value, _PendingTensor):
+            raise ValueError(f"state dict entry {name!r} is not a tensor")
+        state[name] = _tensor_to_array(value)
+    return state
+
+
+def _read_header(load) -> str:
+    """Check the magic number, protocol and system info; the byte order ("<" or ">") the rest is written in."""
     if load() != MAGIC_NUMBER:
         raise ValueError("the file does not start with the legacy PyTorch magic number")
     if load() != PROTOCOL_VERSION:
@@ -205,32 +223,22 @@ def _parse(data: bytes) -> dict[str, np.ndarray]:
     sys_info = load()
     if not isinstance(sys_info, dict):
         raise ValueError("the file's system info is malformed")
-    byteorder = "<" if sys_info.get("little_endian", True) else ">"
-    result = load(byteorder)
-    keys = load(byteorder)
-    if not isinstance(result, dict) or not isinstance(keys, list):
-        raise ValueError("the file does not hold a state dict")
+    return "<" if sys_info.get("little_endian", True) else ">"
 
-    for key in keys:
-        storage = storages.get(key)
-        if storage is None:
-            raise ValueError(f"the file lists storage {key!r} that no tensor uses")
-        header = stream.read(8)
-        if len(header) != 8:
-            raise ValueError(f"the file ends before storage {key}")
-        count = struct.unpack(f"{byteorder}q", header)[0]
-        if count != storage.size:
-            raise ValueError(f"storage {key} holds {count} elements, the pickle says {storage.size}")
-        nbytes = count * storage.dtype.itemsize
-        start = stream.tell()
-        if start + nbytes > len(data):
-            raise ValueError(f"the file ends inside storage {key}")
-        storage.array = np.frombuffer(data, dtype=storage.dtype, count=count, offset=start)
-        stream.seek(start + nbytes)
 
-    state: dict[str, np.ndarray] = collections.OrderedDict()
-    for name, value in result.items():
-        if not isinstance(name, str) or not isinstance(value, _PendingTensor):
-            raise ValueError(f"state dict entry {name!r} is not a tensor")
-        state[name] = _tensor_to_array(value)
-    return state
+def _read_storage(stream: io.BytesIO, data: bytes, key: str, storage: _Storage | None, byteorder: str) -> None:
+    """Point `storage` at its elements in `data` (no copy), after checking its length header fits the pickle."""
+    if storage is None:
+        raise ValueError(f"the file lists storage {key!r} that no tensor uses")
+    header = stream.read(8)
+    if len(header) != 8:
+        raise ValueError(f"the file ends before storage {key}")
+    count = struct.unpack(f"{byteorder}q", header)[0]
+    if count != storage.size:
+        raise ValueError(f"storage {key} holds {count} elements, the pickle says {storage.size}")
+    nbytes = count * storage.dtype.itemsize
+    start = stream.tell()
+    if start + nbytes > len(data):
+        raise ValueError(f"the file ends inside storage {key}")
+    storage.array = np.frombuffer(data, dtype=storage.dtype, count=count, offset=start)
+    stream.seek(start + nbytes)
