@@ -8,6 +8,7 @@ from gui_fakes import configure_fake, project_trained
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 
+from tlstudio.backbones.registry import BACKBONES
 from tlstudio.train.events import RunStatus
 
 
@@ -54,6 +55,11 @@ def test_run_is_listed_and_overlaid_and_exportable(qtbot, ready_window, tmp_path
 
     export = window.export_page
     assert export.run_combo.count() == 2 and export.save_button.isEnabled()
+    # The run's details name the backbone as the Model page does and the input size in pixels.
+    model = window.project.project.model
+    details = export.details_label.text()
+    assert f"<b>{BACKBONES[model.backbone].label}</b>" in details, details
+    assert f"input {model.resolved_image_size} px" in details and "90.0%" in details
     target = tmp_path / "exported" / "my_model"
     target.parent.mkdir()
     with qtbot.waitSignal(export.save_model(target).finished, timeout=5000):

@@ -6,6 +6,7 @@ The boxes collect choices and draw results; the export itself is `tlstudio.expor
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.backbones.registry import BACKBONES
 from tlstudio.base.text import format_bytes, format_percent
 from tlstudio.export import FORMATS, QUANTIZATIONS
 from tlstudio.gui.state.run_history import RunHistory
@@ -64,10 +66,12 @@ class RunDetailsBox(QGroupBox):
         except (OSError, ValueError) as error:
             self.details_label.setText(f"Cannot read this run: {error}")
             return
-        classes = ", ".join(record.classes) if record.classes else "?"
+        classes = html.escape(", ".join(record.classes)) if record.classes else "?"
         accuracy = format_percent((record.metrics or {}).get("val_accuracy"))
+        spec = BACKBONES.get(project.model.backbone)
+        backbone = html.escape(spec.label if spec else project.model.backbone)
         self.details_label.setText(
-            f"Backbone <b>{project.model.backbone}</b>, input {project.model.resolved_image_size} px, validation "
+            f"Backbone <b>{backbone}</b>, input {project.model.resolved_image_size} px, validation "
             f"accuracy <b>{accuracy}</b>, {len(record.classes)} classes ({classes}).")
 
 
