@@ -79,6 +79,15 @@ def test_loaded_project_fills_the_widgets(qtbot, window, demo_folder, tmp_path):
     assert not window.project.modified
 
 
+def test_a_large_validation_share_from_a_project_file_shows_as_it_is(qtbot, window, tmp_path):
+    """The spin box's range is the field's: a project holding out 95 % shows 95 %, not a clamped 90 %."""
+    path = tmp_path / "p.json"
+    Project().copy_with(**{"data.val_split": 0.95}).save(path)
+    assert window.open_project(path)
+    assert window.data_page.val_split_spin.value() == 95
+    assert window.project.project.data.val_split == 0.95 and not window.project.modified
+
+
 def test_typed_folder_and_rejected_values(qtbot, window, demo_folder):
     page = window.data_page
     qtbot.keyClicks(page.folder_edit, str(demo_folder))

@@ -13,6 +13,7 @@ from tlstudio.gui.state.bindings import FieldBinding
 from tlstudio.gui.state.project_model import ProjectModel
 from tlstudio.gui.widgets.common import CollapsibleSection, float_spin, hint_label, named, text_label
 from tlstudio.gui.widgets.field_rows import add_field_rows
+from tlstudio.settings.project import describe
 
 
 class SplitBox(QGroupBox):
@@ -21,10 +22,12 @@ class SplitBox(QGroupBox):
     def __init__(self, project: ProjectModel, parent: QWidget | None = None) -> None:
         super().__init__("Split and sizing", parent)
         form = QFormLayout(self)
-        self.val_split_spin = named(float_spin(1.0, 90.0, step=5.0, decimals=0, suffix=" %"),
-                                    "dataValSplitSpin", "Validation share",
-                                    "The share of each class held out to measure accuracy on unseen images.")
-        form.addRow("Validation share", self.val_split_spin)
+        # The field is a fraction strictly between 0 and 1; the spin box shows it as a whole percentage, so
+        # its range is the field's (1 to 99 %) rather than a generated row.
+        spec = describe("data.val_split")
+        self.val_split_spin = named(float_spin(1.0, 99.0, step=5.0, decimals=0, suffix=" %"),
+                                    "dataValSplitSpin", spec.label, spec.help.replace("(0-1)", "(1-99 %)"))
+        form.addRow(spec.label, self.val_split_spin)
         self.given_split_label = hint_label()
         self.given_split_label.setObjectName("dataGivenSplitLabel")
         form.addRow(self.given_split_label)
