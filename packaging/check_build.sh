@@ -37,6 +37,8 @@ start=$(now)
 QT_QPA_PLATFORM=offscreen TLSTUDIO_EXIT_AFTER_SHOWN=1 "$APP" > "$WORK/window.txt" 2>&1 || {
     cat "$WORK/window.txt"; echo "FAILED: the window did not open"; exit 1; }
 grep "window shown after" "$WORK/window.txt"
+grep "window icon: 16" "$WORK/window.txt" || {
+    cat "$WORK/window.txt"; echo "FAILED: the window has no icon from resources/icons"; exit 1; }
 echo "   (the process took $(took "$start") in all)"
 
 echo "== 3. a demo dataset"

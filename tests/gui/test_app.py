@@ -99,3 +99,5 @@ def test_exit_after_shown_reports_the_start_up_time(tmp_path, demo_folder):
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("window shown after"))
     assert 0 < float(line.split()[3]) < 60
+    # The window wears the icon shipped in resources/icons at every size.
+    assert "window icon: 16, 24, 32, 48, 64, 128, 256, 512 px" in done.stdout.splitlines()

@@ -86,6 +86,9 @@ def _report_shown_and_quit(window) -> None:
     from PySide6.QtWidgets import QMessageBox
 
     print(f"window shown after {seconds_since_process_start():.3f} s", flush=True)
+    # Which shipped icon sizes were found (a build check reads it: the icon comes from resources/).
+    sizes = sorted(size.width() for size in window.windowIcon().availableSizes())
+    print("window icon: " + (", ".join(map(str, sizes)) + " px" if sizes else "none"), flush=True)
     # Opening a folder counts as a change; nothing a person did can be lost here, so don't ask.
     window.ask_unsaved = lambda: QMessageBox.StandardButton.Discard
     window.close()
