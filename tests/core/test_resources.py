@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -41,9 +42,10 @@ def test_the_resources_come_from_the_top_level_folder():
 
 
 @pytest.mark.slow
-def test_a_wheel_carries_every_resource_file(tmp_path):
+def test_a_wheel_carries_every_resource_file_and_the_installed_copy_loads_them(tmp_path):
     """A wheel (what `pip install .` installs) holds every file of resources/ inside the package, where the one
-    finder looks for it. Built from a copy, so the checkout gains no build/ or egg-info folders."""
+    finder looks for it, and an installed copy reads its weights and icon from there. Built from a copy, so the
+    checkout gains no build/ or egg-info folders."""
     source = tmp_path / "source"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info",
                                                                  "__pycache__", "runs"))
@@ -57,3 +59,24 @@ def test_a_wheel_carries_every_resource_file(tmp_path):
                if path.is_file() and "__pycache__" not in path.parts]
     missed = [name for name in shipped if f"tlstudio/{name}" not in names]
     assert shipped and not missed
+
+    # Installed (a pure-Python wheel installs by unpacking), a fresh process finds the weights and the icon in
+    # the installed copy, not in this checkout.
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    probe = (
+        "import h5py, tlstudio\n"
+        "from PIL import Image\n"
+        "from tlstudio.backbones.weight_sources import SHIPPED_WEIGHTS\n"
+        "from tlstudio.base.resources import resource_path\n"
+        "with h5py.File(SHIPPED_WEIGHTS['squeezenet1_1'], 'r') as weights: layers = len(weights.keys())\n"
+        "with Image.open(resource_path('icons', 'tlstudio-512.png')) as icon: size = icon.size\n"
+        "print(tlstudio.__file__, SHIPPED_WEIGHTS['squeezenet1_1'], layers, size[0], sep='\\n')\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    package, weights, layers, icon_size = done.stdout.split("\n")[:4]
+    assert Path(package).is_relative_to(site) and Path(weights).is_relative_to(site / "tlstudio" / "resources")
+    assert int(layers) > 0 and int(icon_size) == 512
