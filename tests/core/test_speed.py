@@ -5,6 +5,7 @@ import pytest
 
 from tlstudio.settings.project import Project
 from tlstudio.train import PhaseBegin, RecordingObserver, RunStatus, Trainer
+from tlstudio.train.backend import Accelerator
 
 
 def project_for(folder, **changes) -> Project:
@@ -99,17 +100,35 @@ def test_second_run_reuses_decoded_images_until_a_file_changes(demo_folder, tmp_
     assert not reused("third")
 
 
+CPU = Accelerator("tensorflow", "CPU (2 cores)", False)
+
+
 def test_compute_plan_on_cpu_is_plain_float32():
     from tlstudio.settings.project import TrainingSettings
     from tlstudio.train.compute import plan_compute
 
-    plan = plan_compute(TrainingSettings())
+    plan = plan_compute(TrainingSettings(), CPU)
     assert not plan.gpu and plan.mixed_precision == "off" and plan.jit_compile == "auto"
     assert not plan.deterministic
-    assert plan_compute(TrainingSettings(deterministic="on")).jit_compile is False  # XLA is not deterministic
-    forced = plan_compute(TrainingSettings(mixed_precision="float16", xla="on"))
+    assert plan.describe() == "backend tensorflow on CPU (2 cores)"
+    assert plan_compute(TrainingSettings(deterministic="on"), CPU).jit_compile is False  # XLA is not deterministic
+    forced = plan_compute(TrainingSettings(mixed_precision="float16", xla="on"), CPU)
     assert forced.mixed_precision == "off"  # 16-bit on a CPU would only be slower
     assert forced.jit_compile is True
+
+
+def test_compute_plan_on_another_backends_gpu_reads_its_capability():
+    """A JAX or PyTorch GPU gets the 16-bit type it computes fast, as TensorFlow's does."""
+    from tlstudio.settings.project import TrainingSettings
+    from tlstudio.train.compute import plan_compute
+
+    h200 = plan_compute(TrainingSettings(), Accelerator("jax", "NVIDIA H200 (gpu:0)", True, (9, 0)))
+    assert h200.mixed_precision == "bfloat16"
+    assert h200.describe() == "backend jax on NVIDIA H200 (gpu:0), mixed bfloat16"
+    t4 = plan_compute(TrainingSettings(), Accelerator("torch", "Tesla T4 (cuda:0)", True, (7, 5)))
+    assert t4.mixed_precision == "float16"
+    mps = plan_compute(TrainingSettings(), Accelerator("torch", "Apple GPU (mps)", True))
+    assert mps.mixed_precision == "off"  # capability unknown: float32, as on an old GPU
 
 
 @pytest.mark.slow
@@ -122,13 +141,13 @@ def test_bfloat16_on_a_cpu_that_has_it_trains_and_saves_a_float32_model(demo_fol
     from tlstudio.train import compute
 
     monkeypatch.setattr(compute, "cpu_has_bfloat16", lambda: True)
-    assert compute.plan_compute(TrainingSettings(), backbone_trains=True).mixed_precision == "bfloat16"
-    assert compute.plan_compute(TrainingSettings(), backbone_trains=False).mixed_precision == "off"
-    assert compute.plan_compute(TrainingSettings(mixed_precision="off"), backbone_trains=True).mixed_precision \
+    assert compute.plan_compute(TrainingSettings(), CPU, backbone_trains=True).mixed_precision == "bfloat16"
+    assert compute.plan_compute(TrainingSettings(), CPU, backbone_trains=False).mixed_precision == "off"
+    assert compute.plan_compute(TrainingSettings(mixed_precision="off"), CPU, backbone_trains=True).mixed_precision \
         == "off"  # off by the user's choice, always
     monkeypatch.setattr(compute, "cpu_has_bfloat16", lambda: False)
-    assert compute.plan_compute(TrainingSettings(), backbone_trains=True).mixed_precision == "off"
-    assert compute.plan_compute(TrainingSettings(mixed_precision="bfloat16")).mixed_precision == "off"
+    assert compute.plan_compute(TrainingSettings(), CPU, backbone_trains=True).mixed_precision == "off"
+    assert compute.plan_compute(TrainingSettings(mixed_precision="bfloat16"), CPU).mixed_precision == "off"
 
     monkeypatch.setattr(compute, "cpu_has_bfloat16", lambda: True)
     recorder = RecordingObserver()

@@ -31,7 +31,7 @@ GROUP_TITLES = {
     "training": "training loop",
     "augment": "augmentation",
     "training.fine_tune": "fine-tuning (phase 2)",
-    "devices": "devices (tf.distribute)",
+    "devices": "devices: the Keras backend and tf.distribute",
     "speed": "speed (none changes what is learned beyond rounding)",
 }
 FLAG_SPECS: dict[str, FieldSpec] = {spec.dest: spec for spec in declared_fields() if spec.dest}

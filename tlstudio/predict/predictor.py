@@ -97,7 +97,12 @@ def predict_in_batches(call: Callable[[np.ndarray], Any], inputs: np.ndarray, nu
 
 def inference_function(model, input_shape: tuple[int, ...], dtype: Any = np.float32):
     """One traced call of `model` (training=False) for any batch size: inputs of `input_shape` and
-    `dtype` (uint8 images or float features), cast to float32 inside the graph."""
+    `dtype` (uint8 images or float features), cast to float32 inside the graph. Under another Keras backend
+    (a JAX or PyTorch training process) Keras's own compiled predict step runs it instead."""
+    import keras
+
+    if keras.config.backend() != "tensorflow":
+        return lambda x: model.predict_on_batch(np.asarray(x, np.float32))
     import tensorflow as tf
 
     spec = tf.TensorSpec((None, *input_shape), tf.as_dtype(dtype))

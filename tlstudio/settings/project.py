@@ -24,6 +24,7 @@ from tlstudio.data.split import Split, split_index
 from tlstudio.settings.fields import FieldLimits, FieldSpec, declared_specs, find_spec
 from tlstudio.settings.sections import (
     AUGMENTATION_NAMES,
+    BACKEND_NAMES,
     DEVICE_NAME,
     FULL_BATCH_OPTIMIZERS,
     OPTIMIZER_NAMES,
@@ -47,7 +48,7 @@ from tlstudio.settings.sections import (
 )
 
 __all__ = [
-    "AUGMENTATION_NAMES", "DEVICE_NAME", "FULL_BATCH_OPTIMIZERS", "OPTIMIZER_NAMES", "RESIZE_POLICIES",
+    "AUGMENTATION_NAMES", "BACKEND_NAMES", "DEVICE_NAME", "FULL_BATCH_OPTIMIZERS", "OPTIMIZER_NAMES", "RESIZE_POLICIES",
     "SCHEDULE_NAMES", "SCHEMA_VERSION", "STEP_OPTIMIZERS", "STRATEGY_NAMES", "WEIGHTS_KEYWORDS", "AugmentSettings",
     "DataSettings", "DistributionStrategy", "FieldLimits", "FieldSpec", "FineTuneSettings", "ModelSettings",
     "OptimizerName", "OptimizerSettings", "Project", "ProjectError", "ResizePolicy", "ScheduleName",

@@ -22,6 +22,9 @@ OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "ad
 ScheduleName = Literal["constant", "step", "exponential", "inverse-time", "cosine", "cosine-restarts", "plateau"]
 ResizePolicy = Literal["stretch", "center-crop", "pad"]
 DistributionStrategy = Literal["auto", "mirrored", "multi-worker"]
+# Keras 3's backends a training process can run on (train/backend.py chooses and reports the device).
+KerasBackend = Literal["auto", "tensorflow", "jax", "torch"]
+BACKEND_NAMES: tuple[str, ...] = tuple(name for name in KerasBackend.__args__ if name != "auto")
 OPTIMIZER_NAMES: tuple[str, ...] = OptimizerName.__args__
 SCHEDULE_NAMES: tuple[str, ...] = ScheduleName.__args__
 RESIZE_POLICIES: tuple[str, ...] = ResizePolicy.__args__
@@ -340,6 +343,11 @@ class TrainingSettings(_Section):
         Field("auto", description=(
             "TensorFlow's op determinism: bit-identical runs on any device, at a cost in speed (and no XLA). "
             "Auto: off; seeded runs on the CPU repeat without it.")))
+    backend: Annotated[KerasBackend, Setting("Backend", group="devices", labels={
+        "auto": "Auto", "tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"})] = Field("auto", description=(
+            "The Keras backend the training process runs on; the saved model is the same. Auto: TensorFlow when it "
+            "sees a GPU, else JAX when it sees one, else PyTorch when it sees CUDA or Apple's MPS, else TensorFlow "
+            "on the CPU. JAX and PyTorch reach GPUs on Windows and macOS, where TensorFlow does not."))
     # Scale-out: TensorFlow's own tf.distribute strategies (tlstudio/train/distribute.py).
     strategy: Annotated[DistributionStrategy, Setting("Devices", group="devices", labels={
         "auto": "Auto", "mirrored": "Mirrored", "multi-worker": "Multi-worker"})] = Field("auto", description=(

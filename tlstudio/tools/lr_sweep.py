@@ -13,6 +13,7 @@ from tlstudio.base.tasks import Cancelled
 from tlstudio.model.optimizers import make_optimizer
 from tlstudio.settings.project import Project
 from tlstudio.tools.lr_finder import DIVERGED, SKIP_START, SMOOTHING
+from tlstudio.train.backend import active_backend, choose_backend
 from tlstudio.train.events import Observer, PrepareProgress, StopToken
 from tlstudio.train.features import FeatureStore
 from tlstudio.train.inputs import InputBuilder, InputsStopped
@@ -69,7 +70,7 @@ class SweepRecorder(keras.callbacks.Callback):
 def sweep(project: Project, data: RunData, observer: Observer, token: StopToken, start_lr: float, end_lr: float,
           steps: int) -> tuple[SweepRecorder, bool, str]:
     """(the recorded sweep, whether the head trained on cached features, why or why not)."""
-    built, compute = build_run_model(project, data, observer)
+    built, compute = build_run_model(project, data, observer, choose_backend(active_backend()))
     builder = InputBuilder(project, data, built.model, observer, token, FeatureStore())
     strategy = phase_strategy(project, builder, built.backbone, 1)
     try:

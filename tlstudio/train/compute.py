@@ -17,11 +17,12 @@ import functools
 from dataclasses import dataclass
 
 from tlstudio.settings.project import TrainingSettings
-from tlstudio.train.device import describe_device
+from tlstudio.train.backend import Accelerator
 
 
 @dataclass(frozen=True)
 class ComputePlan:
+    backend: str  # the Keras backend: "tensorflow", "jax" or "torch"
     device: str
     gpu: bool
     mixed_precision: str  # "off", "float16" or "bfloat16"
@@ -29,7 +30,7 @@ class ComputePlan:
     deterministic: bool
 
     def describe(self) -> str:
-        parts = [self.device]
+        parts = [f"backend {self.backend} on {self.device}"]
         if self.mixed_precision != "off":
             parts.append(f"mixed {self.mixed_precision}")
         if self.jit_compile is True:
@@ -53,19 +54,6 @@ def configure_gpus() -> tuple[str, ...]:
     return tuple(gpu.name for gpu in gpus)
 
 
-def _compute_capability() -> tuple[int, int] | None:
-    import tensorflow as tf
-
-    for gpu in tf.config.list_physical_devices("GPU"):
-        try:
-            capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
-        except (ValueError, RuntimeError):
-            capability = None
-        if capability:
-            return tuple(capability)
-    return None
-
-
 @functools.cache
 def cpu_has_bfloat16() -> bool:
     """True when the CPU computes bfloat16 natively (x86 AVX512_BF16 or AMX-BF16; read on Linux)."""
@@ -80,13 +68,16 @@ def cpu_has_bfloat16() -> bool:
     return False
 
 
-def plan_compute(training: TrainingSettings, backbone_trains: bool = False) -> ComputePlan:
-    """`backbone_trains`: some backbone layers train from the first step (so the whole model runs forward
-    and backward every step, where bfloat16 pays on a CPU)."""
-    gpu = bool(configure_gpus())
+def plan_compute(training: TrainingSettings, accelerator: Accelerator, backbone_trains: bool = False) -> ComputePlan:
+    """`accelerator`: the backend and device the run computes on (train/backend.py). `backbone_trains`: some
+    backbone layers train from the first step (so the whole model runs forward and backward every step, where
+    bfloat16 pays on a CPU)."""
+    if accelerator.backend == "tensorflow":
+        configure_gpus()
+    gpu = accelerator.gpu
     precision = training.mixed_precision
     if precision == "auto":
-        capability = _compute_capability() if gpu else None
+        capability = accelerator.capability
         if gpu:
             precision = "off" if capability is None or capability < (7, 0) else (
                 "bfloat16" if capability >= (8, 0) else "float16")
@@ -98,10 +89,13 @@ def plan_compute(training: TrainingSettings, backbone_trains: bool = False) -> C
     deterministic = training.deterministic == "on"
     if deterministic and xla == "auto":
         xla = False
-    return ComputePlan(describe_device(), gpu, precision, xla, deterministic)
+    return ComputePlan(accelerator.backend, accelerator.device, gpu, precision, xla, deterministic)
 
 
 def apply_determinism(plan: ComputePlan) -> None:
+    """TensorFlow's op determinism on or off as planned (other backends refuse "on": train/backend.py)."""
+    if plan.backend != "tensorflow":
+        return
     import tensorflow as tf
     from tensorflow.python.framework import config as tf_config
 

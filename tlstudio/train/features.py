@@ -22,6 +22,7 @@ from tlstudio.base.tasks import TaskState
 from tlstudio.data.cache import release_pages
 from tlstudio.model.build import DROPOUT_LAYER, OUTPUT_LAYER, POOL_LAYER
 from tlstudio.settings.project import Project
+from tlstudio.train.backend import active_backend
 
 HEAD_LAYERS = (DROPOUT_LAYER, OUTPUT_LAYER)
 FEATURE_LAYER = POOL_LAYER
@@ -55,6 +56,9 @@ def _features_change(project: Project, backbone, phase: int) -> str | None:
     """Why an image's backbone features cannot be computed once and kept for the phase (None: they can)."""
     if not project.training.feature_cache:
         return "feature cache off in the settings"
+    backend = active_backend()
+    if backend != "tensorflow":
+        return f"the feature pass runs on the tensorflow backend, and this run trains on {backend}"
     if phase == 2:
         return "fine-tuning updates the backbone, so its features change every step"
     if project.model.train_batchnorm:

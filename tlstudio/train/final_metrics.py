@@ -75,4 +75,4 @@ def _probabilities(model: Any, data: RunData, validation: CachedValidation | Non
     else:
         inputs = data.x_val
     infer = inference_function(model, inputs.shape[1:], inputs.dtype)  # one trace for every batch size
-    return predict_in_batches(lambda batch: infer(batch).numpy(), inputs, len(data.classes))
+    return predict_in_batches(infer, inputs, len(data.classes))

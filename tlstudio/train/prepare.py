@@ -16,6 +16,7 @@ from tlstudio.data import scan
 from tlstudio.data.cache import images_key, load_images_cached
 from tlstudio.runs.folder import RunFolderWriter, new_run_dir
 from tlstudio.settings.project import Project
+from tlstudio.train.backend import Accelerator
 from tlstudio.train.events import Observer, PrepareProgress, StopToken
 from tlstudio.train.readiness import training_blocker
 
@@ -86,10 +87,11 @@ def start_run_folder(project: Project, classes: list[str], run_dir: str | Path |
 
 
 
-def build_run_model(project: Project, data: RunData, observer: Observer):
+def build_run_model(project: Project, data: RunData, observer: Observer, accelerator: Accelerator):
     """The run's model as its first phase trains it (a two-phase run starts with the backbone frozen),
     seeded, with BatchNorm statistics set from training images when the weights are random; and the
-    compute plan it was built under. Returns (BuiltModel, ComputePlan). Imports Keras."""
+    compute plan it was built under, on `accelerator` (the backend chosen before Keras loaded).
+    Returns (BuiltModel, ComputePlan). Imports Keras."""
     import keras
 
     from tlstudio.model.build import build_model, calibrate_batchnorm
@@ -97,7 +99,7 @@ def build_run_model(project: Project, data: RunData, observer: Observer):
 
     observer.on_prepare(PrepareProgress("building the model", 0, 1))
     backbone_trains = project.model.freeze != "all" and not project.training.fine_tune.enabled
-    compute = plan_compute(project.training, backbone_trains=backbone_trains)
+    compute = plan_compute(project.training, accelerator, backbone_trains=backbone_trains)
     apply_determinism(compute)
     keras.utils.set_random_seed(project.training.seed)
     settings = project.model

@@ -78,7 +78,7 @@ class Snapshots:
         model, shared = build_ensemble_model(models)
         save_model(model)
         infer = inference_function(model, x_val.shape[1:], x_val.dtype)
-        probabilities = predict_in_batches(lambda batch: infer(batch).numpy(), x_val, num_classes)
+        probabilities = predict_in_batches(infer, x_val, num_classes)
         self.observer.on_log(f"snapshot ensemble: model.keras averages {len(chosen)} snapshots (epochs "
                              f"{', '.join(str(s['epoch']) for s in chosen)})")
         return probabilities, {"kind": "snapshots", "members": members, "shared_backbone": shared,

@@ -31,6 +31,15 @@ from tlstudio.model.optimizers import is_full_batch
 from tlstudio.model.phase_plan import plan_phases, run_steps_per_epoch
 from tlstudio.runs.folder import RUNNING, RunFolderError, RunFolderWriter, discard_run_folder, read_run
 from tlstudio.settings.project import Project, ProjectError
+from tlstudio.train.backend import (
+    Accelerator,
+    BackendError,
+    activate,
+    choose_backend,
+    installed,
+    keep_tensorflow_off_the_gpu,
+    refusal,
+)
 from tlstudio.train.distribute import Distribution, DistributionError, cluster_config, distribution_for, is_chief
 from tlstudio.train.events import Observer, PhaseBegin, RunResult, RunStatus, StopToken, TrainBegin, TrainEnd
 from tlstudio.train.prepare import PrepareError, RunData, build_run_model, prepare_run, start_run_folder
@@ -236,9 +245,12 @@ class _Run:
         # package tree at once can deadlock in its circular imports.
         tf_import = self.tf_import = threading.Thread(
             target=importlib.import_module, args=("tensorflow",), daemon=True, name="tlstudio-import-tensorflow")
-        if "tensorflow" not in sys.modules:
-            tf_import.start()
         project = self.project
+        # An explicit JAX or PyTorch backend is chosen (and reported) first; auto and TensorFlow once TensorFlow,
+        # imported beside the decoding, can say whether it sees a GPU.
+        accelerator = self._choose_backend() if project.training.backend in ("jax", "torch") else None
+        if "tensorflow" not in sys.modules and installed("tensorflow"):
+            tf_import.start()
         try:
             if self.given_data is not None:  # prepared once for several runs (an optimizer race)
                 data = self.given_data
@@ -254,6 +266,7 @@ class _Run:
 
         if tf_import.is_alive():
             tf_import.join()
+        accelerator = accelerator or self._choose_backend()
         try:
             distribution = distribution_for(project.training)
         except DistributionError as error:
@@ -263,10 +276,26 @@ class _Run:
                            "replicas; choose another optimizer or the auto strategy.")
         # Model, optimizer, metrics, the feature-cache head and every model saved are made under the strategy.
         self.in_scope.enter_context(distribution.scope())
-        built, compute = build_run_model(project, data, self.observer)
+        built, compute = build_run_model(project, data, self.observer, accelerator)
         replicas = distribution.replicas
         device = compute.describe() + (f", {replicas} replicas" if replicas > 1 else "")
         return _Prepared(data, built, compute, distribution, device)
+
+    def _choose_backend(self) -> Accelerator:
+        """The Keras backend and device this run trains on, set before Keras loads; refused in one sentence
+        when it is not installed or a setting needs another backend."""
+        try:
+            accelerator = choose_backend(self.project.training.backend)
+            activate(accelerator.backend)
+        except BackendError as error:
+            raise _Failure(str(error)) from None
+        reason = refusal(self.project, accelerator.backend)
+        if reason:
+            raise _Failure(reason)
+        if accelerator.backend != "tensorflow":
+            keep_tensorflow_off_the_gpu()
+        self.observer.on_log(f"{accelerator.describe()} (training.backend {self.project.training.backend})")
+        return accelerator
 
     def _make_writer(self, classes: list[str], run_dir, runs_root) -> RunFolderWriter:
         point = self.resume_from
@@ -379,7 +408,7 @@ class _Run:
             image_size=data.image_size, backbone=project.model.backbone,
             epochs_done=session.recorder.epochs_completed, steps_done=point.global_step if point else 0))
         self.observer.on_log(f"{len(data.x_train)} training and {len(data.x_val)} validation images, "
-                             f"{len(data.classes)} classes, {data.image_size} px, on {prepared.device}")
+                             f"{len(data.classes)} classes, {data.image_size} px; {prepared.device}")
         self.observer.on_log(f"strategy {prepared.distribution.describe(training.batch_size)}")
         if training.devices and training.strategy != "mirrored":
             self.observer.on_log(f"training.devices is ignored: only the mirrored strategy reads it (strategy is "

@@ -23,7 +23,7 @@ from tlstudio.settings.project import describe
 
 ASSUMED_TRAIN_IMAGES = 1000  # for the LR preview before a folder is scanned
 # The Speed group's choices, two to a row: field -> the name tests and screenshots find the combo by.
-SPEED_CHOICES = ("mixed_precision", "xla", "deterministic", "feature_runtime", "strategy")
+SPEED_CHOICES = ("mixed_precision", "xla", "deterministic", "feature_runtime", "backend", "strategy")
 
 
 class LoopGroup(QGroupBox):
