@@ -254,8 +254,12 @@ def _import_tensorflow(context: TaskContext) -> str:
     import tensorflow  # noqa: F401
 
     import tlstudio.train.phases  # noqa: F401  (and what a run imports, so a run imports little)
+    from tlstudio.train.compute import configure_gpus
     from tlstudio.train.device import describe_device
 
+    # The app's TensorFlow (Try it, Evaluate, Export) would take a GPU's whole memory on first use and leave
+    # none to the training process: grow it as needed instead.
+    configure_gpus()
     device = describe_device()
     # A full garbage collection walks every object Python tracks, and after these imports that is
     # some 330,000 of them: ~180 ms with the GIL held, a frozen window whenever one runs during
