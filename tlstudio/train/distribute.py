@@ -15,6 +15,7 @@ inside the functions.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -43,7 +44,8 @@ class Distribution:
     chief: bool = True  # writes the run folder; other workers write to a temporary folder and log only
 
     def scope(self):
-        return self.strategy.scope()
+        # No strategy off TensorFlow: the other backends train on their one default device (train/backend.py).
+        return contextlib.nullcontext() if self.strategy is None else self.strategy.scope()
 
     def describe(self, batch_size: int) -> str:
         """One line for the log, e.g. "mirrored: 2 replicas (CPU:0, CPU:1), global batch 32 = 16 per replica"."""
@@ -98,9 +100,12 @@ def is_chief(config: dict) -> bool:
     return task["type"] == "chief" or (task["type"] == "worker" and int(task["index"]) == 0 and "chief" not in cluster)
 
 
-def distribution_for(training: TrainingSettings) -> Distribution:
+def distribution_for(training: TrainingSettings, backend: str = "tensorflow") -> Distribution:
     """The strategy the settings ask for on this machine (made once a process; DistributionError when it
-    cannot be)."""
+    cannot be). Off TensorFlow there is none: the run trains on the backend's default device (a strategy
+    other than auto is refused there before this, train/backend.py)."""
+    if backend != "tensorflow":
+        return Distribution(None, "one device", ("default device",), 1)
     devices = tuple(training.devices) if training.strategy == "mirrored" else ()
     return _make(training.strategy, devices)
 

@@ -268,7 +268,7 @@ class _Run:
             tf_import.join()
         accelerator = accelerator or self._choose_backend()
         try:
-            distribution = distribution_for(project.training)
+            distribution = distribution_for(project.training, accelerator.backend)
         except DistributionError as error:
             raise _Failure(str(error)) from None
         if is_full_batch(project.optimizer.name) and distribution.replicas > 1:
