@@ -1,5 +1,6 @@
-"""The training process's Keras backend: what auto chooses, what each backend refuses, and a real run on JAX that
-learns what TensorFlow learns and whose model.keras opens and exports verified in the app's TensorFlow."""
+"""The training process's Keras backend: what auto chooses, what each backend refuses, and a real run on JAX, in a
+process where TensorFlow cannot be imported, that learns what TensorFlow learns and whose model.keras opens and
+exports verified in the app's TensorFlow."""
 
 from __future__ import annotations
 
@@ -84,6 +85,14 @@ def test_the_backend_is_a_project_setting_with_a_flag():
 # loads. It trains the project, then writes the pooled features of a few images for the parity check.
 JAX_RUN = textwrap.dedent("""
     import json, sys
+
+    class NoTensorFlow:  # import tensorflow fails here, as on a machine with only JAX
+        def find_spec(self, name, path=None, target=None):
+            if name == "tensorflow" or name.startswith("tensorflow."):
+                raise ImportError("TensorFlow is blocked in this process")
+            return None
+
+    sys.meta_path.insert(0, NoTensorFlow())
     import numpy as np
     from tlstudio.settings.project import Project
     from tlstudio.train import Trainer
@@ -104,7 +113,8 @@ JAX_RUN = textwrap.dedent("""
     images = np.load(sys.argv[3])
     np.save(sys.argv[4], keras.ops.convert_to_numpy(features(images, training=False)))
     print(json.dumps({"status": result.status.value, "metrics": result.metrics, "log": log.lines,
-                      "backend": keras.config.backend()}))
+                      "backend": keras.config.backend(),
+                      "tensorflow": sorted(name for name in sys.modules if name.startswith("tensorflow"))}))
 """)
 
 
@@ -130,6 +140,7 @@ def test_a_jax_run_learns_what_tensorflow_learns_and_exports_verified(tmp_path, 
     assert done.returncode == 0, done.stderr[-3000:]
     jax_run = json.loads(done.stdout.strip().splitlines()[-1])
     assert jax_run["backend"] == "jax" and jax_run["status"] == "FINISHED", jax_run["log"][-5:]
+    assert jax_run["tensorflow"] == []  # trained, predicted and saved without TensorFlow
     assert "backend jax on CPU" in jax_run["log"][0]  # the log's first line: what was chosen, and on what
 
     # The same seeded run on TensorFlow (through the same image fit: the feature cache is TensorFlow's alone).
@@ -137,8 +148,12 @@ def test_a_jax_run_learns_what_tensorflow_learns_and_exports_verified(tmp_path, 
                                                     "training.feature_cache": False})
     tf_run = Trainer().run(tf_project, run_dir=tmp_path / "tf-run")
     assert tf_run.status == RunStatus.FINISHED
-    assert abs(jax_run["metrics"]["val_accuracy"] - tf_run.metrics["val_accuracy"]) <= 0.02
-    assert jax_run["metrics"]["val_accuracy"] >= 0.9
+    # Keras's seeded initializers and the two input streams draw different numbers on each backend, so the runs
+    # are two seeds of one recipe: on this validation set (2 of each class's 12 images) they may differ by one
+    # image, no more.
+    one_image = 1 / 6 + 1e-9
+    assert abs(jax_run["metrics"]["val_accuracy"] - tf_run.metrics["val_accuracy"]) <= one_image
+    assert min(jax_run["metrics"]["val_accuracy"], tf_run.metrics["val_accuracy"]) >= 0.8
 
     # The pretrained backbone computes the same features on both backends.
     model = keras.saving.load_model(tmp_path / "jax-run" / "model.keras")

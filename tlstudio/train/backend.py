@@ -48,7 +48,11 @@ class Accelerator:
 
 
 def installed(backend: str) -> bool:
-    return importlib.util.find_spec(backend) is not None
+    """Whether `backend`'s package can be found here (without importing it; a broken one counts as absent)."""
+    try:
+        return importlib.util.find_spec(backend) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _cpu() -> str:
@@ -164,12 +168,15 @@ def refusal(project: Project, backend: str) -> str | None:
 
 
 def keep_tensorflow_off_the_gpu() -> None:
-    """When another backend trains, TensorFlow (still used here for tf.data) must leave the GPU's memory to it."""
+    """When another backend trains in a process that imported TensorFlow (auto asked it for a GPU first),
+    TensorFlow must leave the GPU's memory to it."""
     if not installed("tensorflow"):
         return
-    import tensorflow as tf
-
     try:
+        import tensorflow as tf
+
         tf.config.set_visible_devices([], "GPU")
+    except ImportError:  # a TensorFlow that does not import is no TensorFlow to keep off the GPU
+        return
     except (RuntimeError, ValueError):  # TensorFlow's devices were initialised already
         pass

@@ -1,6 +1,7 @@
 """What a phase fits on, built from a run's decoded images: the input builder that a run's phase strategies
-and the LR range test share. A Keras module (it imports Keras and the tf.data pipeline at its top; light
-modules import it inside functions).
+and the LR range test share. A Keras module (it imports Keras at its top; light modules import it inside
+functions). The tf.data streams (data/pipeline.py, TensorFlow) are imported where a TensorFlow run uses
+them; under JAX or PyTorch the images come as numpy batches (data/batches.py) and TensorFlow is not needed.
 
 - images: the uint8 images as an endless tf.data stream, through the model itself or, with augmentation
   on, through a training wrapper model whose augmentation runs in the training step's graph;
@@ -21,12 +22,6 @@ import keras
 import numpy as np
 
 from tlstudio.base.tasks import Cancelled
-from tlstudio.data.pipeline import (
-    evaluation_dataset,
-    feature_evaluation_dataset,
-    feature_training_dataset,
-    training_dataset,
-)
 from tlstudio.model.augment import make_augmenter
 from tlstudio.settings.project import Project
 from tlstudio.train.events import Observer, PrepareProgress, StopToken
@@ -98,9 +93,18 @@ class InputBuilder:
         """The images through the model, augmented in a training wrapper model when augmentation is on."""
         training, data = self.project.training, self.data
         num_classes = len(data.classes)
-        train = training_dataset(data.x_train, data.y_train, num_classes, training.batch_size, seed=training.seed,
-                                 balanced=training.balanced_sampling)
-        validation = evaluation_dataset(data.x_val, data.y_val, num_classes, training.batch_size)
+        if keras.config.backend() == "tensorflow":
+            from tlstudio.data.pipeline import evaluation_dataset, training_dataset
+
+            train = training_dataset(data.x_train, data.y_train, num_classes, training.batch_size,
+                                     seed=training.seed, balanced=training.balanced_sampling)
+            validation = evaluation_dataset(data.x_val, data.y_val, num_classes, training.batch_size)
+        else:  # JAX or PyTorch: numpy batches, no TensorFlow in the process (data/batches.py)
+            from tlstudio.data.batches import ImageBatches
+
+            train = ImageBatches(data.x_train, data.y_train, num_classes, training.batch_size, seed=training.seed,
+                                 shuffle=True, balanced=training.balanced_sampling)
+            validation = ImageBatches(data.x_val, data.y_val, num_classes, training.batch_size)
         model = self.model
         if self.augmenter is not None:
             # Augmentation in the training step's graph, in a wrapper model used only for fit(): it runs on
@@ -136,6 +140,8 @@ class InputBuilder:
     def feature_datasets(self, head: Any, features: np.ndarray, labels: np.ndarray,
                          validation: CachedValidation) -> FitInputs:
         """The head on cached features, as endless tf.data streams."""
+        from tlstudio.data.pipeline import feature_training_dataset  # the feature cache is TensorFlow's
+
         training, num_classes = self.project.training, len(self.data.classes)
         train = feature_training_dataset(features, labels, num_classes, training.batch_size, seed=training.seed,
                                          copies=self.copies, balanced=training.balanced_sampling)
@@ -157,6 +163,8 @@ class InputBuilder:
 
     def validation_stream(self, validation: CachedValidation) -> Any:
         """The cached validation features as one ordered pass of batches."""
+        from tlstudio.data.pipeline import feature_evaluation_dataset  # the feature cache is TensorFlow's
+
         return feature_evaluation_dataset(validation.features, validation.labels, len(self.data.classes),
                                           self.project.training.batch_size)
 

@@ -249,8 +249,8 @@ class _Run:
         # An explicit JAX or PyTorch backend is chosen (and reported) first; auto and TensorFlow once TensorFlow,
         # imported beside the decoding, can say whether it sees a GPU.
         accelerator = self._choose_backend() if project.training.backend in ("jax", "torch") else None
-        if "tensorflow" not in sys.modules and installed("tensorflow"):
-            tf_import.start()
+        if accelerator is None and "tensorflow" not in sys.modules and installed("tensorflow"):
+            tf_import.start()  # a JAX or PyTorch run imports no TensorFlow at all
         try:
             if self.given_data is not None:  # prepared once for several runs (an optimizer race)
                 data = self.given_data
@@ -292,8 +292,8 @@ class _Run:
         reason = refusal(self.project, accelerator.backend)
         if reason:
             raise _Failure(reason)
-        if accelerator.backend != "tensorflow":
-            keep_tensorflow_off_the_gpu()
+        if accelerator.backend != "tensorflow" and "tensorflow" in sys.modules:
+            keep_tensorflow_off_the_gpu()  # imported to ask it for a GPU (auto): it leaves the GPU to the backend
         self.observer.on_log(f"{accelerator.describe()} (training.backend {self.project.training.backend})")
         return accelerator
 
