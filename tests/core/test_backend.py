@@ -30,6 +30,7 @@ def _fake_probes(monkeypatch, gpus: set[str], installed: set[str]) -> None:
     ({"jax", "torch"}, {"tensorflow", "jax", "torch"}, "jax"),  # Windows: TensorFlow has no GPU, JAX has
     ({"torch"}, {"tensorflow", "jax", "torch"}, "torch"),  # Apple silicon: only PyTorch (MPS) sees it
     ({"jax"}, {"tensorflow"}, "tensorflow"),  # JAX not installed: never probed
+    (set(), {"jax"}, "jax"),  # no TensorFlow and no GPU: the backend that is there, on the CPU
 ])
 def test_auto_takes_the_first_backend_that_sees_a_gpu(monkeypatch, gpus, installed, chosen):
     _fake_probes(monkeypatch, gpus, installed)
@@ -42,6 +43,9 @@ def test_a_backend_that_is_not_installed_is_one_sentence_with_the_install_comman
         choose_backend("torch")
     assert str(error.value) == ("training.backend is torch, but torch is not installed here; install it "
                                 "(pip install 'tlstudio[torch]') or choose training.backend auto.")
+    _fake_probes(monkeypatch, set(), set())
+    with pytest.raises(BackendError, match="no Keras backend is installed here"):
+        choose_backend("auto")
 
 
 def test_keras_loaded_with_another_backend_is_refused_not_ignored():

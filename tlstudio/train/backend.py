@@ -68,6 +68,9 @@ def _probe_tensorflow() -> Accelerator:
 
 
 def _probe_jax() -> Accelerator:
+    # Asking for the devices starts JAX's client, which would take 75 % of a GPU's memory at once; grow it as
+    # needed instead (as TensorFlow is told to), before the first call.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     import jax
 
     devices = [device for device in jax.devices() if device.platform != "cpu"]
@@ -110,12 +113,17 @@ def choose_backend(requested: str) -> Accelerator:
             raise BackendError(f"training.backend is {requested}, but {requested} is not installed here; install "
                                f"it ({INSTALL_HINTS[requested]}) or choose training.backend auto.")
         return PROBES[requested]()
+    probed = []
     for name in AUTO_ORDER:
         if installed(name):
             found = PROBES[name]()
             if found.gpu:
                 return found
-    return PROBES["tensorflow"]()
+            probed.append(found)
+    if not probed:
+        raise BackendError("no Keras backend is installed here; install TensorFlow (pip install tensorflow) or "
+                           f"JAX ({INSTALL_HINTS['jax']}).")
+    return probed[0]  # on the CPU: TensorFlow where it is installed, else the first backend that is
 
 
 def loaded_backend() -> str | None:
@@ -139,9 +147,8 @@ def activate(backend: str) -> None:
                            f"train on {backend}; start it with tlstudio train (or from the app), which choose "
                            "the backend before Keras loads.")
     os.environ["KERAS_BACKEND"] = backend
-    if backend != "tensorflow":
-        # JAX takes 75 % of a GPU's memory when it starts; grow as needed instead, as TensorFlow is told to.
-        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    if backend == "jax":
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # as in _probe_jax
 
 
 def refusal(project: Project, backend: str) -> str | None:
