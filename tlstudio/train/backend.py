@@ -60,11 +60,12 @@ def _cpu() -> str:
 
 
 def _probe_tensorflow() -> Accelerator:
+    import tensorflow as tf
+
     from tlstudio.train.device import describe_device, tensorflow_gpu_capability
 
-    device = describe_device()
-    capability = tensorflow_gpu_capability()
-    return Accelerator("tensorflow", device, not device.startswith("CPU"), capability)
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    return Accelerator("tensorflow", describe_device(), gpu, tensorflow_gpu_capability() if gpu else None)
 
 
 def _probe_jax() -> Accelerator:

@@ -246,11 +246,13 @@ class _Run:
         tf_import = self.tf_import = threading.Thread(
             target=importlib.import_module, args=("tensorflow",), daemon=True, name="tlstudio-import-tensorflow")
         project = self.project
-        # An explicit JAX or PyTorch backend is chosen (and reported) first; auto and TensorFlow once TensorFlow,
-        # imported beside the decoding, can say whether it sees a GPU.
-        accelerator = self._choose_backend() if project.training.backend in ("jax", "torch") else None
-        if accelerator is None and "tensorflow" not in sys.modules and installed("tensorflow"):
-            tf_import.start()  # a JAX or PyTorch run imports no TensorFlow at all
+        # An explicit JAX or PyTorch backend is chosen (and reported) first, and such a run imports no TensorFlow
+        # at all; auto and TensorFlow are chosen once TensorFlow, imported beside the decoding, can say whether
+        # it sees a GPU.
+        explicit = project.training.backend not in ("auto", "tensorflow")
+        accelerator = self._choose_backend() if explicit else None
+        if not explicit and "tensorflow" not in sys.modules and installed("tensorflow"):
+            tf_import.start()
         try:
             if self.given_data is not None:  # prepared once for several runs (an optimizer race)
                 data = self.given_data
